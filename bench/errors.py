@@ -1,0 +1,24 @@
+"""Errors that reach the user as one line and exit code 2, with no traceback (unless --debug)."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class UserError(Exception):
+    """Bad input: a message that says what is wrong and what is allowed."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """A configuration value, key or file that cannot be used."""
+
+
+def unknown(kind: str, name: str, choices: Iterable[str]) -> UserError:
+    """`Unknown architecture 'lstmm'. Did you mean 'lstm'? Available: gru, lstm, rnn`."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return UserError(f"Unknown {kind} '{name}'.{hint} Available: {', '.join(choices) or '(none)'}")

@@ -1,0 +1,219 @@
+"""What plugins hand to the host: task and architecture specs, the batch layout, the model interfaces.
+
+Read this with `bench/hookspecs.py`: the hooks receive a `register` callback that takes the specs below.
+
+Vocabulary: every task has one token space of `vocab_size` ids shared by source and target. Ids 0..3 are
+reserved for the host (PAD, BOS, EOS, SEP); a task's own symbols start at `N_SPECIAL`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+PAD, BOS, EOS, SEP = 0, 1, 2, 3
+N_SPECIAL = 4
+SPECIAL_NAMES = ("<pad>", "<bos>", "<eos>", "<sep>")
+
+Split = Literal["train", "val", "test"]
+SPLITS: tuple[Split, ...] = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """Options of a plugin that has none."""
+
+
+@dataclass(frozen=True, order=True)
+class Distance:
+    """A dependency-distance setting: one value (`lo == hi`) or an inclusive range trained on mixed distances."""
+
+    lo: int
+    hi: int
+
+    def __post_init__(self) -> None:
+        if self.lo < 1:
+            raise ValueError(f"distance must be at least 1, got {self.lo}")
+        if self.hi < self.lo:
+            raise ValueError(f"distance range {self.lo}-{self.hi} is empty: write it low-high")
+
+    @classmethod
+    def parse(cls, text: str | int) -> "Distance":
+        """`100` -> Distance(100, 100); `"10-100"` -> Distance(10, 100)."""
+        if isinstance(text, bool):
+            raise ValueError(f"distance must be an integer or 'low-high', got {text!r}")
+        if isinstance(text, int):
+            return cls(text, text)
+        m = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", str(text))
+        if not m:
+            raise ValueError(f"distance must be an integer or 'low-high' (e.g. 100 or 10-100), got {text!r}")
+        lo = int(m.group(1))
+        return cls(lo, int(m.group(2)) if m.group(2) else lo)
+
+    @property
+    def label(self) -> str:
+        return str(self.lo) if self.lo == self.hi else f"{self.lo}-{self.hi}"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch of examples, right-padded with PAD."""
+
+    src: Tensor  # (B, S) long
+    tgt: Tensor  # (B, T) long, each row ends with EOS before its padding
+    distance: Tensor  # (B,) long: the dependency distance of each example, in tokens
+
+    def __post_init__(self) -> None:
+        b = self.src.shape[0]
+        if self.src.dim() != 2 or self.tgt.dim() != 2 or self.distance.shape != (b,) or self.tgt.shape[0] != b:
+            raise ValueError(
+                f"Batch shapes must be src (B, S), tgt (B, T), distance (B,); got "
+                f"{tuple(self.src.shape)}, {tuple(self.tgt.shape)}, {tuple(self.distance.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return self.src.shape[0]
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(self.src.to(device), self.tgt.to(device), self.distance.to(device))
+
+    def select(self, index: Tensor) -> "Batch":
+        """Rows `index` of this batch, with columns that became all padding trimmed."""
+        src, tgt = self.src[index], self.tgt[index]
+        s = int((src != PAD).sum(1).max().item()) if len(index) else 0
+        t = int((tgt != PAD).sum(1).max().item()) if len(index) else 0
+        return Batch(src[:, : max(s, 1)], tgt[:, : max(t, 1)], self.distance[index])
+
+
+class Task(abc.ABC):
+    """One benchmark task at one distance setting. Plain Python and PyTorch: no Lightning here.
+
+    Subclasses set the attributes in `__init__` and implement `sample` and `decode`.
+    """
+
+    vocab_size: int  # size of the shared token space, specials included
+    chance: float  # token accuracy of a memoryless guesser on the target content
+    max_src_len: int  # longest source this task will ever yield, in tokens
+    max_tgt_len: int  # longest target, EOS included
+
+    @abc.abstractmethod
+    def sample(self, split: Split, n: int, generator: torch.Generator) -> Batch:
+        """`n` examples of `split`, drawn with `generator` only; splits never share an example."""
+
+    @abc.abstractmethod
+    def decode(self, ids: list[int]) -> str:
+        """Human-readable text of token ids (specials and padding dropped)."""
+
+    def eval_set(self, split: Split, n: int, generator: torch.Generator) -> Batch:
+        """The fixed validation or test set; by default `n` fresh samples of that split."""
+        return self.sample(split, n, generator)
+
+    def bin_edges(self) -> list[int]:
+        """Left edges of the distance bins evaluation reports (a bin runs to the next edge, the last one open).
+
+        Default: one bin for a single distance, powers of two across a range.
+        """
+        lo, hi = self.distance.lo, self.distance.hi
+        edges = [lo]
+        p = 1
+        while p <= lo:
+            p *= 2
+        while p <= hi:
+            edges.append(p)
+            p *= 2
+        return edges
+
+    def text_metrics(self) -> dict[str, Callable[[], Any]]:
+        """Factories of torchmetrics text metrics called as `metric(preds: list[str], targets: list[list[str]])`."""
+        return {}
+
+    distance: Distance  # the distance setting this task was built for
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task as registered: its name, its options and how to build it for one distance setting."""
+
+    name: str  # registry name, e.g. "copy"
+    description: str  # one line for `seqbench list`
+    build: Callable[[Any, Distance], Task]  # (options, distance) -> Task
+    options: type = NoOptions  # frozen dataclass of the task's options, validated in __post_init__
+    default_distances: tuple[str, ...] = ("10",)  # distance settings used when the config names none
+    distance_unit: str = "tokens"  # what a distance counts, for table headers
+
+
+ArchKind = Literal["seq2seq", "causal_lm", "mixer"]
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Everything an architecture's `build` receives."""
+
+    model: Any  # bench.config.ModelConfig: d_model, n_layers, n_heads, dropout
+    options: Any  # the architecture's own options dataclass
+    vocab_size: int  # shared token space of the task
+    max_len: int  # the longest sequence the model will see (source + separator + target for a causal model)
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """An architecture as registered.
+
+    `kind` says which interface `build` returns:
+    - "seq2seq": a `Seq2SeqModel` (encoder-decoder; sees the source, then decodes the target);
+    - "causal_lm": a `CausalLM` over one stream `source SEP target`; the host adapts it to every task;
+    - "mixer": one causal sequence-mixing layer (B, T, D) -> (B, T, D); the host stacks `n_layers` of them with
+      embeddings, residuals, norms and an output head into a `CausalLM`.
+    """
+
+    name: str
+    description: str
+    kind: ArchKind
+    build: Callable[[BuildContext], nn.Module]
+    options: type = NoOptions
+    width_multiple: int = 1  # d_model is kept a multiple of this when sizing to a parameter budget (e.g. n_heads)
+
+
+@runtime_checkable
+class Seq2SeqModel(Protocol):
+    """Encoder-decoder interface. `begin`/`step` are optional: without them generation re-runs `forward`."""
+
+    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
+        """Teacher-forced logits. src (B, S), src_len (B,), tgt_in (B, T) = BOS y1..y_{T-1} -> (B, T, V).
+
+        Position t of the output may depend on tgt_in[:, :t+1] only, and never on source padding.
+        """
+        ...
+
+    # def begin(self, src, src_len) -> tuple[Tensor, Any]: logits (B, V) for the first target token, and a state
+    # def step(self, token, state) -> tuple[Tensor, Any]: token (B,) -> logits (B, V) for the next one, new state
+
+
+@runtime_checkable
+class CausalLM(Protocol):
+    """Decoder-only interface over one right-padded stream. `prefill`/`step` are optional."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (B, L) -> logits (B, L, V); position t depends on x[:, :t+1] only."""
+        ...
+
+    # def prefill(self, x, lengths) -> tuple[Tensor, Any]: logits (B, V) at position lengths-1, and a state
+    # def step(self, token, state) -> tuple[Tensor, Any]: token (B,) -> logits (B, V), new state
+
+
+def has_incremental(model: nn.Module) -> bool:
+    """Whether a model offers incremental generation (begin/prefill and step)."""
+    return callable(getattr(model, "step", None)) and (
+        callable(getattr(model, "begin", None)) or callable(getattr(model, "prefill", None))
+    )
+
+
+def option_fields(options: type) -> dict[str, dataclasses.Field]:
+    """The fields of an options dataclass, by name."""
+    return {f.name: f for f in dataclasses.fields(options)}

@@ -1,0 +1,1 @@
+"""Built-in task plugins. Each module here registers through the same hooks as a third-party plugin."""

@@ -177,7 +177,8 @@ class ArchSpec:
     kind: ArchKind
     build: Callable[[BuildContext], nn.Module]
     options: type = NoOptions
-    width_multiple: int = 1  # d_model is kept a multiple of this when sizing to a parameter budget (e.g. n_heads)
+    width_multiple: int = 1  # d_model is kept a multiple of this when sizing to a parameter budget
+    uses_heads: bool = False  # attention with model.n_heads heads: d_model is also kept a multiple of n_heads
 
 
 @runtime_checkable

@@ -48,12 +48,14 @@ class ModelConfig:
     n_heads: int = 4  # attention heads, for architectures that attend
     dropout: float = 0.0  # dropout probability inside the model
     params: tuple[int, ...] = ()  # parameter budgets: when given, d_model is sized to land within 10% of each
+    max_len: int = 0  # longest sequence a model is built for; 0 fits it to each task (longer ones are refused)
 
     def __post_init__(self) -> None:
         _check(self.d_model >= 1, "d_model", f"must be at least 1, got {self.d_model}")
         _check(self.n_layers >= 1, "n_layers", f"must be at least 1, got {self.n_layers}")
         _check(self.n_heads >= 1, "n_heads", f"must be at least 1, got {self.n_heads}")
         _check(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
+        _check(self.max_len >= 0, "max_len", f"must be 0 (fit to the task) or positive, got {self.max_len}")
         _check(all(p >= 1 for p in self.params), "params", f"budgets must be positive, got {list(self.params)}")
 
 
@@ -150,11 +152,13 @@ def build(cls: type, values: Mapping[str, Any], where: str) -> Any:
         raise ConfigError(f"{where}: {e}") from None
 
 
-def unknown_key(where: str, key: str, allowed: Mapping[str, Any] | list[str]) -> ConfigError:
+def unknown_key(where: str, key: str, allowed: Mapping[str, Any] | list[str], what: str = "key") -> ConfigError:
+    """`Unknown key 'train.lrr'. Did you mean 'lr'? Allowed: ...`."""
     names = sorted(allowed)
     close = difflib.get_close_matches(key, names, n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
-    return ConfigError(f"Unknown key '{where}.{key}'.{hint} Allowed: {', '.join(names) or '(none)'}")
+    full = f"{where}.{key}" if where else key
+    return ConfigError(f"Unknown {what} '{full}'.{hint} Allowed: {', '.join(names) or '(none)'}")
 
 
 def coerce(value: Any, hint: Any) -> Any:

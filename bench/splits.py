@@ -61,11 +61,15 @@ def draw_in_split(
     """Draw `n` examples of `split` by rejection: `draw(m, generator)` returns tensors whose first is the (m, L)
     key; rows outside the split are dropped and more are drawn until `n` remain. Returns the tensors, n rows each.
     """
-    kept: list[tuple[Tensor, ...]] = []
-    have = 0
+    kept: list[tuple[Tensor, ...]] = [draw(0, generator)]  # an empty draw fixes the shapes when n == 0
+    have, drawn = 0, 0
     share = SHARES[split]
     while have < n:
+        if drawn > 1000 * (n / share) + 100_000:
+            raise ValueError(f"drew {drawn} examples and found only {have} of the {n} asked for in the {split} "
+                             f"split: the task's example space is too small for three disjoint splits")
         m = int((n - have) / share * 1.25) + 16
+        drawn += m
         parts = draw(m, generator)
         mask = in_split(parts[0], split)
         parts = tuple(p[mask] for p in parts)

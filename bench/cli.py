@@ -1,0 +1,219 @@
+"""The `seqbench` command line: list, plugins, run, show-task, and the publishing commands.
+
+Every entry is callable as `main([...])`. Bad input ends with one line on stderr and exit code 2 (a traceback
+only with `--debug`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import bench
+from bench.errors import UserError
+
+EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its errors are our one-line UserErrors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-p", "--plugin", action="append", default=[], dest="plugins", metavar="PLUGIN",
+                   help="load a plugin module or .py file (repeatable)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _common()
+    top = _Parser(prog="seqbench", parents=[common],
+                  description="Accuracy against dependency distance, and throughput, for sequence models.")
+    top.add_argument("--version", action="version", version=f"seqbench {bench.__version__}")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("list", parents=[common], help="architectures and tasks")
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("plugins", parents=[common], help="every plugin, its source, what it provides, its status")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("run", parents=[common], help="run the benchmark matrix")
+    p.add_argument("--profile", help="a bundled profile (default: quick, or none when --config is given)")
+    p.add_argument("--config", help="a TOML file with [matrix], [model], [train], [eval], [task], [arch]")
+    p.add_argument("--arch", help="architectures, comma-separated")
+    p.add_argument("--task", help="tasks, comma-separated")
+    p.add_argument("--seeds", help="seeds, comma-separated")
+    p.add_argument("--distance", help="distance settings for every task, e.g. 10,100 or 10-100")
+    p.add_argument("--max-steps", help="training steps per cell")
+    p.add_argument("--params", help="parameter budgets, comma-separated: each architecture is sized to within 10%%")
+    p.add_argument("--precision", help="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
+    p.add_argument("--accelerator", help="auto (default), cpu, gpu")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a setting")
+    p.add_argument("--out", default="runs/latest", help="output directory (default: runs/latest)")
+    p.add_argument("--rerun", action="store_true", help="run finished cells again")
+    p.add_argument("--dry-run", action="store_true", help="validate and list the cells, train nothing")
+    p.add_argument("--no-progress", action="store_true", help="no per-step progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("show-task", parents=[common], help="print examples of a task")
+    p.add_argument("name")
+    p.add_argument("--n", type=int, default=3, help="how many examples")
+    p.add_argument("--distance", help="distance setting (default: the task's first default)")
+    p.add_argument("--split", default="train", choices=["train", "val", "test"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="task.NAME.KEY=VALUE")
+    p.set_defaults(func=cmd_show_task)
+
+    try:
+        from bench import publish_cli
+    except ImportError:
+        publish_cli = None
+    if publish_cli is not None:
+        publish_cli.add_commands(sub)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = parser().parse_args(argv)
+        args.argv = argv
+        return int(args.func(args) or 0)
+    except UserError as e:
+        if debug:
+            raise
+        print(f"seqbench: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("seqbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _registry(args: argparse.Namespace):
+    from bench import registry
+
+    return registry.load(args.plugins)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    width = max([len(n) for n in [*reg.archs, *reg.tasks]] + [4])
+    print("Architectures:")
+    for name, spec in sorted(reg.archs.items()):
+        print(f"  {name:<{width}}  {spec.description}")
+    print("Tasks:")
+    for name, spec in sorted(reg.tasks.items()):
+        print(f"  {name:<{width}}  {spec.description}")
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    rows = [("plugin", "version", "source", "provides", "status")]
+    for info in reg.plugins:
+        status = info.status if not info.errors else f"{info.status}: {'; '.join(info.errors)}"
+        rows.append((info.name, info.version, info.source, ", ".join(info.provides) or "-", status))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench import resolve, runner
+
+    reg = _registry(args)
+    raw = _raw_config(args)
+    cfg = resolve.resolve(raw, reg)
+    cells, tasks = resolve.plan(cfg, reg)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a directory")
+    print(f"seqbench: {len(cells)} cells -> {out}", file=sys.stderr)
+    if args.dry_run:
+        for c in cells:
+            print(f"{c.cell_id}  {c.arch:<14} {c.task:<12} d={c.distance.label:<10} seed={c.seed} "
+                  f"params={c.params} d_model={c.model.d_model}")
+        return EXIT_OK
+    command = "seqbench " + " ".join(shlex.quote(a) for a in args.argv)
+    summary = runner.run_matrix(cfg, reg, cells, tasks, out, rerun=args.rerun, command=command,
+                                progress=not args.no_progress)
+    if summary.interrupted:
+        done = len(summary.done) + len(summary.skipped)
+        print(f"seqbench: interrupted: {done} of {len(cells)} cells have records in {out}; the other "
+              f"{len(cells) - done} did not finish and will run when you repeat the command", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    from bench import results
+
+    loaded = results.load_dir(out)
+    ids = {c.cell_id for c in cells}
+    try:
+        from bench import tables
+        print(tables.render([r for r in loaded.records if r["cell_id"] in ids], "markdown"))
+    except ImportError:
+        print([r["metrics"]["overall"] for r in loaded.records])
+    print(f"seqbench: {len(summary.done)} cells run, {len(summary.skipped)} finished before, "
+          f"{len(summary.busy)} held by another run, {len(summary.not_ok)} not ok; records in "
+          f"{results.records_dir(out)}", file=sys.stderr)
+    return EXIT_CELLS_FAILED if summary.not_ok else EXIT_OK
+
+
+def _raw_config(args: argparse.Namespace) -> dict:
+    from bench import resolve
+
+    raw: dict = {}
+    if args.profile or not args.config:
+        raw = resolve.load_profile(args.profile or resolve.DEFAULT_PROFILE)
+    if args.config:
+        raw = resolve.merge(raw, resolve.load_toml(args.config))
+    flags = {
+        ("matrix", "archs"): args.arch, ("matrix", "tasks"): args.task, ("matrix", "seeds"): args.seeds,
+        ("task", "distance"): args.distance, ("train", "max_steps"): args.max_steps,
+        ("model", "params"): args.params, ("train", "precision"): args.precision,
+        ("train", "accelerator"): args.accelerator,
+    }
+    for path, value in flags.items():
+        if value is not None:
+            resolve.set_path(raw, list(path), value)
+    for item in args.set:
+        path, value = resolve.parse_set(item)
+        resolve.set_path(raw, path, value)
+    return raw
+
+
+def cmd_show_task(args: argparse.Namespace) -> int:
+    from bench import resolve
+    from bench.data import generator
+    from bench.specs import Distance
+
+    reg = _registry(args)
+    spec = reg.task(args.name)
+    raw: dict = {"matrix": {"tasks": [args.name]}}
+    for item in args.set:
+        path, value = resolve.parse_set(item)
+        resolve.set_path(raw, path, value)
+    if args.distance:
+        resolve.set_path(raw, ["task", "distance"], args.distance)
+    if args.n < 1:
+        raise UserError(f"--n must be at least 1, got {args.n}")
+    cfg = resolve.resolve(raw, reg)
+    distance: Distance = cfg.distances[args.name][0]
+    task = resolve.build_task(reg, args.name, cfg.task_options[args.name], distance)
+    batch = task.sample(args.split, args.n, generator(args.seed, args.split))
+    print(f"{spec.name}: {spec.description}")
+    print(f"distance setting {distance.label}, vocabulary {task.vocab_size}, chance accuracy {task.chance:.4f}")
+    for i in range(len(batch)):
+        print(f"\nexample {i + 1} ({args.split}, seed {args.seed})")
+        print(f"  source:   {task.decode(batch.src[i].tolist())}")
+        print(f"  target:   {task.decode(batch.tgt[i].tolist())}")
+        print(f"  distance: {int(batch.distance[i])}")
+    return EXIT_OK

@@ -1,0 +1,55 @@
+"""The environment every record carries: versions, git commit, device and precision."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import bench
+
+
+def git_commit() -> str | None:
+    """The commit of the seqbench source tree, with `-dirty` when it has uncommitted changes; None outside git."""
+    here = Path(bench.__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=5)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5)
+        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple MPS"
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def environment(device: torch.device, accelerator: str, precision: str) -> dict[str, Any]:
+    import pytorch_lightning
+    import torchmetrics
+
+    return {
+        "seqbench": bench.__version__,
+        "git_commit": git_commit(),
+        "torch": torch.__version__,
+        "lightning": pytorch_lightning.__version__,
+        "torchmetrics": torchmetrics.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device.type,
+        "device_name": device_name(device),
+        "cpu_threads": torch.get_num_threads(),
+        "accelerator": accelerator,
+        "precision": precision,
+    }

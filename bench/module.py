@@ -1,0 +1,168 @@
+"""The LightningModule around any `Seq2SeqModel`: loss, optimizer, validation, and the test that scores greedy
+generation per distance bin with torchmetrics and times it."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassExactMatch
+
+from bench.config import EvalConfig, TrainConfig
+from bench.generate import greedy
+from bench.measure import median_rate, sync
+from bench.specs import BOS, EOS, PAD, Batch, Task
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, step: int, loss: float) -> None:
+        super().__init__(f"training loss became {loss} at step {step}")
+        self.step = step
+
+
+def lengths(x: Tensor) -> Tensor:
+    """Real (non-padding) lengths of right-padded rows. (B, L) -> (B,)"""
+    return (x != PAD).sum(1)
+
+
+def teacher_input(tgt: Tensor) -> Tensor:
+    """BOS y1 .. y_{T-1}: the target shifted right. (B, T) -> (B, T)"""
+    return torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1).masked_fill(tgt == PAD, PAD)
+
+
+def bin_edges_to_bins(edges: list[int], hi: int) -> list[tuple[int, int]]:
+    """Left edges -> inclusive (lo, hi) bins; the last bin closes at `hi`."""
+    bins = [(lo, nxt - 1) for lo, nxt in zip(edges, edges[1:])]
+    return bins + [(edges[-1], max(hi, edges[-1]))]
+
+
+def _scores(vocab: int) -> MetricCollection:
+    return MetricCollection({
+        "token_acc": MulticlassAccuracy(vocab, average="micro", ignore_index=PAD),
+        "seq_acc": MulticlassExactMatch(vocab, ignore_index=PAD),
+    })
+
+
+class SeqModule(pl.LightningModule):
+    """Trains a model on a task; `test` leaves per-bin scores and generation timings in `self.results`."""
+
+    def __init__(self, model: nn.Module, task: Task, train: TrainConfig, eval: EvalConfig,
+                 bins: list[tuple[int, int]]) -> None:
+        super().__init__()
+        self.model, self.task, self.cfg, self.eval_cfg = model, task, train, eval
+        self.bins = bins
+        v = task.vocab_size
+        self.val_acc = MulticlassAccuracy(v, average="micro", ignore_index=PAD)
+        self.val_loss = MeanMetric()
+        self.test_bins = nn.ModuleList(_scores(v) for _ in bins)
+        self.test_all = _scores(v)
+        self.text = {name: make() for name, make in task.text_metrics().items()}  # overall text metrics
+        self.text_bins = [{name: make() for name, make in task.text_metrics().items()} for _ in bins]
+        self.bin_counts = [0] * len(bins)
+        self.gen_tokens: list[int] = []
+        self.gen_seconds: list[float] = []
+        self._test_batches = 0
+        self.results: dict[str, Any] = {}
+
+    def transfer_batch_to_device(self, batch: Batch, device: torch.device, dataloader_idx: int) -> Batch:
+        return batch.to(device)
+
+    def _logits(self, batch: Batch) -> Tensor:
+        return self.model(batch.src, lengths(batch.src), teacher_input(batch.tgt))  # (B, T, V)
+
+    def _loss(self, logits: Tensor, tgt: Tensor) -> Tensor:
+        return F.cross_entropy(logits.float().flatten(0, 1), tgt.flatten(), ignore_index=PAD)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        loss = self._loss(self._logits(batch), batch.tgt)
+        if not torch.isfinite(loss):
+            raise Diverged(self.global_step, float(loss))
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch))
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        logits = self._logits(batch)
+        self.val_loss.update(self._loss(logits, batch.tgt), weight=int((batch.tgt != PAD).sum()))
+        self.val_acc.update(logits.argmax(-1), batch.tgt)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val_loss", self.val_loss.compute(), prog_bar=True)
+        self.log("val_acc", self.val_acc.compute(), prog_bar=True)
+        self.val_loss.reset()
+        self.val_acc.reset()
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        src_len = lengths(batch.src)
+        sync(self.device)
+        t0 = time.perf_counter()
+        out = greedy(self.model, batch.src, src_len, batch.tgt.shape[1])  # (B, T)
+        sync(self.device)
+        dt = time.perf_counter() - t0
+        self._test_batches += 1
+        if self._test_batches > self.eval_cfg.generation_warmup:
+            self.gen_tokens.append(int((out != PAD).sum()))
+            self.gen_seconds.append(dt)
+        content = batch.tgt.masked_fill(batch.tgt == EOS, PAD)  # token accuracy is over content, not EOS
+        which = self._bin_of(batch.distance)  # (B,)
+        texts = self._texts(out, batch.tgt) if self.text else None
+        self.test_all["token_acc"].update(out, content)
+        self.test_all["seq_acc"].update(out, batch.tgt)
+        for j in range(len(self.bins)):
+            mask = which == j
+            n = int(mask.sum())
+            if n == 0:
+                continue
+            self.bin_counts[j] += n
+            self.test_bins[j]["token_acc"].update(out[mask], content[mask])
+            self.test_bins[j]["seq_acc"].update(out[mask], batch.tgt[mask])
+            if texts is not None:
+                idx = mask.nonzero().flatten().tolist()
+                for metric in self.text_bins[j].values():
+                    metric.update([texts[0][i] for i in idx], [[texts[1][i]] for i in idx])
+        if texts is not None:
+            for metric in self.text.values():
+                metric.update(texts[0], [[t] for t in texts[1]])
+
+    def _bin_of(self, distance: Tensor) -> Tensor:
+        los = torch.tensor([lo for lo, _ in self.bins], device=distance.device)
+        return (torch.searchsorted(los, distance, right=True) - 1).clamp(min=0)  # below the first edge: bin 0
+
+    def _texts(self, out: Tensor, tgt: Tensor) -> tuple[list[str], list[str]]:
+        return ([self.task.decode(r) for r in out.tolist()], [self.task.decode(r) for r in tgt.tolist()])
+
+    def on_test_epoch_end(self) -> None:
+        bins = []
+        for j, (lo, hi) in enumerate(self.bins):
+            if self.bin_counts[j] == 0:
+                continue
+            row = {"lo": lo, "hi": hi, "label": str(lo) if lo == hi else f"{lo}-{hi}", "n": self.bin_counts[j]}
+            row.update({k: float(v) for k, v in self.test_bins[j].compute().items()})
+            row.update({k: float(m.compute()) for k, m in self.text_bins[j].items()})
+            bins.append(row)
+        overall = {"n": sum(self.bin_counts)}
+        overall.update({k: float(v) for k, v in self.test_all.compute().items()})
+        overall.update({k: float(m.compute()) for k, m in self.text.items()})
+        self.results = {"bins": bins, "overall": overall,
+                        "gen_tokens_per_s": median_rate(self.gen_tokens, self.gen_seconds),
+                        "gen_batches_timed": len(self.gen_seconds)}
+
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        warm, total = self.cfg.warmup_steps, self.cfg.max_steps
+
+        def factor(step: int) -> float:  # linear warm-up, then cosine to 10% of the peak
+            if step < warm:
+                return (step + 1) / warm
+            progress = min(1.0, (step - warm) / max(1, total - warm))
+            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

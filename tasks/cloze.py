@@ -127,8 +127,8 @@ class ClozeTask(Task):
         pos = torch.arange(int(length.max()), device=dev)  # (S,)
         src = torch.randint(self.filler0, self.vocab_size, (n, len(pos)), generator=g, device=dev)  # (n, S)
         src = torch.where(pos < length[:, None], src, PAD)
-        # the D - b distractors after the clue sit among the gap's filler words: choose their slots among the
-        # (gap - 6 a) filler words + a facts, as whole units, uniformly
+        # the a = D - b distractors after the clue sit among the gap's filler words: their slots are a uniform
+        # choice of a among the (gap - 6 a) filler words + a facts, counted as whole units
         units = gap - (FACT_LEN - 1) * after  # (n,)
         scores = torch.rand(n, max(int(units.max()), d), generator=g, device=dev)  # (n, U)
         scores = torch.where(torch.arange(scores.shape[1], device=dev) < units[:, None], scores, -1.0)

@@ -100,6 +100,11 @@ def load(
             if info.source == "command line":
                 info.version = _module_version(obj)
             pm.register(obj, name=f"{info.source}:{info.name}")
+            try:
+                pm.check_pending()  # a hook name the contract does not know is a typo, not a silent no-op
+            except pluggy.PluginValidationError:
+                pm.unregister(name=f"{info.source}:{info.name}")
+                raise
         except Exception as e:  # a broken plugin must not take the host down
             _fail(info, f"could not load: {type(e).__name__}: {e}", err)
             continue

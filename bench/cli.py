@@ -148,9 +148,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = runner.run_matrix(cfg, reg, cells, tasks, out, rerun=args.rerun, command=command,
                                 progress=not args.no_progress)
     if summary.interrupted:
-        done = len(summary.done) + len(summary.skipped)
-        print(f"seqbench: interrupted: {done} of {len(cells)} cells have records in {out}; the other "
-              f"{len(cells) - done} did not finish and will run when you repeat the command", file=sys.stderr)
+        left = [c for c in cells if not runner.finished(out, c.cell_id)]
+        print(f"seqbench: interrupted. Finished: {len(cells) - len(left)} of {len(cells)} cells "
+              f"({len(summary.done)} in this run), records in {out}. Not finished: "
+              + ", ".join(f"{c.arch}/{c.task}/d={c.distance.label}/seed={c.seed}" for c in left[:10])
+              + (f" and {len(left) - 10} more" if len(left) > 10 else "")
+              + ". Repeat the command to run only those.", file=sys.stderr)
         return EXIT_INTERRUPTED
     from bench import results
 

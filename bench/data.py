@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from bench.checks import check_batch
 from bench.specs import Batch, Split, Task
 
 
@@ -31,7 +32,7 @@ class _TrainStream(IterableDataset):
     def __iter__(self) -> Iterator[Batch]:
         g = generator(self.seed, "train")
         while True:
-            yield self.task.sample("train", self.batch_size, g)
+            yield check_batch(self.task.sample("train", self.batch_size, g), self.task, "train", self.batch_size)
 
 
 def chunks(batch: Batch, size: int) -> list[Batch]:
@@ -54,6 +55,7 @@ class TaskData(pl.LightningDataModule):
         for split in ("val", "test"):
             if split not in self.sets:
                 full = self.task.eval_set(split, self.n[split], generator(self.seed, split))
+                check_batch(full, self.task, split, self.n[split])
                 self.sets[split] = chunks(full, self.eval_batch_size)
 
     def train_dataloader(self) -> DataLoader:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassExactMatch
 
+from bench.checks import check_logits
 from bench.config import EvalConfig, TrainConfig
 from bench.generate import greedy
 from bench.measure import median_rate, sync
@@ -76,7 +77,8 @@ class SeqModule(pl.LightningModule):
         return batch.to(device)
 
     def _logits(self, batch: Batch) -> Tensor:
-        return self.model(batch.src, lengths(batch.src), teacher_input(batch.tgt))  # (B, T, V)
+        logits = self.model(batch.src, lengths(batch.src), teacher_input(batch.tgt))  # (B, T, V)
+        return check_logits(logits, *batch.tgt.shape, self.task.vocab_size)
 
     def _loss(self, logits: Tensor, tgt: Tensor) -> Tensor:
         return F.cross_entropy(logits.float().flatten(0, 1), tgt.flatten(), ignore_index=PAD)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
+import logging
 import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -19,6 +22,7 @@ from filelock import FileLock, Timeout
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from bench import results
+from bench.checks import ContractError
 from bench.config import RunConfig
 from bench.data import TaskData, stream_seed
 from bench.env import environment
@@ -29,6 +33,11 @@ from bench.registry import Registry
 from bench.resolve import Cell
 from bench.sizing import build_model, count_params
 from bench.specs import PAD, Task
+
+logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # no "GPU available" banners per cell
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=".*(LeafSpec|transfer_batch_to_device|litlogger|does not have many workers|"
+                                          "num_workers|IterableDataset|deterministic).*")
 
 WORK_DIR = ".work"  # per-cell checkpoints, removed when the cell finishes
 LOCK_DIR = ".locks"
@@ -49,8 +58,16 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def finished(out: Path, cell_id: str) -> bool:
-    """Whether a trusted record of this cell exists; an untrusted one is moved aside and the cell re-run."""
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM during a matrix: stop after the current instant, keep every finished record.
+
+    A BaseException that is not KeyboardInterrupt, so Lightning re-raises it instead of exiting the process.
+    """
+
+
+def finished(out: Path, cell_id: str, repair: bool = False) -> bool:
+    """Whether a trusted record of this cell exists. With `repair` (only under the cell's lock) an untrusted
+    record is moved aside, so the cell runs again."""
     path = results.record_path(out, cell_id)
     if not path.exists():
         return False
@@ -58,10 +75,29 @@ def finished(out: Path, cell_id: str) -> bool:
         results.read(path)
         return True
     except results.BadRecord as e:
-        aside = path.with_suffix(f".corrupt-{int(time.time())}")
-        path.replace(aside)
-        print(f"seqbench: {e}; moved to {aside.name}, the cell will run again", file=sys.stderr)
+        if repair:
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            path.replace(aside)
+            print(f"seqbench: {e}; moved aside to {aside.name}, the cell runs again", file=sys.stderr)
         return False
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Turn SIGINT and SIGTERM into `Interrupted` for the duration of a matrix (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, out: Path, *, rerun: bool = False,
@@ -74,42 +110,42 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
     n = len(cells)
     started = time.monotonic()
     spent: list[float] = []
-    try:
-        for i, cell in enumerate(cells, 1):
-            head = f"[{i}/{n}] {cell.arch} on {cell.task} d={cell.distance.label} seed={cell.seed}"
-            if not rerun and finished(out, cell.cell_id):
-                summary.skipped.append(cell.cell_id)
-                print(f"{head}: finished before, skipped ({cell.cell_id})", file=err)
-                continue
-            lock = FileLock(str(out / LOCK_DIR / f"{cell.cell_id}.lock"))
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                summary.busy.append(cell.cell_id)
-                print(f"{head}: another seqbench run is on it, skipped", file=err)
-                continue
-            try:
-                if not rerun and finished(out, cell.cell_id):  # finished by another runner meanwhile
+    with _stop_on_signals():
+        try:
+            for i, cell in enumerate(cells, 1):
+                head = f"[{i}/{n}] {cell.arch} on {cell.task} d={cell.distance.label} seed={cell.seed}"
+                if not rerun and finished(out, cell.cell_id):
                     summary.skipped.append(cell.cell_id)
+                    print(f"{head}: finished before, skipped ({cell.cell_id})", file=err)
                     continue
-                t0 = time.monotonic()
-                print(f"{head}: training ({cell.params} parameters)", file=err)
-                record = run_cell(cfg, reg, cell, tasks[(cell.task, cell.distance)], out, command, progress)
-                results.save(out, record)
-                spent.append(time.monotonic() - t0)
-            finally:
-                lock.release()
-            summary.done.append(cell.cell_id)
-            if record["status"] != "ok":
-                summary.not_ok.append(cell.cell_id)
-            left = sum(1 for c in cells[i:])
-            eta = (sum(spent) / len(spent)) * left
-            score = (f"token_acc={record['metrics']['overall']['token_acc']:.3f}" if record["status"] == "ok"
-                     else f"{record['status'].upper()}: {record['error']['message']}")
-            print(f"{head}: {score} | elapsed {_hms(time.monotonic() - started)}, about {_hms(eta)} left",
-                  file=err)
-    except KeyboardInterrupt:
-        summary.interrupted = True
+                lock = FileLock(str(out / LOCK_DIR / f"{cell.cell_id}.lock"))
+                try:
+                    lock.acquire(timeout=0)
+                except Timeout:
+                    summary.busy.append(cell.cell_id)
+                    print(f"{head}: another seqbench run is on it, skipped", file=err)
+                    continue
+                try:
+                    if not rerun and finished(out, cell.cell_id, repair=True):  # another runner finished it
+                        summary.skipped.append(cell.cell_id)
+                        continue
+                    t0 = time.monotonic()
+                    print(f"{head}: training ({cell.params} parameters)", file=err)
+                    record = run_cell(cfg, reg, cell, tasks[(cell.task, cell.distance)], out, command, progress)
+                    results.save(out, record)
+                    spent.append(time.monotonic() - t0)
+                finally:
+                    lock.release()
+                summary.done.append(cell.cell_id)
+                if record["status"] != "ok":
+                    summary.not_ok.append(cell.cell_id)
+                eta = (sum(spent) / len(spent)) * (n - i)
+                score = (f"token_acc={record['metrics']['overall']['token_acc']:.3f}" if record["status"] == "ok"
+                         else f"{record['status'].upper()}: {record['error']['message']}")
+                print(f"{head}: {score} | elapsed {_hms(time.monotonic() - started)}, about {_hms(eta)} left",
+                      file=err)
+        except (Interrupted, KeyboardInterrupt):
+            summary.interrupted = True
     return summary
 
 
@@ -137,6 +173,8 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
         pl.seed_everything(stream_seed(cell.seed, "model") % 2**32, verbose=False)
         model = build_model(reg.arch(cell.arch), cell.model, cfg.arch_options[cell.arch], task.vocab_size,
                             cell.max_len)
+        if not isinstance(model, torch.nn.Module):
+            raise ContractError("architecture", f"build() returned {type(model).__name__}, not a torch.nn.Module")
         record["params"] = count_params(model)
         bins = bin_edges_to_bins(task.bin_edges(), task.distance.hi)
         module = SeqModule(model, task, cfg.train, cfg.eval, bins)
@@ -146,11 +184,9 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
         trainer = _trainer(cfg, [ckpt, throughput], progress)
         device = trainer.strategy.root_device
         reset_peak_memory(device)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*(does not have many workers|num_workers|IterableDataset).*")
-            trainer.fit(module, datamodule=data)
-            train_s = time.monotonic() - t0
-            trainer.test(module, datamodule=data, ckpt_path=ckpt.best_model_path or None, verbose=False)
+        trainer.fit(module, datamodule=data)
+        train_s = time.monotonic() - t0
+        trainer.test(module, datamodule=data, ckpt_path=ckpt.best_model_path or None, verbose=False)
         mem, mem_kind = peak_memory(device)
         test_src = torch.cat([(b.src != PAD).sum(1) for b in data.sets["test"]]).float()
         test_tgt = torch.cat([(b.tgt != PAD).sum(1) for b in data.sets["test"]]).float()
@@ -174,8 +210,6 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
         _fail(record, "oom", e, cell, reg)
     except RuntimeError as e:
         _fail(record, "oom" if "out of memory" in str(e).lower() else "failed", e, cell, reg)
-    except KeyboardInterrupt:
-        raise
     except Exception as e:  # a plugin that raises must not sink the matrix
         _fail(record, "failed", e, cell, reg)
     finally:
@@ -219,6 +253,9 @@ def _fail(record: dict, status: str, e: BaseException, cell: Cell, reg: Registry
 
 def _blame(e: BaseException, cell: Cell, reg: Registry) -> str:
     """The plugin whose code raised: the innermost traceback frame inside an architecture's or a task's code."""
+    if isinstance(e, ContractError):
+        name = cell.arch if e.kind == "architecture" else cell.task
+        return f"{e.kind} plugin '{name}' ({reg.owner[(e.kind, name)].name})"
     owners = {}
     for kind, name in (("architecture", cell.arch), ("task", cell.task)):
         spec = reg.arch(name) if kind == "architecture" else reg.task(name)

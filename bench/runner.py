@@ -126,6 +126,8 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
                     print(f"{head}: another seqbench run is on it, skipped", file=err)
                     continue
                 try:
+                    for stale in results.records_dir(out).glob(f".{cell.cell_id}.json.*.tmp"):
+                        stale.unlink(missing_ok=True)  # left by a runner killed mid-write; its cell is ours now
                     if not rerun and finished(out, cell.cell_id, repair=True):  # another runner finished it
                         summary.skipped.append(cell.cell_id)
                         continue

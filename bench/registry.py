@@ -22,6 +22,7 @@ from bench.specs import ArchSpec, TaskSpec
 
 ENTRY_POINT_GROUP = "seqbench"
 DISABLE_AUTOLOAD_ENV = "SEQBENCH_DISABLE_PLUGIN_AUTOLOAD"
+PLUGINS_ENV = "SEQBENCH_PLUGINS"  # extra plugin modules or .py files, separated by os.pathsep, as if given with -p
 BUILTIN_PACKAGES = ("bench.plugins", "bench.tasks")
 
 
@@ -69,7 +70,8 @@ def load(
     err: TextIO | None = None,
     plugins: Iterable[tuple[str, Any]] = (),
 ) -> Registry:
-    """Load built-ins, then entry points (unless disabled), then `plugins` objects, then modules named in `extra`.
+    """Load built-ins, then entry points (unless disabled), then `plugins` objects, then the modules named in
+    $SEQBENCH_PLUGINS, then those in `extra`.
 
     `extra` items are module names or paths to `.py` files (`-p` on the command line). A broken plugin is skipped
     with one line on `err` (stderr by default).
@@ -90,14 +92,15 @@ def load(
             candidates.append((PluginInfo(ep.name, version, "entry point"), ep.load))
     for name, obj in plugins:
         candidates.append((PluginInfo(name, str(getattr(obj, "__version__", "unknown")), "api"), lambda o=obj: o))
-    for spec in extra:
-        candidates.append((PluginInfo(spec, "unknown", "command line"), lambda s=spec: _import_cli_plugin(s)))
+    from_env = [p for p in os.environ.get(PLUGINS_ENV, "").split(os.pathsep) if p.strip()]
+    for spec, source in [(s, "environment") for s in from_env] + [(s, "command line") for s in extra]:
+        candidates.append((PluginInfo(spec, "unknown", source), lambda s=spec: _import_cli_plugin(s)))
 
     for info, loader in candidates:
         reg.plugins.append(info)
         try:
             obj = loader()
-            if info.source == "command line":
+            if info.source in ("command line", "environment"):
                 info.version = _module_version(obj)
             pm.register(obj, name=f"{info.source}:{info.name}")
             try:

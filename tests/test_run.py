@@ -94,7 +94,7 @@ def test_rerun_skips_finished_cells_and_rerun_flag_forces_them(tiny_config, tmp_
     assert path.read_text() == first
     assert run(tiny_config, out, "--rerun") == 0
     assert json.loads(path.read_text())["times"]["started"] >= json.loads(first)["times"]["started"]
-    assert "finished before" not in capsys.readouterr().err
+    assert "finished before, skipped" not in capsys.readouterr().err
 
 
 def test_changed_setting_is_a_new_cell(tiny_config, tmp_path):

@@ -186,3 +186,27 @@ def test_long_format_mixed_types_become_text(tmp_path):
     b["config"]["model"]["params"] = "auto"
     back = pd.read_parquet(write_long([a, b], tmp_path / "x.parquet"))
     assert sorted(back["config.model.params"].unique()) == ["50000", "auto"]
+
+
+# --- plots ------------------------------------------------------------------------------------------------------
+
+def test_plots_written_as_png_and_svg(tmp_path):
+    from bench.plots import plot
+
+    recs = matrix() + [make_record("lstm", distance=200, seed=s, acc=0.2, src_len=220.0) for s in range(2)]
+    paths = plot(recs, tmp_path / "plots")
+    names = sorted(p.name for p in paths)
+    assert names == sorted(f"{k}-copy.{f}" for k in ("accuracy", "throughput", "tradeoff") for f in ("png", "svg"))
+    for p in paths:
+        assert p.exists() and p.stat().st_size > 1000
+        if p.suffix == ".png":
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        else:
+            text = p.read_text(encoding="utf-8")
+            assert text.lstrip().startswith("<?xml") and "<svg" in text
+    svg = (tmp_path / "plots" / "accuracy-copy.svg").read_text()
+    assert "lstm" in svg and "transformer" in svg and "chance" in svg
+    again = plot(recs, tmp_path / "again", formats=["svg"])  # the same records draw the same file
+    assert [p.read_bytes() for p in again if p.name == "accuracy-copy.svg"] == [svg.encode()]
+    with pytest.raises(UserError, match="Available: png, svg"):
+        plot(recs, tmp_path, formats=["pdf"])

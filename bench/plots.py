@@ -20,10 +20,11 @@ from bench.stats import median
 from bench.views import METRICS, Row, bin_columns, bin_stat, by_task, chances, overall_stat, seq_len, settings, throughput
 
 FORMATS = ("png", "svg")
+KINDS = ("accuracy", "throughput", "tradeoff")  # file stems: <kind>-<task>
 SPEEDS = (("train_tokens_per_s", "training tokens/s"), ("gen_tokens_per_s", "generation tokens/s"))
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
@@ -150,5 +151,5 @@ def plot(records: list[dict[str, Any]], out: Path, formats: Sequence[str] = FORM
                           ("throughput", throughput_figure(task, rows)),
                           ("tradeoff", tradeoff_figure(task, rows, metric))):
             if fig is not None:
-                paths += _save(fig, out, f"{kind}-{_slug(task)}", formats)
+                paths += _save(fig, out, f"{kind}-{slug(task)}", formats)
     return paths

@@ -143,17 +143,26 @@ def shown(table: TaskTable, fmt: str) -> pd.DataFrame:
     return df.rename(columns=esc)
 
 
-def render(table: TaskTable, fmt: str) -> str:
-    """One task's table as markdown, csv, latex or html."""
-    df = shown(table, fmt)
+def frame(df: pd.DataFrame, fmt: str, caption: str | None = None) -> str:
+    """A frame of display strings, already escaped for `fmt`, as markdown, csv, latex or html."""
     if fmt == "markdown":
         return df.to_markdown(index=False, disable_numparse=True)
     if fmt == "csv":
         return df.to_csv(index=False)
     if fmt == "latex":
-        return df.style.hide(axis="index").to_latex(hrules=True, caption=_latex(table.caption),
-                                                      position_float="centering")
+        return df.style.hide(axis="index").to_latex(hrules=True, caption=caption, position_float="centering")
     return df.to_html(index=False, escape=False, border=0, classes="seqbench")
+
+
+def escaped(df: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    """Cells and headers of a frame of strings escaped for `fmt`."""
+    esc = _MARK[fmt][0]
+    return df.astype(str).map(esc).rename(columns=lambda c: esc(str(c)))
+
+
+def render(table: TaskTable, fmt: str) -> str:
+    """One task's table as markdown, csv, latex or html."""
+    return frame(shown(table, fmt), fmt, _latex(table.caption) if fmt == "latex" else None)
 
 
 def render_all(tables: list[TaskTable], fmt: str) -> str:

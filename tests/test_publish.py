@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -190,23 +191,162 @@ def test_long_format_mixed_types_become_text(tmp_path):
 
 # --- plots ------------------------------------------------------------------------------------------------------
 
-def test_plots_written_as_png_and_svg(tmp_path):
-    from bench.plots import plot
+def test_plots_written_as_png_and_svg(tmp_path, capsys):
+    from bench.plots import _save, accuracy_figure
+    from bench.views import by_task
 
     recs = matrix() + [make_record("lstm", distance=200, seed=s, acc=0.2, src_len=220.0) for s in range(2)]
-    paths = plot(recs, tmp_path / "plots")
-    names = sorted(p.name for p in paths)
-    assert names == sorted(f"{k}-copy.{f}" for k in ("accuracy", "throughput", "tradeoff") for f in ("png", "svg"))
+    save_all(tmp_path / "res", recs)
+    assert main(["plot", tmp_path / "res", "--out", tmp_path / "plots", "--format", "png,svg"]) == 0
+    paths = [Path(p) for p in capsys.readouterr().out.split()]
+    assert sorted(p.name for p in paths) == sorted(f"{k}-copy.{f}" for k in ("accuracy", "throughput", "tradeoff")
+                                                   for f in ("png", "svg"))
     for p in paths:
-        assert p.exists() and p.stat().st_size > 1000
+        assert p.parent == tmp_path / "plots" and p.stat().st_size > 1000
         if p.suffix == ".png":
             assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         else:
             text = p.read_text(encoding="utf-8")
             assert text.lstrip().startswith("<?xml") and "<svg" in text
-    svg = (tmp_path / "plots" / "accuracy-copy.svg").read_text()
+    svg = (tmp_path / "plots" / "accuracy-copy.svg").read_text(encoding="utf-8")
     assert "lstm" in svg and "transformer" in svg and "chance" in svg
-    again = plot(recs, tmp_path / "again", formats=["svg"])  # the same records draw the same file
-    assert [p.read_bytes() for p in again if p.name == "accuracy-copy.svg"] == [svg.encode()]
-    with pytest.raises(UserError, match="Available: png, svg"):
-        plot(recs, tmp_path, formats=["pdf"])
+    (again,) = _save(accuracy_figure("copy", by_task(recs)["copy"]), tmp_path, "again", ["svg"])
+    assert again.read_text(encoding="utf-8") == svg  # the same records draw the same file
+    assert main(["plot", tmp_path / "res", "--out", tmp_path / "plots", "--format", "png,jpg"]) == 2
+    assert "Unknown plot format 'jpg'" in capsys.readouterr().err
+
+
+# --- command line -----------------------------------------------------------------------------------------------
+
+def main(argv):
+    """What the seqbench CLI does with these subcommands: run one, a UserError becomes one line and exit 2."""
+    from bench.publish_cli import add_commands
+
+    parser = argparse.ArgumentParser(prog="seqbench")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args([str(a) for a in argv])
+    try:
+        return args.func(args)
+    except UserError as e:
+        print(f"error: {e}", file=__import__("sys").stderr)
+        return 2
+
+
+def test_cli_table_formats_metric_and_long_out(tmp_path, capsys):
+    save_all(tmp_path / "res", matrix())
+    assert main(["table", tmp_path / "res"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("## copy") and "| lstm" in out and "0.600 ± 0.248" in out
+    assert main(["table", tmp_path / "res", "--format", "csv", "--metric", "seq_acc",
+                 "--long-out", tmp_path / "long.parquet"]) == 0
+    captured = capsys.readouterr()
+    df = pd.read_csv(pd.io.common.StringIO(captured.out), dtype=str, keep_default_na=False)
+    assert set(df["metric"]) == {"seq_acc"} and df.set_index("arch").loc["lstm", "16-31"] == "0.150 ± 0.062"
+    assert "long.parquet" in captured.err and len(pd.read_parquet(tmp_path / "long.parquet")) == 26
+    for fmt, marker in (("latex", r"\begin{tabular}"), ("html", "<table")):
+        assert main(["table", tmp_path / "res", "--format", fmt]) == 0
+        assert marker in capsys.readouterr().out
+
+
+def test_cli_empty_or_missing_dir_is_a_user_error(tmp_path, capsys):
+    (tmp_path / "empty" / "records").mkdir(parents=True)
+    for folder in (tmp_path / "empty", tmp_path / "missing"):
+        for cmd in (["table", folder], ["report", folder], ["plot", folder, "--out", tmp_path / "p"]):
+            assert main(cmd) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and f"No records were found in {folder}" in err
+    assert main(["merge", tmp_path / "missing", "--out", tmp_path / "m"]) == 2
+    assert "No records were found" in capsys.readouterr().err
+
+
+def test_cli_bad_record_file_skipped_with_warning(tmp_path, capsys):
+    save_all(tmp_path / "res", matrix())
+    (tmp_path / "res" / "records" / "deadbeef.json").write_text('{"schema": 1, "cell_id": "dead', encoding="utf-8")
+    assert main(["table", tmp_path / "res", "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    warnings = captured.err.splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith("warning: skipped") and "deadbeef.json" in warnings[0]
+    assert "transformer" in captured.out
+    only_bad = tmp_path / "bad"
+    (only_bad / "records").mkdir(parents=True)
+    (only_bad / "records" / "x.json").write_text("[]", encoding="utf-8")
+    assert main(["table", only_bad]) == 2
+    assert "1 unreadable files" in capsys.readouterr().err
+
+
+# --- report -----------------------------------------------------------------------------------------------------
+
+def test_report_holds_tables_plots_environment_config_and_command(tmp_path, capsys):
+    env2 = {**make_record()["env"], "device": "cuda", "device_name": "NVIDIA H100"}
+    recs = matrix() + [make_record("lstm", distance=200, seed=s, acc=0.3, env=env2,
+                                   command="seqbench run --profile long --seeds 0,1") for s in range(2)]
+    save_all(tmp_path / "res", recs)
+    (tmp_path / "res" / "records" / "broken.json").write_text("{", encoding="utf-8")
+    assert main(["report", tmp_path / "res"]) == 0
+    folder = tmp_path / "res" / "report"
+    assert capsys.readouterr().out.split() == [str(folder / "report.md"), str(folder / "report.html")]
+    md = (folder / "report.md").read_text(encoding="utf-8")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "### copy" in md and "| transformer" in md and "0.600 ± 0.248" in md and "overall token_acc [200]" in md
+    assert "![copy: accuracy](accuracy-copy.png)" in md and (folder / "accuracy-copy.png").exists()
+    assert "NVIDIA H100" in md and "(2 cells)" in md and "(8 cells)" in md  # every distinct environment
+    assert "| config.train.lr" in md and "| seed " in md  # the resolved configuration
+    assert "seqbench run --profile long --seeds 0,1" in md  # the command that made the records
+    assert "seqbench run --arch gru --task copy --distance 10-100 --seed 0" in md
+    assert f"seqbench report {tmp_path / 'res'} --out {folder}" in md  # and the one that rebuilds the report
+    assert "broken.json" in md and "(left out)" in md
+    assert "[records-long.csv](records-long.csv)" in md
+    assert page.startswith("<!doctype html>") and '<img src="accuracy-copy.png"' in page
+    assert "<td><strong>0.950 ± 0.000</strong></td>" in page and "<h3>copy</h3>" in page
+    assert "seqbench run --profile long --seeds 0,1" in page
+    assert len(pd.read_csv(folder / "records-long.csv")) == len(pd.read_parquet(folder / "records-long.parquet"))
+
+
+# --- merge ------------------------------------------------------------------------------------------------------
+
+def test_merge_two_folders(tmp_path, capsys):
+    a, b = matrix()[:4], matrix()[3:]  # the record at index 3 is on both machines
+    save_all(tmp_path / "a", a)
+    save_all(tmp_path / "b", b)
+    (tmp_path / "b" / "records" / "0000.json").write_text("not json", encoding="utf-8")
+    assert main(["merge", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "all"]) == 0
+    captured = capsys.readouterr()
+    assert "8 records written, 1 identical copies kept once" in captured.out and "1 unreadable" in captured.out
+    assert "0000.json" in captured.err
+    merged = results.load_dir(tmp_path / "all")
+    assert sorted(r["cell_id"] for r in merged.records) == sorted(r["cell_id"] for r in matrix())
+    assert not merged.bad
+    src = results.record_path(tmp_path / "a", a[0]["cell_id"]).read_bytes()
+    assert results.record_path(tmp_path / "all", a[0]["cell_id"]).read_bytes() == src  # copied byte for byte
+    assert main(["merge", tmp_path / "a", "--out", tmp_path / "all"]) == 0  # again: nothing new
+    assert "0 records written" in capsys.readouterr().out
+
+
+def test_merge_identical_but_for_launch_time_is_kept_once(tmp_path):
+    from bench.merge import merge
+
+    rec = make_record()
+    later = json.loads(json.dumps(rec))
+    later["times"]["started"] = "2026-11-24T00:00:00+00:00"
+    save_all(tmp_path / "a", [rec])
+    save_all(tmp_path / "b", [later])
+    merged = merge([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
+    assert (merged.written, merged.kept_once) == ([rec["cell_id"]], 1)
+
+
+def test_merge_conflict_refused_and_nothing_written(tmp_path, capsys):
+    rec = make_record("lstm", seed=0)
+    other = json.loads(json.dumps(rec))
+    other["metrics"]["bins"][0]["token_acc"] = 0.99
+    other["throughput"]["train_tokens_per_s"] = 1.0
+    save_all(tmp_path / "a", [rec, make_record("rnn")])
+    save_all(tmp_path / "b", [other, make_record("gru")])
+    assert main(["merge", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "all"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and rec["cell_id"] in err
+    assert str(tmp_path / "a") in err and str(tmp_path / "b") in err and "metrics, throughput differ" in err
+    assert not (tmp_path / "all").exists()  # checked everything first: nothing written
+    save_all(tmp_path / "all", [other])  # a clash with what the output already holds is refused too
+    assert main(["merge", tmp_path / "a", "--out", tmp_path / "all"]) == 2
+    assert str(tmp_path / "all") in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "all" / "records").iterdir()] == [f"{rec['cell_id']}.json"]

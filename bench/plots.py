@@ -17,7 +17,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bench.errors import UserError
 from bench.stats import median
-from bench.views import METRICS, Row, bin_columns, bin_stat, by_task, chances, overall_stat, seq_len, settings, throughput
+from bench.views import (METRICS, Row, bin_columns, bin_stat, by_task, chances, overall_stat, seq_len, settings,
+                         throughput)
 
 FORMATS = ("png", "svg")
 KINDS = ("accuracy", "throughput", "tradeoff")  # file stems: <kind>-<task>

@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.errors import UserError
 from bench.stats import Stat, median
-from bench.views import (METRICS, Row, bin_columns, bin_stat, by_task, chances, overall_stat, settings,
+from bench.views import (METRICS, Row, bin_columns, bin_stat, by_task, chances, overall, overall_stat, settings,
                          throughput)
 
 FORMATS = ("markdown", "csv", "latex", "html")
@@ -33,11 +33,13 @@ class TaskTable:
     metric: str
     text: pd.DataFrame  # str cells; the last row is the chance row
     best: pd.DataFrame  # bool, same shape
+    memory: str = ""  # how peak memory was measured (records' throughput.memory_kind)
 
     @property
     def caption(self) -> str:
         return (f"{self.task}: {self.metric} per distance bin, mean ± 95% CI over seeds (Student t); "
-                "best per column marked; chance = chance-level token accuracy.")
+                "best per column marked; chance = chance-level token accuracy"
+                + (f"; peak MB = {self.memory}." if self.memory else "."))
 
 
 def _stat_text(s: Stat, seeds: int) -> str:
@@ -46,7 +48,7 @@ def _stat_text(s: Stat, seeds: int) -> str:
     return f"{s.mean:.3f} ± {s.half:.3f}" + (f" (n={s.n})" if s.n != seeds else "")
 
 
-def _row_cells(row: Row, cols, overall: dict[str, tuple[str, str]], metric: str, with_budget: bool):
+def _row_cells(row: Row, cols, totals: dict[str, tuple[str, str]], metric: str, with_budget: bool):
     """(header -> text, header -> (value, higher_is_better)) for one row."""
     seeds = len({r["seed"] for r in row.ok})
     missing = row.state() or "n/a"  # what a numeric cell shows when no ok record measured it
@@ -63,7 +65,7 @@ def _row_cells(row: Row, cols, overall: dict[str, tuple[str, str]], metric: str,
         text[c.header] = _stat_text(s, seeds) if s else (row.state(at) or "n/a") if at else ""
         if s:
             value[c.header] = (s.mean, True)
-    for header, (key, d) in overall.items():
+    for header, (key, d) in totals.items():
         s = overall_stat(row.at(d), key)
         text[header] = _stat_text(s, seeds) if s else (row.state(row.at(d)) or "n/a") if row.at(d) else ""
         if s:
@@ -79,12 +81,12 @@ def _row_cells(row: Row, cols, overall: dict[str, tuple[str, str]], metric: str,
     return text, value
 
 
-def _chance_cells(rows: list[Row], cols, overall: dict[str, tuple[str, str]], metric: str) -> dict[str, str]:
+def _chance_cells(rows: list[Row], cols, totals: dict[str, tuple[str, str]], metric: str) -> dict[str, str]:
     cells = {"arch": "chance"}
     if metric == "token_acc":
         cells.update({c.header: f"{c.chance:.3f}" for c in cols if c.chance is not None})
     chance = chances(rows)
-    cells.update({h: f"{chance[d]:.3f}" for h, (key, d) in overall.items() if key == "token_acc" and d in chance})
+    cells.update({h: f"{chance[d]:.3f}" for h, (key, d) in totals.items() if key == "token_acc" and d in chance})
     return cells
 
 
@@ -93,13 +95,13 @@ def task_table(task: str, rows: list[Row], metric: str = "token_acc") -> TaskTab
     cols = bin_columns(rows)
     with_budget = len({r.budget for r in rows}) > 1
     keys = list(METRICS) + [k for k in TEXT_METRICS
-                            if any((r["metrics"].get("overall") or {}).get(k) is not None
+                            if any(overall(r).get(k) is not None
                                    for row in rows for r in row.ok)]
     dists = settings(rows)
-    overall = {f"overall {k}" + (f" [{d}]" if len(dists) > 1 else ""): (k, d) for k in keys for d in dists}
-    texts, values = zip(*(_row_cells(row, cols, overall, metric, with_budget) for row in rows))
+    totals = {f"overall {k}" + (f" [{d}]" if len(dists) > 1 else ""): (k, d) for k in keys for d in dists}
+    texts, values = zip(*(_row_cells(row, cols, totals, metric, with_budget) for row in rows))
     headers = list(texts[0])
-    text = pd.DataFrame([*texts, _chance_cells(rows, cols, overall, metric)], columns=headers).fillna("")
+    text = pd.DataFrame([*texts, _chance_cells(rows, cols, totals, metric)], columns=headers).fillna("")
     best = pd.DataFrame(False, index=text.index, columns=headers)
     for h in headers:
         scored = [(i, v[h][0] if v[h][1] else -v[h][0]) for i, v in enumerate(values) if h in v]
@@ -107,7 +109,9 @@ def task_table(task: str, rows: list[Row], metric: str = "token_acc") -> TaskTab
             top = max(s for _, s in scored)
             for i, s in scored:
                 best.loc[i, h] = s == top
-    return TaskTable(task, metric, text, best)
+    memory = sorted({r["throughput"]["memory_kind"] for row in rows for r in row.ok
+                     if (r.get("throughput") or {}).get("memory_kind")})
+    return TaskTable(task, metric, text, best, ", ".join(memory))
 
 
 def task_tables(records: list[dict[str, Any]], metric: str = "token_acc") -> list[TaskTable]:
@@ -167,6 +171,8 @@ def render(table: TaskTable, fmt: str) -> str:
 
 def render_all(tables: list[TaskTable], fmt: str) -> str:
     """Every task's table in one text: headed sections, or for CSV one table with `task` and `metric` columns."""
+    if not tables:
+        return ""
     if fmt == "csv":
         frames = [shown(t, fmt).assign(task=t.task, metric=t.metric) for t in tables]
         df = pd.concat(frames, ignore_index=True).fillna("")

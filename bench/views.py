@@ -71,6 +71,20 @@ class Row:
         return "; ".join(parts)
 
 
+def _block(record: dict[str, Any], name: str) -> dict[str, Any]:
+    return record.get(name) or {}
+
+
+def bins(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A record's `metrics.bins` (none for a cell that did not finish)."""
+    return _block(record, "metrics").get("bins") or []
+
+
+def overall(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's `metrics.overall` ({} when absent)."""
+    return _block(record, "metrics").get("overall") or {}
+
+
 def by_task(records: list[dict[str, Any]]) -> dict[str, list[Row]]:
     """Rows per task, tasks and rows sorted by name then budget; refuses two records of one cell position."""
     _refuse_pooling(records)
@@ -126,7 +140,7 @@ def bin_columns(rows: list[Row]) -> list[BinColumn]:
     chance = chances(rows)
     for row in rows:
         for r in row.ok:
-            for b in r["metrics"].get("bins") or []:
+            for b in bins(r):
                 key = (str(r["distance"]), b["lo"])
                 if key not in found or b["hi"] > found[key]["hi"]:
                     found[key] = b
@@ -143,7 +157,7 @@ def bin_values(row: Row, col: BinColumn, metric: str) -> list[float]:
     for r in row.at(col.distance):
         if r["status"] != "ok":
             continue
-        for b in r["metrics"].get("bins") or []:
+        for b in bins(r):
             if b["lo"] == col.lo and b.get(metric) is not None:
                 values.append(b[metric])
     return values
@@ -155,18 +169,18 @@ def bin_stat(row: Row, col: BinColumn, metric: str) -> Stat | None:
 
 def overall_stat(records: list[dict[str, Any]], key: str) -> Stat | None:
     """Mean and CI over ok records of `metrics.overall[key]` (token_acc, seq_acc, bleu, chrf)."""
-    return mean_ci((r["metrics"].get("overall") or {}).get(key) for r in records if r["status"] == "ok")
+    return mean_ci(overall(r).get(key) for r in records if r["status"] == "ok")
 
 
 def throughput(records: list[dict[str, Any]], key: str) -> list[float]:
     """`throughput[key]` of each ok record that measured it."""
     return [r["throughput"][key] for r in records
-            if r["status"] == "ok" and (r.get("throughput") or {}).get(key) is not None]
+            if r["status"] == "ok" and _block(r, "throughput").get(key) is not None]
 
 
 def seq_len(record: dict[str, Any]) -> float | None:
     """Mean source plus target length of a record's test set, from its throughput block."""
-    t = record.get("throughput") or {}
+    t = _block(record, "throughput")
     if t.get("mean_src_len") is None or t.get("mean_tgt_len") is None:
         return None
     return t["mean_src_len"] + t["mean_tgt_len"]

@@ -100,7 +100,7 @@ def test_markdown_format():
     assert "0.600 ± 0.248" in lstm and "**" not in lstm.split("|")[5]
     assert "**0.950 ± 0.000**" in md and "| chance" in md
     assert "0.100 (n=1)" in md and "oom" in md and "diverged: seed 1" in md
-    assert "## copy" in render_all([t], "markdown")
+    assert "## copy" in render_all([t], "markdown") and "peak MB = process_max_rss" in t.caption
 
 
 def test_csv_format_marks_best_with_star():

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -91,6 +93,13 @@ def test_best_value_per_column_marked():
     assert not best["status"].any() and not best["params"].any()
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_holds_every_row(fmt):
+    text = render_all(task_tables(matrix()), fmt)
+    for name in ("gru", "lstm", "rnn", "transformer", "chance", "0.600", "0.248", "diverged", "oom"):
+        assert name in text, (fmt, name)
+
+
 def test_markdown_format():
     (t,) = task_tables(matrix())
     md = render(t, "markdown")
@@ -105,7 +114,7 @@ def test_markdown_format():
 
 def test_csv_format_marks_best_with_star():
     (t,) = task_tables(matrix())
-    df = pd.read_csv(pd.io.common.StringIO(render_all([t], "csv")), dtype=str, keep_default_na=False)
+    df = pd.read_csv(io.StringIO(render_all([t], "csv")), dtype=str, keep_default_na=False)
     assert list(df.columns[:4]) == ["task", "metric", "arch", "params"]
     row = df.set_index("arch")
     assert row.loc["transformer", "10-15"] == "0.950 ± 0.000*"
@@ -228,7 +237,7 @@ def main(argv):
     try:
         return args.func(args)
     except UserError as e:
-        print(f"error: {e}", file=__import__("sys").stderr)
+        print(f"error: {e}", file=sys.stderr)
         return 2
 
 
@@ -240,7 +249,7 @@ def test_cli_table_formats_metric_and_long_out(tmp_path, capsys):
     assert main(["table", tmp_path / "res", "--format", "csv", "--metric", "seq_acc",
                  "--long-out", tmp_path / "long.parquet"]) == 0
     captured = capsys.readouterr()
-    df = pd.read_csv(pd.io.common.StringIO(captured.out), dtype=str, keep_default_na=False)
+    df = pd.read_csv(io.StringIO(captured.out), dtype=str, keep_default_na=False)
     assert set(df["metric"]) == {"seq_acc"} and df.set_index("arch").loc["lstm", "16-31"] == "0.150 ± 0.062"
     assert "long.parquet" in captured.err and len(pd.read_parquet(tmp_path / "long.parquet")) == 26
     for fmt, marker in (("latex", r"\begin{tabular}"), ("html", "<table")):

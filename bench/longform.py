@@ -1,0 +1,72 @@
+"""Long-format export: one row per record x distance bin, every other field flattened into dotted columns.
+
+A record with no bins (a cell that diverged, ran out of memory or failed) gives one row with empty bin columns.
+Nested dicts become `section.key` columns; lists become JSON text; a column whose values mix types (an int in
+one record, text in another) is written as text, so that Parquet can hold it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.errors import UserError
+from bench.results import write_atomic
+
+FIRST = ["cell_id", "status", "task", "arch", "distance", "seed", "params_budget", "params", "chance",
+         "bin.label", "bin.lo", "bin.hi", "bin.n", "bin.token_acc", "bin.seq_acc"]
+SUFFIXES = (".csv", ".parquet")
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"a": {"b": 1}, "c": [1, 2]}` -> `{"a.b": 1, "c": "[1, 2]"}`."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        elif isinstance(v, (dict, list, tuple)):
+            out[key] = json.dumps(v, sort_keys=True)
+        else:
+            out[key] = v
+    return out
+
+
+def long_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Every record, one row per bin, with config, plugins, metrics, throughput, env, times and error flattened."""
+    rows = []
+    for r in records:
+        metrics = {k: v for k, v in (r.get("metrics") or {}).items() if k != "bins"}
+        base = flatten({k: v for k, v in r.items() if k != "metrics"})
+        base.update(flatten(metrics, "metrics."))
+        for b in (r.get("metrics") or {}).get("bins") or [None]:
+            rows.append({**base, **(flatten(b, "bin.") if b else {})})
+    df = pd.DataFrame(rows)
+    for col in FIRST:
+        if col not in df.columns:
+            df[col] = None
+    df = df[FIRST + sorted(c for c in df.columns if c not in FIRST)]
+    for col in df.columns[df.dtypes == object]:
+        kinds = {type(v) for v in df[col] if v is not None and v == v}
+        if len(kinds) > 1:
+            df[col] = df[col].map(lambda v: v if v is None or v != v else str(v))
+    return df
+
+
+def write_long(records: list[dict[str, Any]], path: Path) -> Path:
+    """Write the long format to `path`: CSV or Parquet, chosen by its suffix."""
+    path = Path(path)
+    if path.suffix not in SUFFIXES:
+        raise UserError(f"Cannot write long format to '{path}': the file must end in {' or '.join(SUFFIXES)}")
+    df = long_frame(records)
+    if path.suffix == ".csv":
+        write_atomic(path, df.to_csv(index=False))
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        df.to_parquet(tmp, index=False)
+        tmp.replace(path)
+    return path

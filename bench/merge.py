@@ -1,0 +1,98 @@
+"""Merge result folders from several machines into one, refusing two different results for one cell.
+
+Two records with the same cell id clash when they differ in anything but `times` and `command` (when and how the
+cell was launched): status, metrics, throughput, env, error, params, config or plugins. Identical records are kept
+once (the first seen: the output folder's own, then the sources in the order given). Every input is checked
+before anything is written, so a clash leaves the output as it was. Unreadable record files are skipped and
+reported; an existing file in the output is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from bench.errors import UserError
+from bench.results import BadRecord, read, record_path, records_dir, write_atomic
+
+VOLATILE = ("times", "command")  # when and how a cell was launched, not what it measured
+
+
+@dataclass
+class Merged:
+    """What a merge did."""
+
+    out: Path
+    written: list[str] = field(default_factory=list)  # cell ids copied into `out`
+    kept_once: int = 0  # identical copies of a record already taken, skipped
+    already: int = 0  # records the output folder held before
+    bad: list[str] = field(default_factory=list)  # one message per unreadable input file
+
+
+@dataclass
+class _Seen:
+    folder: Path
+    record: dict[str, Any]
+    text: str
+    measured: str
+
+
+def measured(record: dict[str, Any]) -> str:
+    """The content two copies of a cell must share: the record without its volatile fields, canonical JSON."""
+    return json.dumps({k: v for k, v in record.items() if k not in VOLATILE}, sort_keys=True, allow_nan=True)
+
+
+def _differing(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    keys = sorted((set(a) | set(b)) - set(VOLATILE))
+    return [k for k in keys if json.dumps(a.get(k), sort_keys=True) != json.dumps(b.get(k), sort_keys=True)]
+
+
+def _folders(sources: Sequence[Path], out: Path) -> list[Path]:
+    """The output folder first, then each source once, by resolved path."""
+    found: dict[Path, Path] = {}
+    for folder in [out, *sources]:
+        found.setdefault(Path(folder).resolve(), Path(folder))
+    return list(found.values())
+
+
+def merge(sources: Sequence[Path], out: Path) -> Merged:
+    """Copy the records of `sources` into `out`; raise UserError on a clash, writing nothing."""
+    out = Path(out)
+    for src in sources:
+        if not any(records_dir(src).glob("*.json")):
+            raise UserError(f"No records were found in {src} (looked in {records_dir(src)})")
+    result = Merged(out)
+    seen: dict[str, _Seen] = {}
+    bad_in_out: set[str] = set()
+    for folder in _folders(sources, out):
+        is_out = folder.resolve() == out.resolve()
+        for path in sorted(records_dir(folder).glob("*.json")):
+            try:
+                record = read(path)
+                text = path.read_text(encoding="utf-8")
+            except (BadRecord, OSError) as e:
+                result.bad.append(str(e))
+                bad_in_out |= {path.name} if is_out else set()
+                continue
+            cid, m = record["cell_id"], measured(record)
+            if cid not in seen:
+                seen[cid] = _Seen(folder, record, text, m)
+                result.already += is_out
+                continue
+            first = seen[cid]
+            if first.measured != m:
+                raise UserError(
+                    f"Cell {cid} has different results in {first.folder} and {folder} "
+                    f"({', '.join(_differing(first.record, record))} differ); nothing was merged into {out}")
+            result.kept_once += 1
+    todo = [(cid, s) for cid, s in seen.items() if s.folder.resolve() != out.resolve()]
+    clobber = sorted(f"{cid}.json" for cid, _ in todo if f"{cid}.json" in bad_in_out)
+    if clobber:
+        raise UserError(f"{records_dir(out)} holds unreadable files that the merge would replace "
+                        f"({', '.join(clobber)}); move them away first. Nothing was merged")
+    for cid, s in todo:
+        write_atomic(record_path(out, cid), s.text)
+        result.written.append(cid)
+    return result

@@ -1,0 +1,66 @@
+"""Schema-valid result records for tests: `make_record(...)` builds one, `bench.results.save` writes it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Sequence
+
+
+def default_bins(distance: str | int) -> list[tuple[int, int]]:
+    """(lo, hi) of the bins a task reports for `distance`: one bin, or powers-of-two edges across a range."""
+    lo, _, hi = str(distance).partition("-")
+    lo, hi = int(lo), int(hi or lo)
+    edges = [lo]
+    p = 1
+    while p <= lo:
+        p *= 2
+    while p <= hi:
+        edges.append(p)
+        p *= 2
+    return [(e, (edges[i + 1] - 1) if i + 1 < len(edges) else hi) for i, e in enumerate(edges)]
+
+
+def make_record(arch: str = "lstm", task: str = "copy", distance: str | int = "10-100", seed: int = 0, *,
+                status: str = "ok", acc: float | Sequence[float] = 0.5, seq_acc: float | Sequence[float] | None = None,
+                bins: Sequence[tuple[int, int]] | None = None, overall: dict[str, Any] | None = None,
+                params_budget: int | None = 50000, params: int = 49876, chance: float = 0.125,
+                train_tps: float = 1.2e5, gen_tps: float = 3.4e4, peak_mb: float = 812.0,
+                src_len: float = 62.1, tgt_len: float = 11.0, env: dict[str, Any] | None = None,
+                config: dict[str, Any] | None = None, command: str | None = None) -> dict[str, Any]:
+    """A record of one cell. `acc`/`seq_acc`: one value for every bin, or one per bin. Not-ok cells have no bins."""
+    bins = list(bins) if bins is not None else default_bins(distance)
+    accs = [acc] * len(bins) if isinstance(acc, (int, float)) else list(acc)
+    seqs = [a / 4 for a in accs] if seq_acc is None else (
+        [seq_acc] * len(bins) if isinstance(seq_acc, (int, float)) else list(seq_acc))
+    ok = status == "ok"
+    metric_bins = [{"lo": lo, "hi": hi, "label": str(lo) if lo == hi else f"{lo}-{hi}", "n": 64,
+                    "token_acc": a, "seq_acc": s} for (lo, hi), a, s in zip(bins, accs, seqs)] if ok else []
+    if overall is None:
+        overall = {"n": 64 * len(bins), "token_acc": sum(accs) / len(accs), "seq_acc": sum(seqs) / len(seqs)}
+    config = config or {"model": {"d_model": 64, "n_layers": 2, "n_heads": 4, "dropout": 0.0, "params": params_budget},
+                        "train": {"max_steps": 300, "batch_size": 32, "lr": 0.003, "seed": seed},
+                        "eval": {"n_val": 256, "n_test": 512},
+                        "task_options": {"distance": str(distance)}, "arch_options": {"arch": arch}}
+    plugins = {"arch": f"bench.plugins.{arch}==0.1.0", "task": f"bench.tasks.{task}==0.1.0"}
+    cell_id = hashlib.sha256(json.dumps({"config": config, "plugins": plugins, "arch": arch, "task": task},
+                                        sort_keys=True).encode()).hexdigest()[:16]
+    return {
+        "schema": 1, "cell_id": cell_id, "status": status, "arch": arch, "task": task, "distance": str(distance),
+        "seed": seed, "params_budget": params_budget, "config": config, "plugins": plugins, "params": params,
+        "chance": chance,
+        "metrics": {"bins": metric_bins, "overall": overall if ok else {},
+                    "val": {"best_step": 300, "best_val_loss": 1.2, "best_val_acc": 0.41}},
+        "throughput": {"train_tokens_per_s": train_tps if ok else None, "gen_tokens_per_s": gen_tps if ok else None,
+                       "peak_memory_mb": peak_mb if ok else None, "memory_kind": "process_max_rss",
+                       "train_steps_timed": 295, "gen_batches_timed": 3, "incremental_generation": True,
+                       "mean_src_len": src_len, "mean_tgt_len": tgt_len},
+        "env": env or {"seqbench": "0.1.0", "git_commit": "abc1234", "torch": "2.13.0", "lightning": "2.6.6",
+                       "torchmetrics": "1.9.0", "python": "3.11.7", "platform": "Linux-x86_64", "device": "cpu",
+                       "device_name": "test cpu", "accelerator": "cpu", "precision": "32-true"},
+        "times": {"started": "2026-11-23T01:02:03+00:00", "finished": "2026-11-23T01:02:15+00:00",
+                  "wall_s": 12.3, "train_s": 9.1},
+        "error": None if ok else {"type": "FloatingPointError" if status == "diverged" else "RuntimeError",
+                                  "message": f"{status} at step 120", "plugin": arch, "step": 120},
+        "command": command or f"seqbench run --arch {arch} --task {task} --distance {distance} --seed {seed}",
+    }

@@ -72,12 +72,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="task.NAME.KEY=VALUE")
     p.set_defaults(func=cmd_show_task)
 
-    try:
-        from bench import publish_cli
-    except ImportError:
-        publish_cli = None
-    if publish_cli is not None:
-        publish_cli.add_commands(sub)
+    from bench import publish_cli
+
+    publish_cli.add_commands(sub)
     return top
 
 
@@ -159,11 +156,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     loaded = results.load_dir(out)
     ids = {c.cell_id for c in cells}
-    try:
-        from bench import tables
-        print(tables.render([r for r in loaded.records if r["cell_id"] in ids], "markdown"))
-    except ImportError:
-        print([r["metrics"]["overall"] for r in loaded.records])
+    from bench import tables
+
+    print(tables.render_all(tables.task_tables([r for r in loaded.records if r["cell_id"] in ids]), "markdown"))
     print(f"seqbench: {len(summary.done)} cells run, {len(summary.skipped)} finished before, "
           f"{len(summary.busy)} held by another run, {len(summary.not_ok)} not ok; records in "
           f"{results.records_dir(out)}", file=sys.stderr)

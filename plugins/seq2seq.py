@@ -114,7 +114,8 @@ class Attention(nn.Module):
     def forward(self, query: Tensor, mem: "Memory") -> Tensor:
         """query (B, T, H) -> context (B, T, E)."""
         if self.additive:
-            hidden = torch.tanh(self.query(query)[:, :, None] + mem.keys[:, None])  # (B, T, S, A)
+            # (B, T, S, A): additive scores cost T*S*A per example in memory, unlike the dot-product forms
+            hidden = torch.tanh(self.query(query)[:, :, None] + mem.keys[:, None])
             scores = self.v(hidden).squeeze(-1)  # (B, T, S)
         else:
             scores = query @ mem.keys.transpose(1, 2)  # (B, T, S)

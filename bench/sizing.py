@@ -48,8 +48,25 @@ def params_at(spec: ArchSpec, model: ModelConfig, options: Any, vocab_size: int,
 def size_to_budget(
     spec: ArchSpec, model: ModelConfig, options: Any, vocab_size: int, max_len: int, budget: int
 ) -> tuple[ModelConfig, int]:
-    """The `ModelConfig` whose width puts the count closest to `budget`, and that count. Fails if none lands
-    within 10%."""
+    """The `ModelConfig` whose width puts the count closest to `budget`, and that count. For an attention
+    architecture whose width steps (multiples of n_heads) jump over the 10% window, fewer heads are tried
+    (halving down to 1) and the record keeps the n_heads used. Fails if no width lands within 10%."""
+    heads = model.n_heads
+    while True:
+        try:
+            return _size_with(spec, dataclasses.replace(model, n_heads=heads), options, vocab_size, max_len, budget)
+        except _Missed as missed:
+            if not spec.uses_heads or heads == 1:
+                raise ConfigError(str(missed)) from None
+            heads = max(1, heads // 2)
+
+
+class _Missed(ValueError):
+    """No width lands within 10% of the budget."""
+
+
+def _size_with(spec: ArchSpec, model: ModelConfig, options: Any, vocab_size: int, max_len: int,
+               budget: int) -> tuple[ModelConfig, int]:
     step = math.lcm(max(1, spec.width_multiple), model.n_heads if spec.uses_heads else 1)
     widths_tried: dict[int, int] = {}
 
@@ -74,7 +91,7 @@ def size_to_budget(
     best = min((u for u in (lo - 1, lo) if u >= 1), key=lambda u: abs(count(u) - budget))
     actual = count(best)
     if abs(actual - budget) > TOLERANCE * budget:
-        raise ConfigError(
+        raise _Missed(
             f"cannot size '{spec.name}' to {budget} parameters within 10%: the nearest widths give "
             f"{count(max(1, lo - 1))} and {count(lo)}; change the budget or model.n_layers"
         )

@@ -19,7 +19,11 @@ EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but its errors are our one-line UserErrors."""
+    """argparse, but its errors are our one-line UserErrors, and no abbreviated flags (`--max-step` is a typo)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{self.prog}: {message}")
@@ -59,6 +63,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a setting")
     p.add_argument("--out", default="runs/latest", help="output directory (default: runs/latest)")
     p.add_argument("--rerun", action="store_true", help="run finished cells again")
+    p.add_argument("--retry-failed", action="store_true", help="run cells recorded as diverged, oom or failed again")
     p.add_argument("--dry-run", action="store_true", help="validate and list the cells, train nothing")
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bar")
     p.set_defaults(func=cmd_run)
@@ -142,7 +147,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"params={c.params} d_model={c.model.d_model}")
         return EXIT_OK
     command = "seqbench " + " ".join(shlex.quote(a) for a in args.argv)
-    summary = runner.run_matrix(cfg, reg, cells, tasks, out, rerun=args.rerun, command=command,
+    summary = runner.run_matrix(cfg, reg, cells, tasks, out, rerun=args.rerun,
+                                retry_failed=args.retry_failed, command=command,
                                 progress=not args.no_progress)
     if summary.interrupted:
         left = [c for c in cells if not runner.finished(out, c.cell_id)]
@@ -154,15 +160,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     from bench import results
 
-    loaded = results.load_dir(out)
-    ids = {c.cell_id for c in cells}
     from bench import tables
 
-    print(tables.render_all(tables.task_tables([r for r in loaded.records if r["cell_id"] in ids]), "markdown"))
+    ids = {c.cell_id for c in cells}
+    mine = [r for r in results.load_dir(out).records if r["cell_id"] in ids]
+    print(tables.render_all(tables.task_tables(mine), "markdown"))
+    not_ok = [r for r in mine if r["status"] != "ok"]
     print(f"seqbench: {len(summary.done)} cells run, {len(summary.skipped)} finished before, "
-          f"{len(summary.busy)} held by another run, {len(summary.not_ok)} not ok; records in "
-          f"{results.records_dir(out)}", file=sys.stderr)
-    return EXIT_CELLS_FAILED if summary.not_ok else EXIT_OK
+          f"{len(summary.busy)} held by another run; {len(not_ok)} of {len(cells)} cells not ok"
+          + (" (--retry-failed runs them again)" if not_ok else "") + f"; records in {results.records_dir(out)}",
+          file=sys.stderr)
+    return EXIT_CELLS_FAILED if not_ok else EXIT_OK
 
 
 def _raw_config(args: argparse.Namespace) -> dict:

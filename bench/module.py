@@ -86,7 +86,7 @@ class SeqModule(pl.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self._loss(self._logits(batch), batch.tgt)
         if not torch.isfinite(loss):
-            raise Diverged(self.global_step, float(loss))
+            raise Diverged(self.global_step, float(loss.detach()))
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch))
         return loss
 

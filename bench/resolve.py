@@ -130,7 +130,7 @@ def resolve(raw: Mapping[str, Any], reg: Registry) -> C.RunConfig:
             raise C.unknown_key("task", key, ["distance", *reg.tasks])
     for name in sorted(set(matrix.tasks) | (set(task_raw) - {"distance"})):
         spec = reg.task(name)
-        own = dict(_section(task_raw, name))
+        own = dict(_section(task_raw, name, "task."))
         where = f"task.{name}.distance" if "distance" in own else "task.distance"
         setting = own.pop("distance", common)
         distances[name] = _distances(list(spec.default_distances) if setting is None else setting, where)
@@ -140,7 +140,7 @@ def resolve(raw: Mapping[str, Any], reg: Registry) -> C.RunConfig:
         if key not in reg.archs:
             raise C.unknown_key("arch", key, list(reg.archs))
     for name in sorted(set(matrix.archs) | set(arch_raw)):
-        arch_options[name] = C.build(reg.arch(name).options, _section(arch_raw, name), f"arch.{name}")
+        arch_options[name] = C.build(reg.arch(name).options, _section(arch_raw, name, "arch."), f"arch.{name}")
     return C.RunConfig(
         matrix=matrix,
         model=C.build(C.ModelConfig, raw.get("model", {}), "model"),
@@ -152,10 +152,10 @@ def resolve(raw: Mapping[str, Any], reg: Registry) -> C.RunConfig:
     )
 
 
-def _section(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+def _section(raw: Mapping[str, Any], name: str, parent: str = "") -> Mapping[str, Any]:
     value = raw.get(name, {})
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{name} must be a section of key = value, got {value!r}")
+        raise ConfigError(f"{parent}{name} must be a section of key = value, got {value!r}")
     return value
 
 

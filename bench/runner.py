@@ -65,15 +65,14 @@ class Interrupted(BaseException):
     """
 
 
-def finished(out: Path, cell_id: str, repair: bool = False) -> bool:
-    """Whether a trusted record of this cell exists. With `repair` (only under the cell's lock) an untrusted
-    record is moved aside, so the cell runs again."""
+def finished(out: Path, cell_id: str, repair: bool = False, retry_failed: bool = False) -> bool:
+    """Whether a trusted record of this cell exists (and, with `retry_failed`, says ok). With `repair` (only
+    under the cell's lock) an untrusted record is moved aside, so the cell runs again."""
     path = results.record_path(out, cell_id)
     if not path.exists():
         return False
     try:
-        results.read(path)
-        return True
+        return results.read(path)["status"] == "ok" or not retry_failed
     except results.BadRecord as e:
         if repair:
             aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
@@ -101,8 +100,10 @@ def _stop_on_signals():
 
 
 def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, out: Path, *, rerun: bool = False,
-               command: str = "", progress: bool = True, err: TextIO | None = None) -> Summary:
-    """Run every unfinished cell; each finished one leaves its record in `out/records/`."""
+               retry_failed: bool = False, command: str = "", progress: bool = True,
+               err: TextIO | None = None) -> Summary:
+    """Run every unfinished cell (with `retry_failed`, also those recorded as diverged, oom or failed; with
+    `rerun`, all); each finished one leaves its record in `out/records/`."""
     err = err if err is not None else sys.stderr
     summary = Summary()
     out = Path(out)
@@ -114,7 +115,7 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
         try:
             for i, cell in enumerate(cells, 1):
                 head = f"[{i}/{n}] {cell.arch} on {cell.task} d={cell.distance.label} seed={cell.seed}"
-                if not rerun and finished(out, cell.cell_id):
+                if not rerun and finished(out, cell.cell_id, retry_failed=retry_failed):
                     summary.skipped.append(cell.cell_id)
                     print(f"{head}: finished before, skipped ({cell.cell_id})", file=err)
                     continue
@@ -128,7 +129,7 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
                 try:
                     for stale in results.records_dir(out).glob(f".{cell.cell_id}.json.*.tmp"):
                         stale.unlink(missing_ok=True)  # left by a runner killed mid-write; its cell is ours now
-                    if not rerun and finished(out, cell.cell_id, repair=True):  # another runner finished it
+                    if not rerun and finished(out, cell.cell_id, repair=True, retry_failed=retry_failed):  # another runner finished it
                         summary.skipped.append(cell.cell_id)
                         continue
                     t0 = time.monotonic()

@@ -82,7 +82,13 @@ def test_failing_cells_are_recorded_and_the_matrix_goes_on(tmp_path, write_plugi
         assert state in table
     # the failed cells are finished cells: a rerun does not repeat them
     assert main(["run", "-p", str(plugin), "--config", str(config), "--out", str(out), "--no-progress"]) == 1
-    assert capsys.readouterr().err.count("finished before, skipped") == 5
+    err = capsys.readouterr().err
+    assert err.count("finished before, skipped") == 5 and "4 of 5 cells not ok" in err
+    # --retry-failed runs exactly the four that are not ok
+    assert main(["run", "-p", str(plugin), "--config", str(config), "--out", str(out), "--no-progress",
+                 "--retry-failed"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("finished before, skipped") == 1 and err.count(": training (") == 4
 
 
 @pytest.mark.parametrize("bad_sample, message", [

@@ -56,8 +56,8 @@ class Grammar:
         self.n_target_types = self.vocab_size - self.t_det  # target content word types: chance is 1 / this
         cat = torch.full((self.vocab_size,), -1, dtype=torch.long)
         cat[PAD] = PAD_CAT
-        for lo, hi, c in ((self.s_det, self.s_that, DET), (self.s_that, self.s_noun, THAT), (self.s_noun, self.s_adj, NOUN),
-                          (self.s_adj, self.s_verb, ADJ), (self.s_verb, self.t_det, VERB)):
+        bounds = (self.s_det, self.s_that, self.s_noun, self.s_adj, self.s_verb, self.t_det)
+        for lo, hi, c in zip(bounds, bounds[1:], (DET, THAT, NOUN, ADJ, VERB)):
             cat[lo:hi] = c
         self.category = cat  # (V,) category of each id
         self.words = self._words()  # (V,) text of each id
@@ -101,8 +101,8 @@ class Grammar:
         u = torch.arange(U)
         used = u < (k + 2)[:, None]  # (n, U) noun phrases in use
         score = torch.rand(n, U, A, generator=g).masked_fill(~used[:, :, None], 2.0).view(n, U * A)
-        rank = score.argsort(1).argsort(1)  # (n, U*A) rank of each slot's score
-        per_np = (rank < n_adj[:, None]).view(n, U, A).sum(2)  # (n, U) adjectives of each noun phrase
+        cut = F.pad(score.sort(1).values, (1, 0), value=-1.0).gather(1, n_adj[:, None])  # (n, 1) n_adj-th smallest
+        per_np = (score <= cut).view(n, U, A).sum(2)  # (n, U) adjectives of each noun phrase
         tok = torch.empty(n, U, C, dtype=torch.long)
         tok[:, :, 0] = self.s_that
         tok[:, :, 1] = self.s_verb + torch.randint(self.n_verbs, (n, U), generator=g)
@@ -116,10 +116,8 @@ class Grammar:
         valid[:, :, 2] = valid[:, :, -1] = used
         valid[:, :, 3:-1] = torch.arange(A) < per_np[:, :, None]
         tok, valid = tok.view(n, U * C), valid.view(n, U * C)
-        pos = valid.cumsum(1) - 1  # (n, U*C) position of each kept token
-        rows, cols = valid.nonzero(as_tuple=True)
-        src = torch.zeros(n, hi, dtype=torch.long)
-        src[rows, pos[rows, cols]] = tok[rows, cols]
+        pos = torch.where(valid, valid.to(torch.int32).cumsum(1) - 1, hi).long()  # (n, U*C); dropped: column hi
+        src = torch.zeros(n, hi + 1, dtype=torch.long).scatter_(1, pos, tok)[:, :hi]  # (n, hi)
         return src, length
 
     def translate(self, src: Tensor) -> tuple[Tensor, Tensor]:

@@ -60,6 +60,9 @@ class Grammar:
         for lo, hi, c in zip(bounds, bounds[1:], (DET, THAT, NOUN, ADJ, VERB)):
             cat[lo:hi] = c
         self.category = cat  # (V,) category of each id
+        A = max_adjectives  # per grid column of a noun phrase (that, verb, det, adj * A, noun): first id, choices
+        self._col_base = torch.tensor([self.s_that, self.s_verb, self.s_det] + [self.s_adj] * A + [self.s_noun])
+        self._col_range = torch.tensor([1, n_verbs, 2] + [n_adjectives] * A + [2 * n_nouns])
         self.words = self._words()  # (V,) text of each id
 
     def _words(self) -> list[str]:
@@ -90,31 +93,29 @@ class Grammar:
         return int((2 * length - MIN_LEN - 4 * k_lo).max()) + 1
 
     def draw(self, n: int, lo: int, hi: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
-        """`n` source sentences with lengths uniform in lo..hi. -> src (n, hi) right-padded, length (n,)."""
+        """`n` source sentences with lengths uniform in lo..hi. -> src (n, hi) right-padded, length (n,).
+
+        One `randint` call gives every random choice (as residues of 31-bit integers: bias below 1e-6).
+        """
         A, C = self.max_adjs, self.max_adjs + 4  # grid columns per noun phrase: that, verb, det, adj * A, noun
         U = 2 + (hi - MIN_LEN) // 4  # most noun phrases a sentence can hold
-        length = torch.randint(lo, hi + 1, (n,), generator=g)  # (n,)
+        r = torch.randint(1 << 31, (n, 3 + U * (A + C)), generator=g)  # (n, R)
+        length = lo + r[:, 0] % (hi - lo + 1)  # (n,)
         k_lo, k_hi = self.k_range(length)
-        k = k_lo + (torch.rand(n, generator=g) * (k_hi - k_lo + 1)).long()  # (n,) relative clauses
-        head = 1 + (torch.rand(n, generator=g) * (k + 1)).long()  # (n,) NP index of the object; NPs before it: subject
+        k = k_lo + r[:, 1] % (k_hi - k_lo + 1)  # (n,) relative clauses
+        head = 1 + r[:, 2] % (k + 1)  # (n,) NP index of the object; the NPs before it are the subject's
         n_adj = length - MIN_LEN - 4 * k  # (n,) adjectives, spread uniformly over the (k + 2) * A free slots
         u = torch.arange(U)
         used = u < (k + 2)[:, None]  # (n, U) noun phrases in use
-        score = torch.rand(n, U, A, generator=g).masked_fill(~used[:, :, None], 2.0).view(n, U * A)
-        cut = F.pad(score.sort(1).values, (1, 0), value=-1.0).gather(1, n_adj[:, None])  # (n, 1) n_adj-th smallest
+        score = r[:, 3 : 3 + U * A] * (U * A) + torch.arange(U * A)  # (n, U*A) distinct random scores
+        score = score.masked_fill(~used.repeat_interleave(A, 1), 1 << 62)
+        cut = F.pad(score.sort(1).values, (1, 0), value=-1).gather(1, n_adj[:, None])  # (n, 1) n_adj-th smallest
         per_np = (score <= cut).view(n, U, A).sum(2)  # (n, U) adjectives of each noun phrase
-        tok = torch.empty(n, U, C, dtype=torch.long)
-        tok[:, :, 0] = self.s_that
-        tok[:, :, 1] = self.s_verb + torch.randint(self.n_verbs, (n, U), generator=g)
-        tok[:, :, 2] = self.s_det + torch.randint(2, (n, U), generator=g)
-        tok[:, :, 3:-1] = self.s_adj + torch.randint(self.n_adjs, (n, U, A), generator=g)
-        tok[:, :, -1] = self.s_noun + torch.randint(2 * self.n_nouns, (n, U), generator=g)
+        tok = self._col_base + r[:, 3 + U * A :].view(n, U, C) % self._col_range  # (n, U, C)
         relative = used & (u >= 1) & (u != head[:, None])  # (n, U) noun phrases introduced by "that VERB"
-        valid = torch.zeros(n, U, C, dtype=torch.bool)
-        valid[:, :, 0] = relative
-        valid[:, :, 1] = relative | (u == head[:, None])  # the object's slot holds the main verb
-        valid[:, :, 2] = valid[:, :, -1] = used
-        valid[:, :, 3:-1] = torch.arange(A) < per_np[:, :, None]
+        main = (u == head[:, None])  # the object's verb slot holds the main verb
+        adj = torch.arange(A) < per_np[:, :, None]  # (n, U, A)
+        valid = torch.cat([relative[..., None], (relative | main)[..., None], used[..., None], adj, used[..., None]], 2)
         tok, valid = tok.view(n, U * C), valid.view(n, U * C)
         pos = torch.where(valid, valid.to(torch.int32).cumsum(1) - 1, hi).long()  # (n, U*C); dropped: column hi
         src = torch.zeros(n, hi + 1, dtype=torch.long).scatter_(1, pos, tok)[:, :hi]  # (n, hi)
@@ -173,7 +174,7 @@ class Grammar:
         where = torch.empty_like(order).scatter_(1, order, torch.arange(2 * S).expand(B, 2 * S))  # target positions
         span = torch.where(valid, (where[:, :S] - pos).abs(), 0).amax(1)  # (B,)
         n_tgt = valid.sum(1) + is_adj.sum(1)  # (B,) target words
-        T = int(n_tgt.max()) + 1
+        T = int(n_tgt.max()) + 1 if B else 1
         out = toks.gather(1, order)[:, :T]  # (B, T): T <= 2S, since not every token is an adjective
         out = out.masked_fill(torch.arange(T) >= n_tgt[:, None], PAD)
         out.scatter_(1, n_tgt[:, None], EOS)

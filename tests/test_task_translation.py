@@ -131,6 +131,13 @@ def test_every_length_exists_with_two_adjectives():
     assert set(b.distance.tolist()) == set(range(5, 41))
 
 
+def test_drawn_sentences_have_exactly_the_drawn_length():
+    grammar = make("5-60").grammar
+    src, length = grammar.draw(20000, 5, 60, gen(6))  # (20000, 60), (20000,)
+    assert torch.equal((src != PAD).sum(1), length)
+    assert (src[:, 0] != PAD).all() and ((src[:, 1:] != PAD) <= (src[:, :-1] != PAD)).all()  # no inner padding
+
+
 def test_deterministic_from_generator():
     a, b, c = (make("5-60").sample("val", 64, gen(s)) for s in (7, 7, 8))
     assert torch.equal(a.src, b.src) and torch.equal(a.tgt, b.tgt) and torch.equal(a.distance, b.distance)

@@ -24,19 +24,22 @@ def generator(seed: int, *names: str) -> torch.Generator:
 
 
 class _TrainStream(IterableDataset):
-    """Batches drawn from the training split, forever, from one seeded generator."""
+    """Batches drawn from the training split, forever, from one seeded generator. `ahead` batches are drawn in
+    one call and cut apart, which spreads a task's fixed per-call cost."""
 
-    def __init__(self, task: Task, batch_size: int, seed: int) -> None:
-        self.task, self.batch_size, self.seed = task, batch_size, seed
+    def __init__(self, task: Task, batch_size: int, seed: int, ahead: int = 16) -> None:
+        self.task, self.batch_size, self.seed, self.ahead = task, batch_size, seed, ahead
 
     def __iter__(self) -> Iterator[Batch]:
         g = generator(self.seed, "train")
+        n = self.batch_size * self.ahead
         while True:
-            yield check_batch(self.task.sample("train", self.batch_size, g), self.task, "train", self.batch_size)
+            block = check_batch(self.task.sample("train", n, g), self.task, "train", n)
+            yield from chunks(block, self.batch_size)
 
 
 def chunks(batch: Batch, size: int) -> list[Batch]:
-    """A fixed evaluation set cut into batches of `size`, each trimmed of all-padding columns."""
+    """A block of examples cut into batches of `size`, each trimmed of all-padding columns."""
     n = len(batch)
     return [batch.select(torch.arange(i, min(i + size, n))) for i in range(0, n, size)]
 

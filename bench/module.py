@@ -68,6 +68,9 @@ class SeqModule(pl.LightningModule):
         self.text = {name: make() for name, make in task.text_metrics().items()}  # overall text metrics
         self.text_bins = [{name: make() for name, make in task.text_metrics().items()} for _ in bins]
         self.bin_counts = [0] * len(bins)
+        self.spans = getattr(task, "alignment_spans", None)  # optional: longest alignment span per example
+        self._has_spans = False
+        self.span_sums = [0.0] * len(bins)
         self.gen_tokens: list[int] = []
         self.gen_seconds: list[float] = []
         self._test_batches = 0
@@ -115,6 +118,7 @@ class SeqModule(pl.LightningModule):
         content = batch.tgt.masked_fill(batch.tgt == EOS, PAD)  # token accuracy is over content, not EOS
         which = self._bin_of(batch.distance)  # (B,)
         texts = self._texts(out, batch.tgt) if self.text else None
+        spans = self.spans(batch) if self.spans is not None else None  # (B,) or None
         self.test_all["token_acc"].update(out, content)
         self.test_all["seq_acc"].update(out, batch.tgt)
         for j in range(len(self.bins)):
@@ -123,6 +127,9 @@ class SeqModule(pl.LightningModule):
             if n == 0:
                 continue
             self.bin_counts[j] += n
+            if spans is not None:
+                self._has_spans = True
+                self.span_sums[j] += float(spans[mask].sum())
             self.test_bins[j]["token_acc"].update(out[mask], content[mask])
             self.test_bins[j]["seq_acc"].update(out[mask], batch.tgt[mask])
             if texts is not None:
@@ -148,6 +155,8 @@ class SeqModule(pl.LightningModule):
             row = {"lo": lo, "hi": hi, "label": str(lo) if lo == hi else f"{lo}-{hi}", "n": self.bin_counts[j]}
             row.update({k: float(v) for k, v in self.test_bins[j].compute().items()})
             row.update({k: float(m.compute()) for k, m in self.text_bins[j].items()})
+            if self.spans is not None and self._has_spans:
+                row["mean_alignment_span"] = self.span_sums[j] / self.bin_counts[j]
             bins.append(row)
         overall = {"n": sum(self.bin_counts)}
         overall.update({k: float(v) for k, v in self.test_all.compute().items()})

@@ -187,6 +187,10 @@ def _raw_config(args: argparse.Namespace) -> dict:
         ("model", "params"): args.params, ("train", "precision"): args.precision,
         ("train", "accelerator"): args.accelerator,
     }
+    if args.distance is not None:  # --distance is for every task: it replaces the per-task settings too
+        for section in raw.get("task", {}).values():
+            if isinstance(section, dict):
+                section.pop("distance", None)
     for path, value in flags.items():
         if value is not None:
             resolve.set_path(raw, list(path), value)

@@ -39,12 +39,6 @@ def teacher_input(tgt: Tensor) -> Tensor:
     return torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1).masked_fill(tgt == PAD, PAD)
 
 
-def bin_edges_to_bins(edges: list[int], hi: int) -> list[tuple[int, int]]:
-    """Left edges -> inclusive (lo, hi) bins; the last bin closes at `hi`."""
-    bins = [(lo, nxt - 1) for lo, nxt in zip(edges, edges[1:])]
-    return bins + [(edges[-1], max(hi, edges[-1]))]
-
-
 def _scores(vocab: int) -> MetricCollection:
     return MetricCollection({
         "token_acc": MulticlassAccuracy(vocab, average="micro", ignore_index=PAD),

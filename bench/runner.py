@@ -28,7 +28,8 @@ from bench.data import TaskData, stream_seed
 from bench.env import environment
 from bench.generate import is_incremental
 from bench.measure import TrainThroughput, peak_memory, reset_peak_memory
-from bench.module import Diverged, SeqModule, bin_edges_to_bins
+from bench.bins import edges_to_bins
+from bench.module import Diverged, SeqModule
 from bench.registry import Registry
 from bench.resolve import Cell
 from bench.sizing import build_model, count_params
@@ -179,7 +180,7 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
         if not isinstance(model, torch.nn.Module):
             raise ContractError("architecture", f"build() returned {type(model).__name__}, not a torch.nn.Module")
         record["params"] = count_params(model)
-        bins = bin_edges_to_bins(task.bin_edges(), task.distance.hi)
+        bins = edges_to_bins(task.bin_edges(), task.distance.hi)
         module = SeqModule(model, task, cfg.train, cfg.eval, bins)
         data = TaskData(task, cell.seed, cfg.train.batch_size, cfg.eval.n_val, cfg.eval.n_test, cfg.eval.batch_size)
         ckpt = ModelCheckpoint(dirpath=work, monitor="val_loss", mode="min", save_top_k=1, save_last=False,

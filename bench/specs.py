@@ -17,6 +17,8 @@ from typing import Any, Callable, Literal, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from bench.bins import default_edges
+
 PAD, BOS, EOS, SEP = 0, 1, 2, 3
 N_SPECIAL = 4
 SPECIAL_NAMES = ("<pad>", "<bos>", "<eos>", "<sep>")
@@ -119,15 +121,7 @@ class Task(abc.ABC):
 
         Default: one bin for a single distance, powers of two across a range.
         """
-        lo, hi = self.distance.lo, self.distance.hi
-        edges = [lo]
-        p = 1
-        while p <= lo:
-            p *= 2
-        while p <= hi:
-            edges.append(p)
-            p *= 2
-        return edges
+        return default_edges(self.distance.lo, self.distance.hi)
 
     def text_metrics(self) -> dict[str, Callable[[], Any]]:
         """Factories of torchmetrics text metrics called as `metric(preds: list[str], targets: list[list[str]])`."""

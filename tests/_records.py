@@ -6,19 +6,14 @@ import hashlib
 import json
 from typing import Any, Sequence
 
+from bench.bins import default_edges, edges_to_bins
+
 
 def default_bins(distance: str | int) -> list[tuple[int, int]]:
     """(lo, hi) of the bins a task reports for `distance`: one bin, or powers-of-two edges across a range."""
     lo, _, hi = str(distance).partition("-")
     lo, hi = int(lo), int(hi or lo)
-    edges = [lo]
-    p = 1
-    while p <= lo:
-        p *= 2
-    while p <= hi:
-        edges.append(p)
-        p *= 2
-    return [(e, (edges[i + 1] - 1) if i + 1 < len(edges) else hi) for i, e in enumerate(edges)]
+    return edges_to_bins(default_edges(lo, hi), hi)
 
 
 def make_record(arch: str = "lstm", task: str = "copy", distance: str | int = "10-100", seed: int = 0, *,

@@ -1,59 +1,88 @@
-"""Time batch generation of the task plugins: median milliseconds per batch after warm-up.
+"""Does producing a training batch cost under 5% of a training step? Measured, per task, distance and architecture.
 
-Not a test module (pytest collects `test_*.py` only). Run: `python tests/benchmark_datagen.py [--tasks copy cloze]`.
+Not a test module (pytest collects `test_*.py` only); run it on a quiet machine:
+
+    python tests/benchmark_datagen.py [--tasks copy cloze translation] [--archs lstm transformer] [--params 40000]
+
+For each task and distance it times the batches exactly as the core draws them (`bench.data`'s training stream,
+several batches per `sample` call), and for each architecture, sized to the parameter budget, a real training step
+(forward, loss, backward, AdamW step) on such a batch. Both are medians after warm-up, on one thread, on the CPU.
+Prints one row per (task, distance, architecture) with the share, and exits 1 if any share is 5% or more.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import torch
+import torch.nn.functional as F
 
 from bench import registry
-from bench.specs import Distance
+from bench.config import ModelConfig
+from bench.data import _TrainStream
+from bench.module import lengths, teacher_input
+from bench.sizing import build_model, size_to_budget
+from bench.specs import PAD, Distance
+
+LIMIT = 0.05
 
 
-def time_batches(task, split: str, batch_size: int, repeats: int, warmup: int, seed: int = 0) -> float:
-    """Median wall time of `task.sample(split, batch_size, ...)` in milliseconds, after `warmup` untimed calls."""
-    generator = torch.Generator().manual_seed(seed)
+def median_ms(fn, repeats: int, warmup: int) -> float:
     for _ in range(warmup):
-        task.sample(split, batch_size, generator)
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        task.sample(split, batch_size, generator)
+        fn()
         times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", nargs="+", default=["copy", "cloze"], help="registered task names")
-    parser.add_argument("--distances", nargs="+", type=int, default=[10, 100, 1000], help="single distances")
-    parser.add_argument("--splits", nargs="+", default=["train", "test"], help="splits to draw from")
-    parser.add_argument("--batch-size", type=int, default=32, help="examples per batch")
-    parser.add_argument("--repeats", type=int, default=50, help="timed batches per cell (the median is reported)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed batches first")
+    parser.add_argument("--tasks", nargs="+", default=["copy", "cloze", "translation"])
+    parser.add_argument("--distances", nargs="+", default=None, help="distance settings (default: per task)")
+    parser.add_argument("--archs", nargs="+", default=["lstm", "transformer"])
+    parser.add_argument("--params", type=int, default=40000, help="parameter budget of each architecture")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args(argv)
-
+    torch.set_num_threads(1)
     reg = registry.load(entry_points=False)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch size {args.batch_size}, "
-          f"median of {args.repeats} after {args.warmup} warm-up")
-    print(f"{'task':<8} {'distance':>8} {'split':<6} {'src len':>8} {'ms/batch':>9}")
-    rows = []
+    defaults = {"copy": ["10", "100", "1000"], "cloze": ["10", "100", "1000"], "translation": ["10", "30", "60"]}
+    worst = 0.0
+    print(f"{'task':<12} {'distance':>8} {'arch':<12} {'batch ms':>9} {'step ms':>9} {'share':>7}")
     for name in args.tasks:
         spec = reg.task(name)
-        for d in args.distances:
-            task = spec.build(spec.options(), Distance(d, d))
-            for split in args.splits:
-                ms = time_batches(task, split, args.batch_size, args.repeats, args.warmup)
-                width = task.sample(split, args.batch_size, torch.Generator().manual_seed(0)).src.shape[1]
-                rows.append({"task": name, "distance": d, "split": split, "src_len": width, "ms_per_batch": ms})
-                print(f"{name:<8} {d:>8} {split:<6} {width:>8} {ms:>9.3f}")
-    return rows
+        for setting in args.distances or defaults.get(name, list(spec.default_distances)):
+            task = spec.build(spec.options(), Distance.parse(setting))
+            stream = iter(_TrainStream(task, args.batch_size, seed=0))
+            batch_ms = median_ms(lambda: next(stream), args.repeats * 4, warmup=32)
+            batch = next(stream)
+            max_len = task.max_src_len + 1 + task.max_tgt_len
+            for arch in args.archs:
+                aspec = reg.arch(arch)
+                config, _ = size_to_budget(aspec, ModelConfig(), aspec.options(), task.vocab_size, max_len, args.params)
+                model = build_model(aspec, config, aspec.options(), task.vocab_size, max_len)
+                opt = torch.optim.AdamW(model.parameters())
+
+                def step() -> None:
+                    logits = model(batch.src, lengths(batch.src), teacher_input(batch.tgt))
+                    loss = F.cross_entropy(logits.flatten(0, 1), batch.tgt.flatten(), ignore_index=PAD)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+
+                step_ms = median_ms(step, args.repeats, warmup=3)
+                share = batch_ms / step_ms
+                worst = max(worst, share)
+                print(f"{name:<12} {setting:>8} {arch:<12} {batch_ms:9.3f} {step_ms:9.2f} {share:7.2%}")
+    print(f"worst share {worst:.2%} ({'under' if worst < LIMIT else 'NOT under'} {LIMIT:.0%})")
+    return 0 if worst < LIMIT else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

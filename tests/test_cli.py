@@ -57,3 +57,10 @@ def test_python_dash_m_bench_runs(tmp_path):
 
     done = subprocess.run([sys.executable, "-m", "bench", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("seqbench ")
+
+
+def test_distance_flag_replaces_the_profiles_per_task_distances(capsys, tmp_path):
+    assert main(["run", "--arch", "lstm", "--task", "copy,cloze", "--distance", "12", "--dry-run",
+                 "--out", str(tmp_path / "o")]) == 0
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.strip()]
+    assert len(lines) == 2 and all(" d=12 " in l for l in lines)

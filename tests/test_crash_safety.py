@@ -73,6 +73,14 @@ def child(config: Path, out: Path, fault: str = "", at: int = 1) -> subprocess.P
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def wait_for_first_record(out: Path) -> None:
+    """Block until the child has finished its first cell, then give it half a second into the second."""
+    deadline = time.monotonic() + 300
+    while not list(results.records_dir(out).glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+
 def measured(out: Path) -> dict[str, tuple]:
     """What must not depend on interruptions: per cell, its metrics."""
     loaded = results.load_dir(out)
@@ -121,10 +129,7 @@ def test_sigkill_during_training_of_a_cell(reference, tmp_path):
     config, expected = reference
     out = tmp_path / "out"
     proc = child(config, out)
-    deadline = time.monotonic() + 300
-    while not list(results.records_dir(out).glob("*.json")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # into the second cell's training
+    wait_for_first_record(out)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     done = len(list(results.records_dir(out).glob("*.json")))
@@ -152,10 +157,7 @@ def test_ctrl_c_stops_cleanly_and_says_what_finished(reference, tmp_path):
     config, expected = reference
     out = tmp_path / "out"
     proc = child(config, out)
-    deadline = time.monotonic() + 300
-    while not list(results.records_dir(out).glob("*.json")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    wait_for_first_record(out)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130
     err = proc.stderr.read()

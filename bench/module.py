@@ -60,7 +60,7 @@ class SeqModule(pl.LightningModule):
         self.test_bins = nn.ModuleList(_scores(v) for _ in bins)
         self.test_all = _scores(v)
         self.text = {name: make() for name, make in task.text_metrics().items()}  # overall text metrics
-        self.text_bins = [{name: make() for name, make in task.text_metrics().items()} for _ in bins]
+        self.text_bins = [{name: make() for name, make in task.binned_text_metrics().items()} for _ in bins]
         self.bin_counts = [0] * len(bins)
         self.spans = getattr(task, "alignment_spans", None)  # optional: longest alignment span per example
         self._has_spans = False
@@ -69,6 +69,7 @@ class SeqModule(pl.LightningModule):
         self.gen_seconds: list[float] = []
         self._test_batches = 0
         self.results: dict[str, Any] = {}
+        self.val_history: list[dict[str, Any]] = []  # one entry per validation: step, loss, accuracy
 
     def transfer_batch_to_device(self, batch: Batch, device: torch.device, dataloader_idx: int) -> Batch:
         return batch.to(device)
@@ -93,10 +94,19 @@ class SeqModule(pl.LightningModule):
         self.val_acc.update(logits.argmax(-1), batch.tgt)
 
     def on_validation_epoch_end(self) -> None:
-        self.log("val_loss", self.val_loss.compute(), prog_bar=True)
-        self.log("val_acc", self.val_acc.compute(), prog_bar=True)
+        loss, acc = self.val_loss.compute(), self.val_acc.compute()
+        self.log("val_loss", loss, prog_bar=True)
+        self.log("val_acc", acc, prog_bar=True)
+        self.val_history.append({"step": self.global_step, "val_loss": float(loss), "val_acc": float(acc)})
         self.val_loss.reset()
         self.val_acc.reset()
+
+    def best_validation(self) -> dict[str, Any]:
+        """The validation with the lowest loss: the checkpoint that is tested."""
+        if not self.val_history:
+            return {"best_step": None, "best_val_loss": None, "best_val_acc": None}
+        best = min(self.val_history, key=lambda v: v["val_loss"])
+        return {"best_step": best["step"], "best_val_loss": best["val_loss"], "best_val_acc": best["val_acc"]}
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         src_len = lengths(batch.src)
@@ -111,7 +121,7 @@ class SeqModule(pl.LightningModule):
             self.gen_seconds.append(dt)
         content = batch.tgt.masked_fill(batch.tgt == EOS, PAD)  # token accuracy is over content, not EOS
         which = self._bin_of(batch.distance)  # (B,)
-        texts = self._texts(out, batch.tgt) if self.text else None
+        texts = self._texts(out, batch.tgt) if self.text or self.text_bins[0] else None
         spans = self.spans(batch) if self.spans is not None else None  # (B,) or None
         self.test_all["token_acc"].update(out, content)
         self.test_all["seq_acc"].update(out, batch.tgt)

@@ -197,8 +197,7 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
         record["metrics"] = {
             "bins": module.results["bins"],
             "overall": module.results["overall"],
-            "val": {"best_step": _best_step(ckpt), "best_val_loss": _num(ckpt.best_model_score),
-                    "best_val_acc": _num(trainer.callback_metrics.get("val_acc"))},
+            "val": {**module.best_validation(), "history": module.val_history},
         }
         record["throughput"] = {
             "train_tokens_per_s": throughput.tokens_per_s, "gen_tokens_per_s": module.results["gen_tokens_per_s"],
@@ -236,17 +235,6 @@ def _trainer(cfg: RunConfig, callbacks: list, progress: bool) -> pl.Trainer:
         gradient_clip_val=cfg.train.grad_clip or None, callbacks=callbacks, logger=False,
         enable_progress_bar=progress, enable_model_summary=False, deterministic="warn",
     )
-
-
-def _best_step(ckpt: ModelCheckpoint) -> int | None:
-    if not ckpt.best_model_path:
-        return None
-    state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)
-    return int(state.get("global_step", 0))
-
-
-def _num(x: Any) -> float | None:
-    return None if x is None else float(x)
 
 
 def _fail(record: dict, status: str, e: BaseException, cell: Cell, reg: Registry, step: int | None = None) -> None:

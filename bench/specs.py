@@ -124,7 +124,13 @@ class Task(abc.ABC):
         return default_edges(self.distance.lo, self.distance.hi)
 
     def text_metrics(self) -> dict[str, Callable[[], Any]]:
-        """Factories of torchmetrics text metrics called as `metric(preds: list[str], targets: list[list[str]])`."""
+        """Factories of torchmetrics text metrics, called as `metric(preds: list[str], targets: list[list[str]])`,
+        scored over the whole test set."""
+        return {}
+
+    def binned_text_metrics(self) -> dict[str, Callable[[], Any]]:
+        """The text metrics also scored per distance bin (some, like torchmetrics' chrF, cost too much to run
+        twice)."""
         return {}
 
     distance: Distance  # the distance setting this task was built for

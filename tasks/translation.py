@@ -43,9 +43,9 @@ CORPUS_ONLY = ("src_lang", "tgt_lang", "val_prefix", "test_prefix", "tokenizer",
 class TranslationOptions:
     """Options of the translation task. The first four shape the synthetic language; the rest need `data_dir`."""
 
-    n_nouns: int = 24  # noun lexemes (gender = index mod 3; singular and plural forms)
-    n_adjectives: int = 16  # adjective lexemes
-    n_verbs: int = 16  # transitive verb lexemes (target forms agree with the subject's number)
+    n_nouns: int = 12  # noun lexemes (gender = index mod 3; singular and plural forms)
+    n_adjectives: int = 8  # adjective lexemes
+    n_verbs: int = 8  # transitive verb lexemes (target forms agree with the subject's number)
     max_adjectives: int = 3  # most adjectives on one noun; 2 or more, so that every length from 5 up exists
     data_dir: str | None = None  # folder of a parallel corpus (relative to the working dir); unset: synthetic
     src_lang: str = "en"  # file suffix of the source side (train.en, val.en, ...)

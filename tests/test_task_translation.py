@@ -165,7 +165,7 @@ def test_alignment_spans_survive_select():
 
 def test_chance_bins_and_metrics():
     task = make("5-60")
-    assert task.chance == pytest.approx(1 / 120)  # 12 det + 6 rel + 48 noun + 16 adj + 6 suffix + 32 verb forms
+    assert task.chance == pytest.approx(1 / 72)  # 12 det + 6 rel + 24 noun + 8 adj + 6 suffix + 16 verb forms
     assert task.bin_edges() == [5, 10, 20, 30, 40, 50]
     assert make("17").bin_edges() == [17]
     m = task.text_metrics()

@@ -17,7 +17,7 @@ import pluggy
 
 import bench
 from bench import hookspecs
-from bench.errors import UserError, unknown
+from bench.errors import unknown
 from bench.specs import ArchSpec, TaskSpec
 
 ENTRY_POINT_GROUP = "seqbench"
@@ -194,10 +194,4 @@ def _module_version(module: Any) -> str:
     return f"file-{digest}" if digest else "unknown"
 
 
-def require(reg: Registry, kind: str, names: Iterable[str]) -> None:
-    """Fail with the list of choices if any name is not registered."""
-    for name in names:
-        reg.arch(name) if kind == "architecture" else reg.task(name)
-
-
-__all__ = ["Registry", "PluginInfo", "load", "require", "UserError"]
+__all__ = ["Registry", "PluginInfo", "load"]

@@ -3,7 +3,6 @@ already in the output directory touched."""
 
 from __future__ import annotations
 
-import gzip
 import textwrap
 from pathlib import Path
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from bench.cli import main
 from conftest import TOY_ARCH

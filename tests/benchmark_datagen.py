@@ -5,7 +5,8 @@ Not a test module (pytest collects `test_*.py` only); run it on a quiet machine:
     python tests/benchmark_datagen.py [--tasks copy cloze translation] [--archs lstm transformer] [--params 40000]
 
 For each task and distance it times the batches exactly as the core draws them (`bench.data`'s training stream,
-several batches per `sample` call), and for each architecture, sized to the parameter budget, a real training step
+several batches per `sample` call; the cost per batch is the median over rounds of whole blocks, so the draws
+are counted, not only the cheap slices between them), and for each architecture, sized to the parameter budget, a real training step
 (forward, loss, backward, AdamW step) on such a batch. Both are medians after warm-up, on one thread, on the CPU.
 Prints one row per (task, distance, architecture) with the share, and exits 1 if any share is 5% or more.
 """
@@ -59,8 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         spec = reg.task(name)
         for setting in args.distances or defaults.get(name, list(spec.default_distances)):
             task = spec.build(spec.options(), Distance.parse(setting))
-            stream = iter(_TrainStream(task, args.batch_size, seed=0))
-            batch_ms = median_ms(lambda: next(stream), args.repeats * 4, warmup=32)
+            source = _TrainStream(task, args.batch_size, seed=0)
+            stream = iter(source)
+            per_round = 4 * source.ahead  # whole blocks per timing, so each draw's cost is spread as in training
+
+            def draw_round() -> None:
+                for _ in range(per_round):
+                    next(stream)
+
+            batch_ms = median_ms(draw_round, max(3, args.repeats // 6), warmup=1) / per_round
             batch = next(stream)
             max_len = task.max_src_len + 1 + task.max_tgt_len
             for arch in args.archs:

@@ -158,9 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               + (f" and {len(left) - 10} more" if len(left) > 10 else "")
               + ". Repeat the command to run only those.", file=sys.stderr)
         return EXIT_INTERRUPTED
-    from bench import results
-
-    from bench import tables
+    from bench import results, tables
 
     ids = {c.cell_id for c in cells}
     mine = [r for r in results.load_dir(out).records if r["cell_id"] in ids]
@@ -194,7 +192,14 @@ def _raw_config(args: argparse.Namespace) -> dict:
     for path, value in flags.items():
         if value is not None:
             resolve.set_path(raw, list(path), value)
-    for item in args.set:
+    return _apply_sets(raw, args.set)
+
+
+def _apply_sets(raw: dict, items: list[str]) -> dict:
+    """`--set section.key=value` overrides, in order."""
+    from bench import resolve
+
+    for item in items:
         path, value = resolve.parse_set(item)
         resolve.set_path(raw, path, value)
     return raw
@@ -207,10 +212,7 @@ def cmd_show_task(args: argparse.Namespace) -> int:
 
     reg = _registry(args)
     spec = reg.task(args.name)
-    raw: dict = {"matrix": {"tasks": [args.name]}}
-    for item in args.set:
-        path, value = resolve.parse_set(item)
-        resolve.set_path(raw, path, value)
+    raw = _apply_sets({"matrix": {"tasks": [args.name]}}, args.set)
     if args.distance:
         resolve.set_path(raw, ["task", "distance"], args.distance)
     if args.n < 1:

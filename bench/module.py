@@ -63,8 +63,7 @@ class SeqModule(pl.LightningModule):
         self.text_bins = [{name: make() for name, make in task.binned_text_metrics().items()} for _ in bins]
         self.bin_counts = [0] * len(bins)
         self.spans = getattr(task, "alignment_spans", None)  # optional: longest alignment span per example
-        self._has_spans = False
-        self.span_sums = [0.0] * len(bins)
+        self.span_sums: list[float] | None = None  # per bin, once the task has given spans
         self.gen_tokens: list[int] = []
         self.gen_seconds: list[float] = []
         self._test_batches = 0
@@ -132,7 +131,7 @@ class SeqModule(pl.LightningModule):
                 continue
             self.bin_counts[j] += n
             if spans is not None:
-                self._has_spans = True
+                self.span_sums = self.span_sums or [0.0] * len(self.bins)
                 self.span_sums[j] += float(spans[mask].sum())
             self.test_bins[j]["token_acc"].update(out[mask], content[mask])
             self.test_bins[j]["seq_acc"].update(out[mask], batch.tgt[mask])
@@ -159,7 +158,7 @@ class SeqModule(pl.LightningModule):
             row = {"lo": lo, "hi": hi, "label": str(lo) if lo == hi else f"{lo}-{hi}", "n": self.bin_counts[j]}
             row.update({k: float(v) for k, v in self.test_bins[j].compute().items()})
             row.update({k: float(m.compute()) for k, m in self.text_bins[j].items()})
-            if self.spans is not None and self._has_spans:
+            if self.span_sums is not None:
                 row["mean_alignment_span"] = self.span_sums[j] / self.bin_counts[j]
             bins.append(row)
         overall = {"n": sum(self.bin_counts)}

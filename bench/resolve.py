@@ -22,6 +22,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+import torch
+
 from bench import config as C
 from bench.errors import ConfigError, UserError, unknown
 from bench.registry import Registry
@@ -125,7 +127,7 @@ def resolve(raw: Mapping[str, Any], reg: Registry) -> C.RunConfig:
     common = task_raw.get("distance")
     distances: dict[str, tuple[Distance, ...]] = {}
     task_options: dict[str, Any] = {}
-    for key, value in task_raw.items():
+    for key in task_raw:
         if key != "distance" and key not in reg.tasks:
             raise C.unknown_key("task", key, ["distance", *reg.tasks])
     for name in sorted(set(matrix.tasks) | (set(task_raw) - {"distance"})):
@@ -222,8 +224,6 @@ def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[Cell], dict[tuple[str, D
 def _size(spec, cfg: C.RunConfig, arch: str, task: Task, max_len: int, budget: int | None):
     options = cfg.arch_options[arch]
     if budget is None:
-        import torch
-
         with torch.device("meta"):
             try:
                 n = count_params(build_model(spec, cfg.model, options, task.vocab_size, max_len))

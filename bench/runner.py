@@ -173,6 +173,7 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
     device = torch.device("cpu")
     throughput = TrainThroughput(cfg.train.throughput_warmup)
     module = None
+    train_s: float | None = None
     try:
         pl.seed_everything(stream_seed(cell.seed, "model") % 2**32, verbose=False)
         model = build_model(reg.arch(cell.arch), cell.model, cfg.arch_options[cell.arch], task.vocab_size,
@@ -206,7 +207,6 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
             "incremental_generation": is_incremental(model),
             "mean_src_len": float(test_src.mean()), "mean_tgt_len": float(test_tgt.mean()),
         }
-        record["times_train_s"] = train_s
     except Diverged as e:
         _fail(record, "diverged", e, cell, reg, step=e.step)
     except torch.cuda.OutOfMemoryError as e:
@@ -221,7 +221,6 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
             del module
             torch.cuda.empty_cache()
     record["env"] = environment(device, accelerator, cfg.train.precision)
-    train_s = record.pop("times_train_s", None)
     record["times"] = {"started": started, "finished": now(), "wall_s": round(time.monotonic() - t0, 3),
                        "train_s": None if train_s is None else round(train_s, 3)}
     return record

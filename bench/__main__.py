@@ -1,7 +1,7 @@
-"""`python -m bench` runs the seqbench command line."""
+"""`python -m seqbench` runs the seqbench command line."""
 
 import sys
 
-from bench.cli import main
+from seqbench.cli import main
 
 sys.exit(main())

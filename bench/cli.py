@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import bench
-from bench.errors import UserError
+import seqbench
+from seqbench.contract.errors import UserError
 
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -41,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
     common = _common()
     top = _Parser(prog="seqbench", parents=[common],
                   description="Accuracy against dependency distance, and throughput, for sequence models.")
-    top.add_argument("--version", action="version", version=f"seqbench {bench.__version__}")
+    top.add_argument("--version", action="version", version=f"seqbench {seqbench.__version__}")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("list", parents=[common], help="architectures and tasks")
@@ -77,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="task.NAME.KEY=VALUE")
     p.set_defaults(func=cmd_show_task)
 
-    from bench import publish_cli
+    from seqbench.publish import cli as publish_cli
 
     publish_cli.add_commands(sub)
     return top
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _registry(args: argparse.Namespace):
-    from bench import registry
+    from seqbench.contract import registry
 
     return registry.load(args.plugins)
 
@@ -131,7 +131,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench import resolve, runner
+    from seqbench.run import resolve, runner
 
     reg = _registry(args)
     raw = _raw_config(args)
@@ -158,7 +158,8 @@ def cmd_run(args: argparse.Namespace) -> int:
               + (f" and {len(left) - 10} more" if len(left) > 10 else "")
               + ". Repeat the command to run only those.", file=sys.stderr)
         return EXIT_INTERRUPTED
-    from bench import results, tables
+    from seqbench.publish import tables
+    from seqbench.records import store as results
 
     ids = {c.cell_id for c in cells}
     mine = [r for r in results.load_dir(out).records if r["cell_id"] in ids]
@@ -172,7 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _raw_config(args: argparse.Namespace) -> dict:
-    from bench import resolve
+    from seqbench.run import resolve
 
     raw: dict = {}
     if args.profile or not args.config:
@@ -197,7 +198,7 @@ def _raw_config(args: argparse.Namespace) -> dict:
 
 def _apply_sets(raw: dict, items: list[str]) -> dict:
     """`--set section.key=value` overrides, in order."""
-    from bench import resolve
+    from seqbench.run import resolve
 
     for item in items:
         path, value = resolve.parse_set(item)
@@ -206,9 +207,9 @@ def _apply_sets(raw: dict, items: list[str]) -> dict:
 
 
 def cmd_show_task(args: argparse.Namespace) -> int:
-    from bench import resolve
-    from bench.data import generator
-    from bench.specs import Distance
+    from seqbench.run import resolve
+    from seqbench.run.data import generator
+    from seqbench.contract.specs import Distance
 
     reg = _registry(args)
     spec = reg.task(args.name)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 def check_fields(options: Any) -> None:
     """Raise ValueError unless every `Literal` field holds an allowed value and every `bool` field a bool.
 
-    `bench.config.build` already checks values that come from a config file; this also covers options built
+    `seqbench.run.config.build` already checks values that come from a config file; this also covers options built
     directly in Python, e.g. `SeqAttnOptions(attention="dot")`.
     """
     hints = typing.get_type_hints(type(options))

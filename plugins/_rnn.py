@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from bench.specs import PAD
+from seqbench.contract.specs import PAD
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -108,5 +108,5 @@ class Maxout(nn.Module):
 
 
 def shared_embedding(vocab_size: int, d_model: int) -> nn.Embedding:
-    """One embedding table for source and target: tasks share one token space (`bench.specs`)."""
+    """One embedding table for source and target: tasks share one token space (`seqbench.contract.specs`)."""
     return nn.Embedding(vocab_size, d_model, padding_idx=PAD)

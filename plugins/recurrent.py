@@ -6,7 +6,7 @@
 - gru: Cho et al. 2014, "Learning Phrase Representations using RNN Encoder-Decoder for Statistical Machine
   Translation" (`nn.GRU`).
 
-Each is a `CausalLM` over the stream `source SEP target` (kind "causal_lm"; `bench.adapt.DecoderOnly` does the
+Each is a `CausalLM` over the stream `source SEP target` (kind "causal_lm"; `seqbench.contract.adapt.DecoderOnly` does the
 rest). Training runs the fused kernel over the whole sequence, never a Python loop over time; generation packs the
 prompts so each row's state stops at its own length, then carries that state, so every new token costs the same.
 """
@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
-import bench
-from bench.specs import ArchSpec, BuildContext, NoOptions
+import seqbench
+from seqbench.contract.specs import ArchSpec, BuildContext, NoOptions
 
 from ._options import check_fields
 from ._rnn import make_rnn, run_packed, shared_embedding, top
@@ -70,7 +70,7 @@ def build(cell: str, ctx: BuildContext) -> RecurrentLM:
     return RecurrentLM(cell, ctx.vocab_size, m.d_model, m.n_layers, m.dropout, nonlinearity)
 
 
-@bench.hookimpl
+@seqbench.hookimpl
 def register_architectures(register):
     register(ArchSpec(name="rnn", description="Elman RNN (tanh) language model, fused multi-layer kernel",
                       kind="causal_lm", build=partial(build, "rnn"), options=RNNOptions))

@@ -31,8 +31,8 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
-import bench
-from bench.specs import BOS, ArchSpec, BuildContext
+import seqbench
+from seqbench.contract.specs import BOS, ArchSpec, BuildContext
 
 from ._options import check_fields
 from ._rnn import Bridge, Encoder, Maxout, make_rnn, shared_embedding, top
@@ -211,7 +211,7 @@ def build_attn(ctx: BuildContext) -> AttnSeq2Seq:
     return AttnSeq2Seq(ctx.vocab_size, m.d_model, m.n_layers, m.dropout, ctx.options)
 
 
-@bench.hookimpl
+@seqbench.hookimpl
 def register_architectures(register):
     register(ArchSpec(name="seq2seq", description="RNN encoder-decoder, one context vector (Cho 2014)",
                       kind="seq2seq", build=build_seq2seq, options=Seq2SeqOptions))

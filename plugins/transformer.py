@@ -21,8 +21,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-import bench
-from bench.specs import BOS, ArchSpec, BuildContext
+import seqbench
+from seqbench.contract.specs import BOS, ArchSpec, BuildContext
 
 from ._blocks import Block, Embedding, KVCache, final_norm, init_weights
 from ._options import check_fields
@@ -157,7 +157,7 @@ def build_gpt(ctx: BuildContext) -> GPT:
     return GPT(ctx.vocab_size, m.d_model, m.n_layers, m.n_heads, m.dropout, ctx.options, ctx.max_len)
 
 
-@bench.hookimpl
+@seqbench.hookimpl
 def register_architectures(register):
     # width_multiple=2: sinusoids pair sin and cos over even widths
     register(ArchSpec(name="transformer", description="encoder-decoder Transformer (Vaswani 2017), pre-LN",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from bench.specs import SPLITS
-from bench.splits import split_of
+from seqbench.contract.specs import SPLITS
+from seqbench.contract.splits import split_of
 
 ENUMERATE_UP_TO = 10_000  # key spaces this small are checked exhaustively; larger ones fill every split w.h.p.
 

@@ -27,8 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from bench.errors import UserError
-from bench.specs import EOS, N_SPECIAL, PAD, SPECIAL_NAMES, SPLITS
+from seqbench.contract.errors import UserError
+from seqbench.contract.specs import EOS, N_SPECIAL, PAD, SPECIAL_NAMES, SPLITS
 
 UNK = N_SPECIAL  # id of the unknown token, right after the host's specials
 UNK_NAME = "<unk>"

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bench.specs import EOS, N_SPECIAL, PAD, SPECIAL_NAMES
+from seqbench.contract.specs import EOS, N_SPECIAL, PAD, SPECIAL_NAMES
 
 MIN_LEN = 5  # "the dog saw some cat": the shortest sentence
 PAD_CAT, DET, THAT, NOUN, ADJ, VERB = range(6)  # word categories of source tokens (target tokens are -1)

@@ -37,10 +37,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-import bench
-from bench.specs import EOS, N_SPECIAL, PAD, Batch, Distance, Split, Task, TaskSpec
-from bench.splits import draw_in_split
-from bench.tasks._common import ENUMERATE_UP_TO, check_key_space, check_split
+import seqbench
+from seqbench.contract.specs import EOS, N_SPECIAL, PAD, Batch, Distance, Split, Task, TaskSpec
+from seqbench.contract.splits import draw_in_split
+from seqbench.tasks._common import ENUMERATE_UP_TO, check_key_space, check_split
 
 WORDS = ("grew", "up", "in", ".", "speaks", "fluent")
 GREW, UP, IN, STOP, SPEAKS, FLUENT = range(N_SPECIAL, N_SPECIAL + len(WORDS))
@@ -163,7 +163,7 @@ class ClozeTask(Task):
         return f"person_{i - PERSON0}"
 
 
-@bench.hookimpl
+@seqbench.hookimpl
 def register_tasks(register) -> None:
     register(
         TaskSpec(

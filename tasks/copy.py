@@ -31,10 +31,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-import bench
-from bench.specs import EOS, N_SPECIAL, PAD, Batch, Distance, Split, Task, TaskSpec
-from bench.splits import draw_in_split
-from bench.tasks._common import ENUMERATE_UP_TO, check_key_space, check_split
+import seqbench
+from seqbench.contract.specs import EOS, N_SPECIAL, PAD, Batch, Distance, Split, Task, TaskSpec
+from seqbench.contract.splits import draw_in_split
+from seqbench.tasks._common import ENUMERATE_UP_TO, check_key_space, check_split
 
 BLANK, DELIM, SYM0 = N_SPECIAL, N_SPECIAL + 1, N_SPECIAL + 2
 
@@ -117,7 +117,7 @@ class CopyTask(Task):
         return sorted(set(super().bin_edges()) | set(self.options.test_delays))
 
 
-@bench.hookimpl
+@seqbench.hookimpl
 def register_tasks(register) -> None:
     register(
         TaskSpec(

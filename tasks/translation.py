@@ -27,10 +27,10 @@ from typing import Any, Callable, Literal
 import torch
 from torch import Tensor
 
-import bench
-from bench.errors import UserError
-from bench.specs import N_SPECIAL, PAD, Batch, Distance, Split, Task, TaskSpec
-from bench.splits import draw_in_split
+import seqbench
+from seqbench.contract.errors import UserError
+from seqbench.contract.specs import N_SPECIAL, PAD, Batch, Distance, Split, Task, TaskSpec
+from seqbench.contract.splits import draw_in_split
 
 from . import _corpus
 from ._grammar import MIN_LEN, Grammar, split_key
@@ -199,7 +199,7 @@ def build(options: TranslationOptions, distance: Distance) -> Task:
     return cls(options, distance)
 
 
-@bench.hookimpl
+@seqbench.hookimpl
 def register_tasks(register: Callable[[TaskSpec], None]) -> None:
     register(
         TaskSpec(

@@ -1,4 +1,4 @@
-"""Schema-valid result records for tests: `make_record(...)` builds one, `bench.results.save` writes it."""
+"""Schema-valid result records for tests: `make_record(...)` builds one, `seqbench.records.store.save` writes it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Sequence
 
-from bench.bins import default_edges, edges_to_bins
+from seqbench.records.bins import default_edges, edges_to_bins
 
 
 def default_bins(distance: str | int) -> list[tuple[int, int]]:
@@ -37,7 +37,7 @@ def make_record(arch: str = "lstm", task: str = "copy", distance: str | int = "1
                         "train": {"max_steps": 300, "batch_size": 32, "lr": 0.003, "seed": seed},
                         "eval": {"n_val": 256, "n_test": 512},
                         "task_options": {"distance": str(distance)}, "arch_options": {"arch": arch}}
-    plugins = {"arch": f"bench.plugins.{arch}==0.1.0", "task": f"bench.tasks.{task}==0.1.0"}
+    plugins = {"arch": f"seqbench.plugins.{arch}==0.1.0", "task": f"seqbench.tasks.{task}==0.1.0"}
     cell_id = hashlib.sha256(json.dumps({"config": config, "plugins": plugins, "arch": arch, "task": task},
                                         sort_keys=True).encode()).hexdigest()[:16]
     return {

@@ -4,7 +4,7 @@ Not a test module (pytest collects `test_*.py` only); run it on a quiet machine:
 
     python tests/benchmark_datagen.py [--tasks copy cloze translation] [--archs lstm transformer] [--params 40000]
 
-For each task and distance it times the batches exactly as the core draws them (`bench.data`'s training stream,
+For each task and distance it times the batches exactly as the core draws them (`seqbench.run.data`'s training stream,
 several batches per `sample` call; the cost per batch is the median over rounds of whole blocks, so the draws
 are counted, not only the cheap slices between them), and for each architecture, sized to the parameter budget, a real training step
 (forward, loss, backward, AdamW step) on such a batch. Both are medians after warm-up, on one thread, on the CPU.
@@ -21,12 +21,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from bench import registry
-from bench.config import ModelConfig
-from bench.data import _TrainStream
-from bench.module import lengths, teacher_input
-from bench.sizing import build_model, size_to_budget
-from bench.specs import PAD, Distance
+from seqbench.contract import registry
+from seqbench.run.config import ModelConfig
+from seqbench.run.data import _TrainStream
+from seqbench.run.module import lengths, teacher_input
+from seqbench.contract.sizing import build_model, size_to_budget
+from seqbench.contract.specs import PAD, Distance
 
 LIMIT = 0.05
 

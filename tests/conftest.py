@@ -40,8 +40,8 @@ def entry_point_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 TOY_ARCH = """
     import torch.nn as nn
-    import bench
-    from bench.specs import ArchSpec
+    import seqbench
+    from seqbench.contract.specs import ArchSpec
 
     class Mixer(nn.Module):
         '''A causal mixer: a GRU over (B, T, D).'''
@@ -51,7 +51,7 @@ TOY_ARCH = """
         def forward(self, x):
             return self.rnn(x)[0]
 
-    @bench.hookimpl
+    @seqbench.hookimpl
     def register_architectures(register):
         register(ArchSpec(name="{name}", description="a GRU mixer", kind="mixer",
                           build=lambda ctx: Mixer(ctx.model.d_model)))

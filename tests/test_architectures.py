@@ -1,7 +1,7 @@
-"""Contract tests over every registered architecture, through the registry and `bench.sizing.build_model`.
+"""Contract tests over every registered architecture, through the registry and `seqbench.contract.sizing.build_model`.
 
 A new plugin is tested the moment it registers. A third-party-style example (a GRU "mixer", registered with
-`bench.registry.load(plugins=...)`) runs through the same checks, as a plugin author's would.
+`seqbench.contract.registry.load(plugins=...)`) runs through the same checks, as a plugin author's would.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import bench
-from bench import registry
-from bench.adapt import DecoderOnly
-from bench.config import ModelConfig
-from bench.config import build as build_options
-from bench.errors import ConfigError
-from bench.generate import greedy, is_incremental
-from bench.sizing import build_model, count_params, size_to_budget
-from bench.specs import BOS, EOS, N_SPECIAL, PAD, ArchSpec
+import seqbench
+from seqbench.contract import registry
+from seqbench.contract.adapt import DecoderOnly
+from seqbench.run.config import ModelConfig
+from seqbench.run.config import build as build_options
+from seqbench.contract.errors import ConfigError
+from seqbench.contract.generate import greedy, is_incremental
+from seqbench.contract.sizing import build_model, count_params, size_to_budget
+from seqbench.contract.specs import BOS, EOS, N_SPECIAL, PAD, ArchSpec
 
 BUILTINS = {"rnn", "lstm", "gru", "seq2seq", "seq2seq-attn", "transformer", "gpt"}
 COPY_VOCAB = 14  # 4 specials + 10 symbols
@@ -61,7 +61,7 @@ def _register_example(register):
 
 
 EXAMPLE_PLUGIN = types.ModuleType("seqbench_example_plugin")
-EXAMPLE_PLUGIN.register_architectures = bench.hookimpl(_register_example)
+EXAMPLE_PLUGIN.register_architectures = seqbench.hookimpl(_register_example)
 
 REGISTRY = registry.load(plugins=[("example", EXAMPLE_PLUGIN)])
 ARCHS = sorted(REGISTRY.archs)

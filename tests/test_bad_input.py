@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
+from seqbench.cli import main
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

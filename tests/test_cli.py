@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from bench.cli import main
+from seqbench.cli import main
 from conftest import TOY_ARCH
 
 
@@ -20,7 +20,7 @@ def test_plugins_lists_sources_and_errors(write_plugin, capsys):
     bad = write_plugin("badplug", "raise ImportError('missing dependency xyz')\n")
     assert main(["plugins", "-p", str(good), "-p", str(bad)]) == 0
     captured = capsys.readouterr()
-    assert "bench.plugins.recurrent" in captured.out and "builtin" in captured.out
+    assert "seqbench.plugins.recurrent" in captured.out and "builtin" in captured.out
     line = [l for l in captured.out.splitlines() if "goodplug" in l][0]
     assert "command line" in line and "architecture:toy-mixer" in line and line.rstrip().endswith("ok")
     assert "missing dependency xyz" in [l for l in captured.out.splitlines() if "badplug" in l][0]
@@ -50,11 +50,11 @@ def test_dry_run_lists_cells_without_training(capsys, tmp_path):
     assert not (tmp_path / "o" / "records").exists()
 
 
-def test_python_dash_m_bench_runs(tmp_path):
+def test_python_dash_m_seqbench_runs(tmp_path):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "bench", "--version"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "seqbench", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("seqbench ")
 
 

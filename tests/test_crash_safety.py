@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.cli import main
+from seqbench.records import store as results
+from seqbench.cli import main
 from test_run import TINY
 
 MATRIX = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]").replace("max_steps = 40", "max_steps = 20")
@@ -22,8 +22,8 @@ MATRIX = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]").replace("max_steps = 4
 # Runs the CLI in a child process; FAULT picks where the child SIGKILLs itself.
 CHILD = textwrap.dedent("""
     import os, signal, sys
-    import bench.results as results
-    from bench.cli import main
+    import seqbench.records.store as results
+    from seqbench.cli import main
 
     fault, n = os.environ.get("FAULT", ""), int(os.environ.get("FAULT_AT", "1"))
     calls = {"save": 0, "replace": 0}

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bench import results
-from bench.cli import main
+from seqbench.records import store as results
+from seqbench.cli import main
 from test_run import TINY
 
 FAULTY = """
     import torch
     import torch.nn as nn
-    import bench
-    from bench.specs import ArchSpec
+    import seqbench
+    from seqbench.contract.specs import ArchSpec
 
     class NaNMixer(nn.Module):
         '''Fine for two steps, then its output turns to NaN.'''
@@ -47,7 +47,7 @@ FAULTY = """
         def forward(self, src, src_len, tgt_in):
             return self.lin(torch.zeros(src.shape[0], 4))  # (B, V): forgot the time axis
 
-    @bench.hookimpl
+    @seqbench.hookimpl
     def register_architectures(register):
         mk = lambda cls: (lambda ctx: cls(ctx.model.d_model))
         register(ArchSpec("nan-mixer", "diverges", "mixer", mk(NaNMixer)))
@@ -92,15 +92,15 @@ def test_failing_cells_are_recorded_and_the_matrix_goes_on(tmp_path, write_plugi
 
 
 @pytest.mark.parametrize("bad_sample, message", [
-    ("return (src, tgt)", "not a bench.specs.Batch"),
+    ("return (src, tgt)", "not a seqbench.contract.specs.Batch"),
     ("return Batch(src.float(), tgt, d)", "src must be a long tensor"),
     ("return Batch(src + 100, tgt, d)", "token ids must be in [0, 8)"),
 ])
 def test_task_breaking_the_contract_is_named(tmp_path, write_plugin, bad_sample, message):
     plugin = write_plugin("badtask", f"""
         import torch
-        import bench
-        from bench.specs import Batch, Task, TaskSpec, EOS
+        import seqbench
+        from seqbench.contract.specs import Batch, Task, TaskSpec, EOS
 
         class Bad(Task):
             def __init__(self, distance):
@@ -114,7 +114,7 @@ def test_task_breaking_the_contract_is_named(tmp_path, write_plugin, bad_sample,
             def decode(self, ids):
                 return " ".join(map(str, ids))
 
-        @bench.hookimpl
+        @seqbench.hookimpl
         def register_tasks(register):
             register(TaskSpec("bad-task", "breaks the contract", lambda o, d: Bad(d)))
     """)

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from _records import make_record
-from bench import results
-from bench.errors import UserError
-from bench.longform import long_frame, write_long
-from bench.stats import mean_ci, t_quantile
-from bench.tables import FORMATS, render, render_all, task_tables
+from seqbench.records import store as results
+from seqbench.contract.errors import UserError
+from seqbench.publish.longform import long_frame, write_long
+from seqbench.publish.stats import mean_ci, t_quantile
+from seqbench.publish.tables import FORMATS, render, render_all, task_tables
 
 # t(0.975, df) for df = 1..30, from printed tables.
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -201,8 +201,8 @@ def test_long_format_mixed_types_become_text(tmp_path):
 # --- plots ------------------------------------------------------------------------------------------------------
 
 def test_plots_written_as_png_and_svg(tmp_path, capsys):
-    from bench.plots import _save, accuracy_figure
-    from bench.views import by_task
+    from seqbench.publish.plots import _save, accuracy_figure
+    from seqbench.publish.views import by_task
 
     recs = matrix() + [make_record("lstm", distance=200, seed=s, acc=0.2, src_len=220.0) for s in range(2)]
     save_all(tmp_path / "res", recs)
@@ -229,7 +229,7 @@ def test_plots_written_as_png_and_svg(tmp_path, capsys):
 
 def main(argv):
     """What the seqbench CLI does with these subcommands: run one, a UserError becomes one line and exit 2."""
-    from bench.publish_cli import add_commands
+    from seqbench.publish.cli import add_commands
 
     parser = argparse.ArgumentParser(prog="seqbench")
     add_commands(parser.add_subparsers(dest="command", required=True))
@@ -332,7 +332,7 @@ def test_merge_two_folders(tmp_path, capsys):
 
 
 def test_merge_identical_but_for_launch_time_is_kept_once(tmp_path):
-    from bench.merge import merge
+    from seqbench.publish.merge import merge
 
     rec = make_record()
     later = json.loads(json.dumps(rec))

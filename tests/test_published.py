@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.cli import main
+from seqbench.records import store as results
+from seqbench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = sorted(p for p in (ROOT / "results").glob("*") if (p / "records").is_dir())

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import torch
 
-from bench import registry, results
-from bench.cli import main
-from bench.config import ModelConfig
-from bench.sizing import build_model
+from seqbench.contract import registry
+from seqbench.records import store as results
+from seqbench.cli import main
+from seqbench.run.config import ModelConfig
+from seqbench.contract.sizing import build_model
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

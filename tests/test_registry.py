@@ -7,10 +7,10 @@ import types
 
 import pytest
 
-import bench
-from bench import registry
-from bench.errors import UserError
-from bench.specs import ArchSpec
+import seqbench
+from seqbench.contract import registry
+from seqbench.contract.errors import UserError
+from seqbench.contract.specs import ArchSpec
 from conftest import TOY_ARCH
 
 BUILTIN_ARCHS = {"rnn", "lstm", "gru", "seq2seq", "seq2seq-attn", "transformer", "gpt"}
@@ -24,7 +24,7 @@ def test_builtins_register_through_the_hooks():
     sources = {info.source for info in reg.plugins}
     assert sources == {"builtin"}
     assert all(info.status == "ok" for info in reg.plugins), [i.errors for i in reg.plugins]
-    assert reg.version_of("architecture", "lstm") == f"bench.plugins.recurrent=={bench.__version__}"
+    assert reg.version_of("architecture", "lstm") == f"seqbench.plugins.recurrent=={seqbench.__version__}"
 
 
 def test_entry_point_plugin_is_loaded_with_its_version(entry_point_dist):
@@ -53,11 +53,11 @@ def test_command_line_plugin_file_versioned_by_content(write_plugin):
 @pytest.mark.parametrize("source, expected", [
     ("import not_a_module_anywhere\n", "could not load: ModuleNotFoundError"),
     ("raise RuntimeError('boom at import')\n", "could not load: RuntimeError: boom at import"),
-    ("import bench\n@bench.hookimpl\ndef register_architectures(register):\n    raise ValueError('hook broke')\n",
+    ("import seqbench\n@seqbench.hookimpl\ndef register_architectures(register):\n    raise ValueError('hook broke')\n",
      "hook register_architectures raised ValueError: hook broke"),
-    ("import bench\n@bench.hookimpl\ndef register_architectures(register):\n    register('lstm')\n",
+    ("import seqbench\n@seqbench.hookimpl\ndef register_architectures(register):\n    register('lstm')\n",
      "register() takes a ArchSpec, got str"),
-    ("import bench\n@bench.hookimpl\ndef register_widgets(register):\n    pass\n", "could not load"),
+    ("import seqbench\n@seqbench.hookimpl\ndef register_widgets(register):\n    pass\n", "could not load"),
 ])
 def test_broken_plugin_is_skipped_with_one_line(write_plugin, source, expected):
     path = write_plugin("broken", source)
@@ -84,7 +84,7 @@ def test_duplicate_name_is_refused_naming_both_sources(write_plugin):
     reg = registry.load([str(path)], entry_points=False, err=err)
     message = err.getvalue()
     assert "duplicate architecture name 'lstm'" in message
-    assert "builtin plugin 'bench.plugins.recurrent'" in message and str(path) in message
+    assert "builtin plugin 'seqbench.plugins.recurrent'" in message and str(path) in message
     assert reg.owner[("architecture", "lstm")].source == "builtin"  # the first one stays
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.cli import main
+from seqbench.records import store as results
+from seqbench.cli import main
 
 TINY = """
 [matrix]
@@ -63,7 +63,7 @@ def test_tiny_run_writes_a_record_and_a_table(tiny_config, tmp_path, capsys):
     assert (record["arch"], record["task"], record["distance"], record["seed"], record["status"]) == (
         "lstm", "copy", "2-6", 0, "ok")
     assert record["config"]["model"]["d_model"] == 24 and record["config"]["train"]["max_steps"] == 40
-    assert record["plugins"]["arch"].startswith("bench.plugins.recurrent==")
+    assert record["plugins"]["arch"].startswith("seqbench.plugins.recurrent==")
     assert record["params"] > 1000 and record["chance"] == pytest.approx(0.25)
     bins = record["metrics"]["bins"]
     assert [b["label"] for b in bins] == ["2-3", "4-6"]  # powers of two across the range

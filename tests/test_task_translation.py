@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import registry
-from bench.config import build as build_options
-from bench.errors import ConfigError, UserError
-from bench.specs import EOS, PAD, Distance, Task
-from bench.tasks import translation
-from bench.tasks._grammar import NOUNS, Grammar
+from seqbench.contract import registry
+from seqbench.run.config import build as build_options
+from seqbench.contract.errors import ConfigError, UserError
+from seqbench.contract.specs import EOS, PAD, Distance, Task
+from seqbench.tasks import translation
+from seqbench.tasks._grammar import NOUNS, Grammar
 
 MULTI30K = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "multi30k"
 WORKED_SRC = "the big dogs that saw some cat chased the birds"

@@ -7,14 +7,14 @@ import io
 import pytest
 import torch
 
-from bench import registry
-from bench.config import build as build_options
-from bench.errors import ConfigError
-from bench.specs import EOS, N_SPECIAL, PAD, Batch, Distance
-from bench.splits import in_split
-from bench.tasks import cloze, copy
-from bench.tasks.cloze import FLUENT, GREW, SPEAKS, ClozeOptions, ClozeTask
-from bench.tasks.copy import BLANK, DELIM, CopyOptions, CopyTask
+from seqbench.contract import registry
+from seqbench.run.config import build as build_options
+from seqbench.contract.errors import ConfigError
+from seqbench.contract.specs import EOS, N_SPECIAL, PAD, Batch, Distance
+from seqbench.contract.splits import in_split
+from seqbench.tasks import cloze, copy
+from seqbench.tasks.cloze import FLUENT, GREW, SPEAKS, ClozeOptions, ClozeTask
+from seqbench.tasks.copy import BLANK, DELIM, CopyOptions, CopyTask
 
 
 def gen(seed: int) -> torch.Generator:

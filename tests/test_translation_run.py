@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import results
-from bench.cli import main
+from seqbench.records import store as results
+from seqbench.cli import main
 
 MULTI30K = Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k"
 

@@ -21,19 +21,19 @@ import torch
 from filelock import FileLock, Timeout
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from bench import results
-from bench.checks import ContractError
-from bench.config import RunConfig
-from bench.data import TaskData, stream_seed
-from bench.env import environment
-from bench.generate import is_incremental
-from bench.measure import TrainThroughput, peak_memory, reset_peak_memory
-from bench.bins import edges_to_bins
-from bench.module import Diverged, SeqModule
-from bench.registry import Registry
-from bench.resolve import Cell
-from bench.sizing import build_model, count_params
-from bench.specs import PAD, Task
+from seqbench.records import store as results
+from seqbench.contract.checks import ContractError
+from seqbench.run.config import RunConfig
+from seqbench.run.data import TaskData, stream_seed
+from seqbench.run.env import environment
+from seqbench.contract.generate import is_incremental
+from seqbench.run.measure import TrainThroughput, peak_memory, reset_peak_memory
+from seqbench.records.bins import edges_to_bins
+from seqbench.run.module import Diverged, SeqModule
+from seqbench.contract.registry import Registry
+from seqbench.run.resolve import Cell
+from seqbench.contract.sizing import build_model, count_params
+from seqbench.contract.specs import PAD, Task
 
 logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # no "GPU available" banners per cell
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
@@ -264,7 +264,7 @@ def _blame(e: BaseException, cell: Cell, reg: Registry) -> str:
 def _code_root(module: Any) -> str:
     """Where a plugin's code lives: its folder for built-ins and packages, its file for a single module."""
     top = sys.modules.get(module.__name__.split(".")[0])
-    if module.__name__.startswith("bench."):
+    if module.__name__.startswith("seqbench."):
         return str(Path(module.__file__).resolve().parent)
     if top is not None and hasattr(top, "__path__") and getattr(top, "__file__", None):
         return str(Path(top.__file__).resolve().parent)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.errors import UserError
-from bench.results import write_atomic
+from seqbench.contract.errors import UserError
+from seqbench.records.store import write_atomic
 
 FIRST = ["cell_id", "status", "task", "arch", "distance", "seed", "params_budget", "params", "chance",
          "bin.label", "bin.lo", "bin.hi", "bin.n", "bin.token_acc", "bin.seq_acc"]

@@ -1,4 +1,4 @@
-"""Adapters that give every architecture one interface, the `Seq2SeqModel` of `bench.specs`.
+"""Adapters that give every architecture one interface, the `Seq2SeqModel` of `seqbench.contract.specs`.
 
 - `DecoderOnly` runs a `CausalLM` over one stream `source SEP target`, with the loss on target positions only.
 - `MixerLM` stacks a plugin's causal sequence mixer (B, T, D) -> (B, T, D) into a full `CausalLM`.
@@ -11,7 +11,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from bench.specs import PAD, SEP
+from seqbench.contract.specs import PAD, SEP
 
 
 class DecoderOnly(nn.Module):

@@ -12,7 +12,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from bench.specs import PAD, Batch
+from seqbench.contract.specs import PAD, Batch
 
 
 def sync(device: torch.device) -> None:

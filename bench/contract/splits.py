@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from bench.specs import SPLITS, Split
+from seqbench.contract.specs import SPLITS, Split
 
 SHARES = {"train": 0.8, "val": 0.1, "test": 0.1}  # fraction of the example space each split owns
 _BUCKETS = 1000

@@ -13,7 +13,7 @@ Schema (version 1), every number measured by the run that wrote it:
       "arch": "lstm", "task": "copy", "distance": "10-100", "seed": 0,
       "params_budget": 50000,            # or null when sized by model.d_model
       "config": {"model": {...}, "train": {...}, "eval": {...}, "task_options": {...}, "arch_options": {...}},
-      "plugins": {"arch": "bench.plugins.recurrent==0.1.0", "task": "bench.tasks.copy==0.1.0"},
+      "plugins": {"arch": "seqbench.plugins.recurrent==0.1.0", "task": "seqbench.tasks.copy==0.1.0"},
       "params": 49876,                   # actual trainable parameter count
       "chance": 0.125,                   # the task's chance-level token accuracy
       "metrics": {

@@ -1,6 +1,6 @@
 """One report per result folder, in Markdown and HTML: tables, plots, environments, configuration, commands.
 
-Both documents are built from the same list of blocks, each rendered twice; the tables come from `bench.tables`
+Both documents are built from the same list of blocks, each rendered twice; the tables come from `seqbench.publish.tables`
 (`to_markdown` and `to_html`), so no Markdown-to-HTML converter is needed. The folder also holds the plots (PNG,
 linked relatively) and the long-format export of every record (`records-long.csv`, `records-long.parquet`).
 """
@@ -16,10 +16,10 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from bench.longform import flatten, write_long
-from bench.plots import KINDS, plot, slug
-from bench.results import write_atomic
-from bench.tables import escaped, frame, render, task_tables
+from seqbench.publish.longform import flatten, write_long
+from seqbench.publish.plots import KINDS, plot, slug
+from seqbench.records.store import write_atomic
+from seqbench.publish.tables import escaped, frame, render, task_tables
 
 STYLE = ("body{font-family:sans-serif;max-width:80em;margin:2em auto;padding:0 1em}"
          "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left}"

@@ -9,12 +9,12 @@ from typing import Any
 
 import torch
 
-import bench
+import seqbench
 
 
 def git_commit() -> str | None:
     """The commit of the seqbench source tree, with `-dirty` when it has uncommitted changes; None outside git."""
-    here = Path(bench.__file__).resolve().parent
+    here = Path(seqbench.__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True,
                                 text=True, timeout=5)
@@ -46,7 +46,7 @@ def environment(device: torch.device, accelerator: str, precision: str) -> dict[
     import torchmetrics
 
     return {
-        "seqbench": bench.__version__,
+        "seqbench": seqbench.__version__,
         "git_commit": git_commit(),
         "torch": torch.__version__,
         "lightning": pytorch_lightning.__version__,

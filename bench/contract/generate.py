@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from bench.specs import BOS, EOS, PAD, has_incremental
+from seqbench.contract.specs import BOS, EOS, PAD, has_incremental
 
 
 def is_incremental(model: nn.Module) -> bool:

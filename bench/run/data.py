@@ -9,8 +9,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from bench.checks import check_batch
-from bench.specs import Batch, Split, Task
+from seqbench.contract.checks import check_batch
+from seqbench.contract.specs import Batch, Split, Task
 
 
 def stream_seed(seed: int, *names: str) -> int:

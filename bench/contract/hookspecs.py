@@ -1,17 +1,17 @@
 """The plugin contract. Plugin authors read this first.
 
-A plugin is a module (or any object) with functions marked `@bench.hookimpl`, named like the hooks below. It is
-found three ways, in this order: the built-ins shipped in `bench.plugins` and `bench.tasks`; installed packages
+A plugin is a module (or any object) with functions marked `@seqbench.hookimpl`, named like the hooks below. It is
+found three ways, in this order: the built-ins shipped in `seqbench.plugins` and `seqbench.tasks`; installed packages
 that declare an entry point in the group `seqbench` (turn that off with `SEQBENCH_DISABLE_PLUGIN_AUTOLOAD=1`);
 and modules named on the command line with `-p module` or `-p path/to/file.py`.
 
 Each hook receives a `register` callback, so the host owns the names: a name registered twice is refused, naming
 both sources. A plugin whose import fails or whose hook raises is skipped with one line on stderr; the host goes on.
 
-    import bench
-    from bench.specs import ArchSpec
+    import seqbench
+    from seqbench.contract.specs import ArchSpec
 
-    @bench.hookimpl
+    @seqbench.hookimpl
     def register_architectures(register):
         register(ArchSpec(name="my-rnn", description="...", kind="mixer", build=lambda ctx: MyMixer(ctx.model.d_model)))
 """
@@ -22,7 +22,7 @@ from typing import Callable
 
 import pluggy
 
-from bench.specs import ArchSpec, TaskSpec
+from seqbench.contract.specs import ArchSpec, TaskSpec
 
 PROJECT = "seqbench"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -17,8 +17,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
-from bench.errors import ConfigError
-from bench.specs import Distance
+from seqbench.contract.errors import ConfigError
+from seqbench.contract.specs import Distance
 
 
 @dataclass(frozen=True)

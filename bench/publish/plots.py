@@ -15,9 +15,9 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from bench.errors import UserError
-from bench.stats import median
-from bench.views import (METRICS, Row, bin_columns, bin_stat, by_task, chances, overall_stat, seq_len, settings,
+from seqbench.contract.errors import UserError
+from seqbench.publish.stats import median
+from seqbench.publish.views import (METRICS, Row, bin_columns, bin_stat, by_task, chances, overall_stat, seq_len, settings,
                          throughput)
 
 FORMATS = ("png", "svg")

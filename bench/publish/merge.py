@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.errors import UserError
-from bench.results import BadRecord, read, record_path, records_dir, write_atomic
+from seqbench.contract.errors import UserError
+from seqbench.records.store import BadRecord, read, record_path, records_dir, write_atomic
 
 VOLATILE = ("times", "command")  # when and how a cell was launched, not what it measured
 

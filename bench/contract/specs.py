@@ -1,6 +1,6 @@
 """What plugins hand to the host: task and architecture specs, the batch layout, the model interfaces.
 
-Read this with `bench/hookspecs.py`: the hooks receive a `register` callback that takes the specs below.
+Read this with `seqbench/contract/hookspecs.py`: the hooks receive a `register` callback that takes the specs below.
 
 Vocabulary: every task has one token space of `vocab_size` ids shared by source and target. Ids 0..3 are
 reserved for the host (PAD, BOS, EOS, SEP); a task's own symbols start at `N_SPECIAL`.
@@ -17,7 +17,7 @@ from typing import Any, Callable, Literal, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from bench.bins import default_edges
+from seqbench.records.bins import default_edges
 
 PAD, BOS, EOS, SEP = 0, 1, 2, 3
 N_SPECIAL = 4
@@ -155,7 +155,7 @@ ArchKind = Literal["seq2seq", "causal_lm", "mixer"]
 class BuildContext:
     """Everything an architecture's `build` receives."""
 
-    model: Any  # bench.config.ModelConfig: d_model, n_layers, n_heads, dropout
+    model: Any  # seqbench.run.config.ModelConfig: d_model, n_layers, n_heads, dropout
     options: Any  # the architecture's own options dataclass
     vocab_size: int  # shared token space of the task
     max_len: int  # the longest sequence the model will see (source + separator + target for a causal model)

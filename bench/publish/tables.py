@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from bench.errors import UserError
-from bench.stats import Stat, median
-from bench.views import (METRICS, Row, bin_columns, bin_stat, by_task, chances, overall, overall_stat, settings,
+from seqbench.contract.errors import UserError
+from seqbench.publish.stats import Stat, median
+from seqbench.publish.views import (METRICS, Row, bin_columns, bin_stat, by_task, chances, overall, overall_stat, settings,
                          throughput)
 
 FORMATS = ("markdown", "csv", "latex", "html")

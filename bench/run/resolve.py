@@ -24,11 +24,11 @@ else:  # pragma: no cover
 
 import torch
 
-from bench import config as C
-from bench.errors import ConfigError, UserError, unknown
-from bench.registry import Registry
-from bench.sizing import build_model, count_params, size_to_budget
-from bench.specs import Distance, Task
+from seqbench.run import config as C
+from seqbench.contract.errors import ConfigError, UserError, unknown
+from seqbench.contract.registry import Registry
+from seqbench.contract.sizing import build_model, count_params, size_to_budget
+from seqbench.contract.specs import Distance, Task
 
 SECTIONS = ("matrix", "model", "train", "eval", "task", "arch")
 DEFAULT_PROFILE = "quick"
@@ -52,13 +52,13 @@ class Cell:
 
 
 def profiles() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("bench.profiles").iterdir() if p.name.endswith(".toml"))
+    return sorted(p.name[:-5] for p in resources.files("seqbench.profiles").iterdir() if p.name.endswith(".toml"))
 
 
 def load_profile(name: str) -> dict[str, Any]:
     if name not in profiles():
         raise unknown("profile", name, profiles())
-    return tomllib.loads(resources.files("bench.profiles").joinpath(f"{name}.toml").read_text(encoding="utf-8"))
+    return tomllib.loads(resources.files("seqbench.profiles").joinpath(f"{name}.toml").read_text(encoding="utf-8"))
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -186,7 +186,7 @@ def build_task(reg: Registry, name: str, options: Any, distance: Distance) -> Ta
     except (ValueError, OSError) as e:
         raise ConfigError(f"task.{name} at distance {distance.label}: {e}") from None
     if not isinstance(task, Task):
-        raise UserError(f"task plugin '{name}' returned {type(task).__name__} from build(), not a bench.specs.Task")
+        raise UserError(f"task plugin '{name}' returned {type(task).__name__} from build(), not a seqbench.contract.specs.Task")
     return task
 
 

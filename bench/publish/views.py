@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.errors import UserError
-from bench.stats import Stat, mean_ci
+from seqbench.contract.errors import UserError
+from seqbench.publish.stats import Stat, mean_ci
 
 METRICS = ("token_acc", "seq_acc")
 

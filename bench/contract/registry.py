@@ -15,15 +15,15 @@ from typing import Any, Callable, Iterable, Sequence, TextIO
 
 import pluggy
 
-import bench
-from bench import hookspecs
-from bench.errors import unknown
-from bench.specs import ArchSpec, TaskSpec
+import seqbench
+from seqbench.contract import hookspecs
+from seqbench.contract.errors import unknown
+from seqbench.contract.specs import ArchSpec, TaskSpec
 
 ENTRY_POINT_GROUP = "seqbench"
 DISABLE_AUTOLOAD_ENV = "SEQBENCH_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_ENV = "SEQBENCH_PLUGINS"  # extra plugin modules or .py files, separated by os.pathsep, as if given with -p
-BUILTIN_PACKAGES = ("bench.plugins", "bench.tasks")
+BUILTIN_PACKAGES = ("seqbench.plugins", "seqbench.tasks")
 
 
 @dataclass
@@ -85,7 +85,7 @@ def load(
     candidates: list[tuple[PluginInfo, Callable[[], Any]]] = []
     for pkg in BUILTIN_PACKAGES:
         for mod in _submodules(pkg):
-            candidates.append((PluginInfo(mod, bench.__version__, "builtin"), lambda m=mod: importlib.import_module(m)))
+            candidates.append((PluginInfo(mod, seqbench.__version__, "builtin"), lambda m=mod: importlib.import_module(m)))
     if entry_points:
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             version = ep.dist.version if ep.dist is not None else "unknown"

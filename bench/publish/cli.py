@@ -12,10 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.errors import UserError
-from bench.results import Loaded, load_dir, records_dir
-from bench.tables import FORMATS
-from bench.views import METRICS
+from seqbench.contract.errors import UserError
+from seqbench.records.store import Loaded, load_dir, records_dir
+from seqbench.publish.tables import FORMATS
+from seqbench.publish.views import METRICS
 
 
 def _warn(messages: list[str]) -> None:
@@ -34,8 +34,8 @@ def _load(folder: Path) -> Loaded:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from bench.longform import write_long
-    from bench.tables import render_all, task_tables
+    from seqbench.publish.longform import write_long
+    from seqbench.publish.tables import render_all, task_tables
 
     records = _load(args.dir).records
     text = render_all(task_tables(records, args.metric), args.format)
@@ -46,7 +46,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from bench.plots import plot
+    from seqbench.publish.plots import plot
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     for path in plot(_load(args.dir).records, args.out, formats, args.metric):
@@ -55,7 +55,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report import write_report
+    from seqbench.publish.report import write_report
 
     loaded = _load(args.dir)
     written = write_report(loaded.records, args.out or args.dir / "report", source=str(args.dir),
@@ -66,7 +66,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from bench.merge import merge
+    from seqbench.publish.merge import merge
 
     merged = merge(args.dirs, args.out)
     _warn(merged.bad)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from bench.specs import EOS, Batch
+from seqbench.contract.specs import EOS, Batch
 
 
 class ContractError(Exception):
@@ -23,7 +23,7 @@ def check_batch(batch: Any, task: Any, split: str, n: int) -> Batch:
     """A task's `sample`/`eval_set` result: a Batch of n long tensors inside the vocabulary, targets with EOS."""
     where = f"{type(task).__name__}.sample('{split}', {n})"
     if not isinstance(batch, Batch):
-        raise ContractError("task", f"{where} returned {type(batch).__name__}, not a bench.specs.Batch")
+        raise ContractError("task", f"{where} returned {type(batch).__name__}, not a seqbench.contract.specs.Batch")
     for name in ("src", "tgt", "distance"):
         value = getattr(batch, name)
         if not isinstance(value, Tensor) or value.dtype != torch.long:

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.adapt import DecoderOnly, MixerLM
-from bench.config import ModelConfig
-from bench.errors import ConfigError
-from bench.specs import ArchSpec, BuildContext
+from seqbench.contract.adapt import DecoderOnly, MixerLM
+from seqbench.run.config import ModelConfig
+from seqbench.contract.errors import ConfigError
+from seqbench.contract.specs import ArchSpec, BuildContext
 
 TOLERANCE = 0.10  # parameter counts within 10% of the budget
 MAX_WIDTH = 8192

@@ -14,11 +14,11 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassExactMatch
 
-from bench.checks import check_logits
-from bench.config import EvalConfig, TrainConfig
-from bench.generate import greedy
-from bench.measure import median_rate, sync
-from bench.specs import BOS, EOS, PAD, Batch, Task
+from seqbench.contract.checks import check_logits
+from seqbench.run.config import EvalConfig, TrainConfig
+from seqbench.contract.generate import greedy
+from seqbench.run.measure import median_rate, sync
+from seqbench.contract.specs import BOS, EOS, PAD, Batch, Task
 
 
 class Diverged(RuntimeError):

@@ -1,0 +1,1 @@
+"""The plugin contract: hookspecs, specs, registry, checks, adapters, splits, errors."""

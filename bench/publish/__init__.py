@@ -1,0 +1,1 @@
+"""Views over records: tables, plots, reports, merge, statistics, long-form export."""

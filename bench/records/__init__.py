@@ -1,0 +1,1 @@
+"""The record of a cell and its distance bins. Imports nothing of seqbench."""

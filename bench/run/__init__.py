@@ -1,0 +1,1 @@
+"""Running the matrix: configuration, planning, the runner, the Lightning module, data, measures."""

@@ -162,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from seqbench.records import store as results
 
     ids = {c.cell_id for c in cells}
-    mine = [r for r in results.load_dir(out).records if r["cell_id"] in ids]
+    mine = [r for r in results.load_dir(out).dicts() if r["cell_id"] in ids]
     print(tables.render_all(tables.task_tables(mine), "markdown"))
     not_ok = [r for r in mine if r["status"] != "ok"]
     print(f"seqbench: {len(summary.done)} cells run, {len(summary.skipped)} finished before, "

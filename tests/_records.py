@@ -6,7 +6,8 @@ import hashlib
 import json
 from typing import Any, Sequence
 
-from seqbench.records.bins import default_edges, edges_to_bins
+from seqbench.records.distance import default_edges, edges_to_bins
+from seqbench.records.schema import SCHEMA, Record
 
 
 def default_bins(distance: str | int) -> list[tuple[int, int]]:
@@ -22,7 +23,7 @@ def make_record(arch: str = "lstm", task: str = "copy", distance: str | int = "1
                 params_budget: int | None = 50000, params: int = 49876, chance: float = 0.125,
                 train_tps: float = 1.2e5, gen_tps: float = 3.4e4, peak_mb: float = 812.0,
                 src_len: float = 62.1, tgt_len: float = 11.0, env: dict[str, Any] | None = None,
-                config: dict[str, Any] | None = None, command: str | None = None) -> dict[str, Any]:
+                config: dict[str, Any] | None = None, command: str | None = None) -> Record:
     """A record of one cell. `acc`/`seq_acc`: one value for every bin, or one per bin. Not-ok cells have no bins."""
     bins = list(bins) if bins is not None else default_bins(distance)
     accs = [acc] * len(bins) if isinstance(acc, (int, float)) else list(acc)
@@ -40,11 +41,11 @@ def make_record(arch: str = "lstm", task: str = "copy", distance: str | int = "1
     plugins = {"arch": f"seqbench.plugins.{arch}==0.1.0", "task": f"seqbench.tasks.{task}==0.1.0"}
     cell_id = hashlib.sha256(json.dumps({"config": config, "plugins": plugins, "arch": arch, "task": task},
                                         sort_keys=True).encode()).hexdigest()[:16]
-    return {
-        "schema": 1, "cell_id": cell_id, "status": status, "arch": arch, "task": task, "distance": str(distance),
+    return Record.model_validate({
+        "schema": SCHEMA, "cell_id": cell_id, "status": status, "arch": arch, "task": task, "distance": str(distance),
         "seed": seed, "params_budget": params_budget, "config": config, "plugins": plugins, "params": params,
         "chance": chance,
-        "metrics": {"bins": metric_bins, "overall": overall if ok else {},
+        "metrics": {"bins": metric_bins, "overall": overall if ok else None,
                     "val": {"best_step": 300, "best_val_loss": 1.2, "best_val_acc": 0.41}},
         "throughput": {"train_tokens_per_s": train_tps if ok else None, "gen_tokens_per_s": gen_tps if ok else None,
                        "peak_memory_mb": peak_mb if ok else None, "memory_kind": "process_max_rss",
@@ -58,4 +59,11 @@ def make_record(arch: str = "lstm", task: str = "copy", distance: str | int = "1
         "error": None if ok else {"type": "FloatingPointError" if status == "diverged" else "RuntimeError",
                                   "message": f"{status} at step 120", "plugin": arch, "step": 120},
         "command": command or f"seqbench run --arch {arch} --task {task} --distance {distance} --seed {seed}",
-    }
+    })
+
+
+def edited(record: Record, change) -> Record:
+    """A copy of `record` with `change(data)` applied to its JSON data, validated again."""
+    data = record.to_dict()
+    change(data)
+    return Record.model_validate(data)

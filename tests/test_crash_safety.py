@@ -86,7 +86,7 @@ def measured(out: Path) -> dict[str, tuple]:
     """What must not depend on interruptions: per cell, its metrics."""
     loaded = results.load_dir(out)
     assert not loaded.bad, loaded.bad
-    return {r["cell_id"]: (r["status"], json.dumps(r["metrics"], sort_keys=True)) for r in loaded.records}
+    return {r["cell_id"]: (r["status"], json.dumps(r["metrics"], sort_keys=True)) for r in loaded.dicts()}
 
 
 @pytest.fixture(scope="module")

@@ -64,7 +64,7 @@ def test_failing_cells_are_recorded_and_the_matrix_goes_on(tmp_path, write_plugi
     out = tmp_path / "out"
     code = main(["run", "-p", str(plugin), "--config", str(config), "--out", str(out), "--no-progress"])
     assert code == 1  # some cell failed
-    by_arch = {r["arch"]: r for r in results.load_dir(out).records}
+    by_arch = {r["arch"]: r for r in results.load_dir(out).dicts()}
     assert set(by_arch) == {"nan-mixer", "raising", "lstm", "oom", "wrong-shape"}
     assert by_arch["lstm"]["status"] == "ok"
     nan = by_arch["nan-mixer"]
@@ -122,6 +122,6 @@ def test_task_breaking_the_contract_is_named(tmp_path, write_plugin, bad_sample,
     code = main(["run", "-p", str(plugin), "--arch", "lstm", "--task", "bad-task", "--max-steps", "5",
                  "--set", "model.d_model=8", "--out", str(out), "--no-progress"])
     assert code == 1
-    record = results.load_dir(out).records[0]
+    record = results.load_dir(out).dicts()[0]
     assert record["status"] == "failed"
     assert "task plugin 'bad-task'" in record["error"]["plugin"] and message in record["error"]["message"]

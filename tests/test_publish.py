@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from _records import make_record
+from _records import edited, make_record
 from seqbench.records import store as results
 from seqbench.contract.errors import UserError
 from seqbench.publish.longform import long_frame, write_long
@@ -167,7 +167,7 @@ def test_several_distance_settings_contribute_columns():
 
 def test_same_position_with_different_configs_is_refused():
     a = make_record("lstm", seed=0)
-    b = make_record("lstm", seed=0, config={**a["config"], "train": {"lr": 0.1, "seed": 0}})
+    b = make_record("lstm", seed=0, config={**a.config, "train": {"lr": 0.1, "seed": 0}})
     with pytest.raises(UserError, match="pool them"):
         task_tables([a, b])
 
@@ -193,7 +193,7 @@ def test_long_format_round_trips_csv_and_parquet(tmp_path):
 
 def test_long_format_mixed_types_become_text(tmp_path):
     a, b = make_record("lstm", seed=0), make_record("lstm", seed=1)
-    b["config"]["model"]["params"] = "auto"
+    b = edited(b, lambda d: d["config"]["model"].update(params="auto"))
     back = pd.read_parquet(write_long([a, b], tmp_path / "x.parquet"))
     assert sorted(back["config.model.params"].unique()) == ["50000", "auto"]
 
@@ -286,7 +286,7 @@ def test_cli_bad_record_file_skipped_with_warning(tmp_path, capsys):
 # --- report -----------------------------------------------------------------------------------------------------
 
 def test_report_holds_tables_plots_environment_config_and_command(tmp_path, capsys):
-    env2 = {**make_record()["env"], "device": "cuda", "device_name": "NVIDIA H100"}
+    env2 = {**make_record().to_dict()["env"], "device": "cuda", "device_name": "NVIDIA H100"}
     recs = matrix() + [make_record("lstm", distance=200, seed=s, acc=0.3, env=env2,
                                    command="seqbench run --profile long --seeds 0,1") for s in range(2)]
     save_all(tmp_path / "res", recs)
@@ -323,10 +323,10 @@ def test_merge_two_folders(tmp_path, capsys):
     assert "8 records written, 1 identical copies kept once" in captured.out and "1 unreadable" in captured.out
     assert "0000.json" in captured.err
     merged = results.load_dir(tmp_path / "all")
-    assert sorted(r["cell_id"] for r in merged.records) == sorted(r["cell_id"] for r in matrix())
+    assert sorted(r["cell_id"] for r in merged.dicts()) == sorted(r.cell_id for r in matrix())
     assert not merged.bad
-    src = results.record_path(tmp_path / "a", a[0]["cell_id"]).read_bytes()
-    assert results.record_path(tmp_path / "all", a[0]["cell_id"]).read_bytes() == src  # copied byte for byte
+    src = results.record_path(tmp_path / "a", a[0].cell_id).read_bytes()
+    assert results.record_path(tmp_path / "all", a[0].cell_id).read_bytes() == src  # copied byte for byte
     assert main(["merge", tmp_path / "a", "--out", tmp_path / "all"]) == 0  # again: nothing new
     assert "0 records written" in capsys.readouterr().out
 
@@ -335,27 +335,28 @@ def test_merge_identical_but_for_launch_time_is_kept_once(tmp_path):
     from seqbench.publish.merge import merge
 
     rec = make_record()
-    later = json.loads(json.dumps(rec))
-    later["times"]["started"] = "2026-11-24T00:00:00+00:00"
+    later = edited(rec, lambda d: d["times"].update(started="2026-11-24T00:00:00+00:00"))
     save_all(tmp_path / "a", [rec])
     save_all(tmp_path / "b", [later])
     merged = merge([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
-    assert (merged.written, merged.kept_once) == ([rec["cell_id"]], 1)
+    assert (merged.written, merged.kept_once) == ([rec.cell_id], 1)
 
 
 def test_merge_conflict_refused_and_nothing_written(tmp_path, capsys):
     rec = make_record("lstm", seed=0)
-    other = json.loads(json.dumps(rec))
-    other["metrics"]["bins"][0]["token_acc"] = 0.99
-    other["throughput"]["train_tokens_per_s"] = 1.0
+    def change(d):
+        d["metrics"]["bins"][0]["token_acc"] = 0.99
+        d["throughput"]["train_tokens_per_s"] = 1.0
+
+    other = edited(rec, change)
     save_all(tmp_path / "a", [rec, make_record("rnn")])
     save_all(tmp_path / "b", [other, make_record("gru")])
     assert main(["merge", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "all"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and rec["cell_id"] in err
+    assert err.count("\n") == 1 and rec.cell_id in err
     assert str(tmp_path / "a") in err and str(tmp_path / "b") in err and "metrics, throughput differ" in err
     assert not (tmp_path / "all").exists()  # checked everything first: nothing written
     save_all(tmp_path / "all", [other])  # a clash with what the output already holds is refused too
     assert main(["merge", tmp_path / "a", "--out", tmp_path / "all"]) == 2
     assert str(tmp_path / "all") in capsys.readouterr().err
-    assert [p.name for p in (tmp_path / "all" / "records").iterdir()] == [f"{rec['cell_id']}.json"]
+    assert [p.name for p in (tmp_path / "all" / "records").iterdir()] == [f"{rec.cell_id}.json"]

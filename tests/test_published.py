@@ -18,7 +18,7 @@ PUBLISHED = sorted(p for p in (ROOT / "results").glob("*") if (p / "records").is
 def test_committed_report_matches_a_rebuild(folder, tmp_path, monkeypatch, capsys):
     loaded = results.load_dir(folder)
     assert loaded.records and not loaded.bad
-    assert all(r["status"] == "ok" for r in loaded.records)
+    assert all(r["status"] == "ok" for r in loaded.dicts())
     copy = tmp_path / "results" / folder.name
     shutil.copytree(folder / "records", copy / "records")
     monkeypatch.chdir(tmp_path)

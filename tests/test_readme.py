@@ -45,7 +45,7 @@ def test_readme_plugin_runs_through_the_cli(tmp_path, monkeypatch):
                  "--set", "model.d_model=16", "--set", "model.params=[]", "--set", "arch.causal-conv.width=8",
                  "--set", "eval.n_test=32", "--set", "eval.n_val=16", "--out", str(out), "--no-progress"])
     assert code == 0
-    record = results.load_dir(out).records[0]
+    record = results.load_dir(out).dicts()[0]
     assert record["arch"] == "causal-conv" and record["config"]["arch_options"] == {"width": 8}
     assert record["plugins"]["arch"].startswith(f"{path}==file-")
     assert record["throughput"]["incremental_generation"] is False  # a mixer generates by the slower fallback

@@ -59,7 +59,7 @@ def test_tiny_run_writes_a_record_and_a_table(tiny_config, tmp_path, capsys):
     captured = capsys.readouterr()
     files = list(results.records_dir(out).glob("*.json"))
     assert len(files) == 1
-    record = results.read(files[0])
+    record = results.read(files[0]).to_dict()
     assert (record["arch"], record["task"], record["distance"], record["seed"], record["status"]) == (
         "lstm", "copy", "2-6", 0, "ok")
     assert record["config"]["model"]["d_model"] == 24 and record["config"]["train"]["max_steps"] == 40
@@ -108,6 +108,6 @@ def test_same_config_and_seed_give_identical_metrics(tiny_config, tmp_path):
     metrics = []
     for name in ("a", "b"):
         assert run(tiny_config, tmp_path / name) == 0
-        record = results.read(next(results.records_dir(tmp_path / name).glob("*.json")))
+        record = results.read(next(results.records_dir(tmp_path / name).glob("*.json"))).to_dict()
         metrics.append((record["metrics"]["bins"], record["metrics"]["overall"], record["metrics"]["val"]))
     assert metrics[0] == metrics[1]

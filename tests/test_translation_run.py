@@ -19,7 +19,7 @@ def test_synthetic_translation_records_bleu_chrf_and_alignment_spans(tmp_path):
     out = tmp_path / "out"
     assert main(["run", "--arch", "seq2seq-attn", "--task", "translation", "--distance", "5-24",
                  "--max-steps", "30", *SMALL, "--out", str(out)]) == 0
-    record = results.load_dir(out).records[0]
+    record = results.load_dir(out).dicts()[0]
     overall = record["metrics"]["overall"]
     assert 0.0 <= overall["bleu"] <= 1.0 and 0.0 <= overall["chrf"] <= 1.0
     bins = record["metrics"]["bins"]
@@ -38,7 +38,7 @@ def test_multi30k_trains_from_local_files_and_reports_bleu(tmp_path):
                  "--set", "model.params=[]", "--set", "model.d_model=64", "--set", "train.val_every=100",
                  "--set", "eval.n_test=128", "--set", "eval.n_val=64", "--no-progress", "--out", str(out)])
     assert code == 0
-    record = results.load_dir(out).records[0]
+    record = results.load_dir(out).dicts()[0]
     assert record["status"] == "ok" and record["metrics"]["overall"]["n"] == 128
     assert record["metrics"]["overall"]["token_acc"] > 0.05  # well above the ~1/2000 chance after 200 steps
     assert record["metrics"]["overall"]["chrf"] > 0.05

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
-from seqbench.records.bins import default_edges
+from seqbench.records.distance import Distance, default_edges
 
 PAD, BOS, EOS, SEP = 0, 1, 2, 3
 N_SPECIAL = 4
@@ -30,37 +29,6 @@ SPLITS: tuple[Split, ...] = ("train", "val", "test")
 @dataclass(frozen=True)
 class NoOptions:
     """Options of a plugin that has none."""
-
-
-@dataclass(frozen=True, order=True)
-class Distance:
-    """A dependency-distance setting: one value (`lo == hi`) or an inclusive range trained on mixed distances."""
-
-    lo: int
-    hi: int
-
-    def __post_init__(self) -> None:
-        if self.lo < 1:
-            raise ValueError(f"distance must be at least 1, got {self.lo}")
-        if self.hi < self.lo:
-            raise ValueError(f"distance range {self.lo}-{self.hi} is empty: write it low-high")
-
-    @classmethod
-    def parse(cls, text: str | int) -> "Distance":
-        """`100` -> Distance(100, 100); `"10-100"` -> Distance(10, 100)."""
-        if isinstance(text, bool):
-            raise ValueError(f"distance must be an integer or 'low-high', got {text!r}")
-        if isinstance(text, int):
-            return cls(text, text)
-        m = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", str(text))
-        if not m:
-            raise ValueError(f"distance must be an integer or 'low-high' (e.g. 100 or 10-100), got {text!r}")
-        lo = int(m.group(1))
-        return cls(lo, int(m.group(2)) if m.group(2) else lo)
-
-    @property
-    def label(self) -> str:
-        return str(self.lo) if self.lo == self.hi else f"{self.lo}-{self.hi}"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     from seqbench.publish.longform import write_long
     from seqbench.publish.tables import render_all, task_tables
 
-    records = _load(args.dir).records
+    records = _load(args.dir).dicts()
     text = render_all(task_tables(records, args.metric), args.format)
     if args.long_out:
         print(f"wrote {write_long(records, args.long_out)}", file=sys.stderr)
@@ -49,7 +49,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from seqbench.publish.plots import plot
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    for path in plot(_load(args.dir).records, args.out, formats, args.metric):
+    for path in plot(_load(args.dir).dicts(), args.out, formats, args.metric):
         print(path)
     return 0
 
@@ -58,7 +58,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from seqbench.publish.report import write_report
 
     loaded = _load(args.dir)
-    written = write_report(loaded.records, args.out or args.dir / "report", source=str(args.dir),
+    written = write_report(loaded.dicts(), args.out or args.dir / "report", source=str(args.dir),
                            bad=loaded.bad, metric=args.metric)
     print(written["report.md"])
     print(written["report.html"])

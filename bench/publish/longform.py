@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from seqbench.contract.errors import UserError
+from seqbench.publish.views import plain
 from seqbench.records.store import write_atomic
 
 FIRST = ["cell_id", "status", "task", "arch", "distance", "seed", "params_budget", "params", "chance",
@@ -38,7 +39,7 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def long_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Every record, one row per bin, with config, plugins, metrics, throughput, env, times and error flattened."""
     rows = []
-    for r in records:
+    for r in plain(records):
         metrics = {k: v for k, v in (r.get("metrics") or {}).items() if k != "bins"}
         base = flatten({k: v for k, v in r.items() if k != "metrics"})
         base.update(flatten(metrics, "metrics."))

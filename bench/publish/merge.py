@@ -70,7 +70,7 @@ def merge(sources: Sequence[Path], out: Path) -> Merged:
         is_out = folder.resolve() == out.resolve()
         for path in sorted(records_dir(folder).glob("*.json")):
             try:
-                record = read(path)
+                record = read(path).to_dict()
                 text = path.read_text(encoding="utf-8")
             except (BadRecord, OSError) as e:
                 result.bad.append(str(e))

@@ -20,6 +20,7 @@ from seqbench.publish.longform import flatten, write_long
 from seqbench.publish.plots import KINDS, plot, slug
 from seqbench.records.store import write_atomic
 from seqbench.publish.tables import escaped, frame, render, task_tables
+from seqbench.publish.views import plain
 
 STYLE = ("body{font-family:sans-serif;max-width:80em;margin:2em auto;padding:0 1em}"
          "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left}"
@@ -124,6 +125,7 @@ def write_report(records: list[dict[str, Any]], out: Path, *, source: str = "", 
     """Write report.md, report.html, the plots and the long exports into `out`; returns them by name."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    records = plain(records)
     tables = task_tables(records, metric)
     plots = plot(records, out, formats=("png",), metric=metric)
     written = {"records-long.csv": write_long(records, out / "records-long.csv"),

@@ -8,12 +8,12 @@ shows the widest. Only records with status "ok" give numbers; the others give th
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from seqbench.contract.errors import UserError
+from seqbench.records.distance import sort_key
 from seqbench.publish.stats import Stat, mean_ci
 
 METRICS = ("token_acc", "seq_acc")
@@ -85,8 +85,14 @@ def overall(record: dict[str, Any]) -> dict[str, Any]:
     return _block(record, "metrics").get("overall") or {}
 
 
+def plain(records: list[Any]) -> list[dict[str, Any]]:
+    """Records (typed `Record`s or their dicts) as JSON-ready dicts."""
+    return [r.to_dict() if hasattr(r, "to_dict") else r for r in records]
+
+
 def by_task(records: list[dict[str, Any]]) -> dict[str, list[Row]]:
     """Rows per task, tasks and rows sorted by name then budget; refuses two records of one cell position."""
+    records = plain(records)
     _refuse_pooling(records)
     rows: dict[tuple[str, str, Any], Row] = {}
     for r in records:
@@ -113,15 +119,7 @@ def _refuse_pooling(records: list[dict[str, Any]]) -> None:
 def settings(rows: list[Row]) -> list[str]:
     """The distance settings of a task's records, ordered by distance."""
     found = {str(r["distance"]) for row in rows for r in row.records}
-    return sorted(found, key=_distance_key)
-
-
-def _distance_key(d: str) -> tuple:
-    """`"10-100"` -> (10, 100, ...), `"200"` -> (200, 200, ...); unparsable settings last (no torch import here)."""
-    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", d)
-    if not m:
-        return (float("inf"), float("inf"), d)
-    return (int(m.group(1)), int(m.group(2) or m.group(1)), d)
+    return sorted(found, key=sort_key)
 
 
 def chances(rows: list[Row]) -> dict[str, float]:

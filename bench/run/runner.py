@@ -21,14 +21,17 @@ import torch
 from filelock import FileLock, Timeout
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from pydantic import ValidationError
+
 from seqbench.records import store as results
+from seqbench.records.schema import SCHEMA, Record, describe
 from seqbench.contract.checks import ContractError
 from seqbench.run.config import RunConfig
 from seqbench.run.data import TaskData, stream_seed
 from seqbench.run.env import environment
 from seqbench.contract.generate import is_incremental
 from seqbench.run.measure import TrainThroughput, peak_memory, reset_peak_memory
-from seqbench.records.bins import edges_to_bins
+from seqbench.records.distance import edges_to_bins
 from seqbench.run.module import Diverged, SeqModule
 from seqbench.contract.registry import Registry
 from seqbench.run.resolve import Cell
@@ -73,7 +76,7 @@ def finished(out: Path, cell_id: str, repair: bool = False, retry_failed: bool =
     if not path.exists():
         return False
     try:
-        return results.read(path)["status"] == "ok" or not retry_failed
+        return results.read(path).status == "ok" or not retry_failed
     except results.BadRecord as e:
         if repair:
             aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
@@ -141,11 +144,11 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
                 finally:
                     lock.release()
                 summary.done.append(cell.cell_id)
-                if record["status"] != "ok":
+                if record.status != "ok":
                     summary.not_ok.append(cell.cell_id)
                 eta = (sum(spent) / len(spent)) * (n - i)
-                score = (f"token_acc={record['metrics']['overall']['token_acc']:.3f}" if record["status"] == "ok"
-                         else f"{record['status'].upper()}: {record['error']['message']}")
+                score = (f"token_acc={record.metrics.overall.token_acc:.3f}" if record.status == "ok"
+                         else f"{record.status.upper()}: {record.error.message}")
                 print(f"{head}: {score} | elapsed {_hms(time.monotonic() - started)}, about {_hms(eta)} left",
                       file=err)
         except (Interrupted, KeyboardInterrupt):
@@ -159,11 +162,11 @@ def _hms(seconds: float) -> str:
 
 
 def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, command: str = "",
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True) -> Record:
     """Train, select by validation, test; return the cell's record whatever happened (ok, diverged, oom, failed)."""
     started, t0 = now(), time.monotonic()
     record: dict[str, Any] = {
-        "schema": results.SCHEMA, "cell_id": cell.cell_id, "status": "ok", "arch": cell.arch, "task": cell.task,
+        "schema": SCHEMA, "cell_id": cell.cell_id, "status": "ok", "arch": cell.arch, "task": cell.task,
         "distance": cell.distance.label, "seed": cell.seed, "params_budget": cell.params_budget,
         "config": cell.resolved, "plugins": cell.plugins, "params": cell.params, "chance": task.chance,
         "metrics": {"bins": [], "overall": {}, "val": {}}, "throughput": {}, "error": None, "command": command,
@@ -223,7 +226,19 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
     record["env"] = environment(device, accelerator, cfg.train.precision)
     record["times"] = {"started": started, "finished": now(), "wall_s": round(time.monotonic() - t0, 3),
                        "train_s": None if train_s is None else round(train_s, 3)}
-    return record
+    return _validated(record, cell, reg)
+
+
+def _validated(record: dict[str, Any], cell: Cell, reg: Registry) -> Record:
+    """The record checked against the schema; one that fails (e.g. a metric that is not a number) is kept as a
+    failed cell naming the field, never written as it is."""
+    try:
+        return Record.model_validate(record)
+    except ValidationError as e:
+        bad = RuntimeError(f"the cell's record failed validation: {describe(e)}")
+        record["metrics"], record["throughput"] = {}, {}
+        _fail(record, "failed", bad, cell, reg)
+        return Record.model_validate(record)
 
 
 def _trainer(cfg: RunConfig, callbacks: list, progress: bool) -> pl.Trainer:

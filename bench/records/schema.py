@@ -1,0 +1,248 @@
+"""The record of one cell: the one typed definition that the runner writes, the tests build and every reader checks.
+
+A record is one self-describing JSON file per finished cell (`OUT/records/<cell_id>.json`). Tables, plots and
+reports are views over records. Every number in a record was measured by the run that wrote it, with the
+environment beside it.
+
+Why pydantic (v2) and not a JSON Schema checked by `jsonschema`: the runner and the test fixtures build records as
+typed Python objects (so a misspelt field fails where it is written, not when a table is drawn), validation errors
+name the field (`metrics.bins.0.token_acc: Input should be less than or equal to 1`), and the JSON Schema for
+other tools comes for free (`Record.model_json_schema()`, written by `seqbench schema`).
+
+Version history: schema 1 (seqbench 0.1.0) had no per-bin token counts, plugin digests, learning rate, warnings
+or artifacts; those fields are optional here, so schema-1 records are read as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator, model_validator
+
+SCHEMA = 2
+READABLE = (1, 2)  # schema versions this seqbench reads
+STATUSES = ("ok", "diverged", "oom", "failed")
+Status = Literal["ok", "diverged", "oom", "failed"]
+
+Fraction = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+
+
+class _Strict(BaseModel):
+    """Unknown fields are refused (a typo is an error, not a silent extra)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Scores(BaseModel):
+    """Scores with named fields, plus further float scores a task or a measure adds (bleu, chrf, grad norms...)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, Optional[FiniteFloat]] = Field(init=False)  # extra scores: finite numbers or null
+
+    def extra(self) -> dict[str, float | None]:
+        return dict(self.__pydantic_extra__ or {})
+
+
+class Bin(_Scores):
+    """One distance bin of a cell's test set: inclusive distances `lo`..`hi`."""
+
+    lo: int = Field(ge=1)
+    hi: int = Field(ge=1)
+    label: str
+    n: int = Field(ge=0)  # test examples in the bin
+    tokens: Optional[int] = Field(default=None, ge=0)  # target content tokens scored (EOS excluded); schema 1: absent
+    token_acc: float = Fraction  # greedy generation, position by position, over target content
+    seq_acc: float = Fraction  # exact match of the whole target, EOS included
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Bin":
+        if self.hi < self.lo:
+            raise ValueError(f"bin {self.lo}-{self.hi} is empty: hi must be at least lo")
+        return self
+
+
+class Overall(_Scores):
+    """The whole test set: accuracy, and the task's text metrics (bleu, chrf...) as extra fields."""
+
+    n: int = Field(ge=0)
+    tokens: Optional[int] = Field(default=None, ge=0)
+    token_acc: float = Fraction
+    seq_acc: float = Fraction
+
+
+class ValPoint(_Scores):
+    """One validation: the step, the loss and accuracy, and whatever else was measured (time_s, bleu...)."""
+
+    step: int = Field(ge=0)
+    val_loss: FiniteFloat
+    val_acc: float = Fraction
+
+
+class Validation(_Strict):
+    """The validations of training; the best by loss is the checkpoint that was tested."""
+
+    best_step: Optional[int] = None
+    best_val_loss: Optional[FiniteFloat] = None
+    best_val_acc: Optional[float] = Field(default=None, ge=0.0, le=1.0)
+    history: list[ValPoint] = []
+    stopped: Optional[str] = None  # why training ended before max_steps ("solved", "time"), or null
+
+
+class Metrics(_Strict):
+    bins: list[Bin] = []
+    overall: Optional[Overall] = None
+    val: Validation = Validation()
+    text_metrics: list[str] = []  # the text metrics the task defines: each is in `overall` when the cell is ok
+
+    @field_validator("overall", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: Any) -> Any:
+        return None if v == {} else v  # schema 1 wrote {} for a cell that did not finish
+
+
+class Throughput(_Strict):
+    """Speed and memory, measured after warm-up with the device synchronized, counting real tokens only."""
+
+    train_tokens_per_s: Optional[FiniteFloat] = Field(default=None, ge=0)  # median over timed training steps
+    gen_tokens_per_s: Optional[FiniteFloat] = Field(default=None, ge=0)  # median over timed test batches
+    peak_memory_mb: Optional[FiniteFloat] = Field(default=None, ge=0)
+    memory_kind: Optional[str] = None  # what peak_memory_mb measured, e.g. cuda_max_allocated, cell_peak_rss
+    train_steps_timed: Optional[int] = Field(default=None, ge=0)
+    gen_batches_timed: Optional[int] = Field(default=None, ge=0)
+    incremental_generation: Optional[bool] = None  # generation carried a state or KV cache
+    mean_src_len: Optional[FiniteFloat] = Field(default=None, ge=0)  # of the test set
+    mean_tgt_len: Optional[FiniteFloat] = Field(default=None, ge=0)
+
+
+class Env(BaseModel):
+    """Where the numbers were measured. Further keys (e.g. a GPU's driver) are kept as text."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    seqbench: str
+    git_commit: Optional[str] = None
+    torch: str
+    lightning: Optional[str] = None
+    torchmetrics: Optional[str] = None
+    python: Optional[str] = None
+    platform: Optional[str] = None
+    device: str  # cpu, cuda, mps
+    device_name: Optional[str] = None
+    cpu_threads: Optional[int] = None
+    accelerator: Optional[str] = None
+    precision: Optional[str] = None  # the precision Lightning actually ran
+
+
+class Times(_Strict):
+    started: str
+    finished: str
+    wall_s: FiniteFloat = Field(ge=0)
+    train_s: Optional[FiniteFloat] = Field(default=None, ge=0)
+
+
+class Error(_Strict):
+    """Why a cell is not ok."""
+
+    type: str
+    message: str
+    plugin: Optional[str] = None  # the plugin whose code raised, or "seqbench"
+    step: Optional[int] = None  # the training step (diverged)
+
+
+class PluginRef(_Strict):
+    """What provided an architecture or task: the plugin, its version and a digest of its source files."""
+
+    plugin: str
+    version: str
+    digest: Optional[str] = None  # sha256 of the plugin's source files: a code change changes the cell id
+
+
+class Record(_Strict):
+    """One finished cell."""
+
+    schema_: int = Field(alias="schema")
+    cell_id: str = Field(pattern=r"^[0-9a-f]{8,64}$")
+    status: Status
+    arch: str = Field(min_length=1)
+    task: str = Field(min_length=1)
+    distance: str  # the distance setting: "16", or a mixed range "1-64"
+    seed: int = Field(ge=0)
+    params_budget: Optional[int] = Field(default=None, ge=1)
+    lr: Optional[FiniteFloat] = Field(default=None, gt=0)  # the peak learning rate the cell trained with
+    config: dict[str, Any]  # the resolved configuration of the cell
+    plugins: dict[str, PluginRef | str]  # "arch", "task" (schema 1: "name==version" text)
+    params: Optional[int] = Field(default=None, ge=0)
+    chance: Optional[float] = Field(default=None, ge=0.0, le=1.0)
+    metrics: Metrics = Metrics()
+    throughput: Throughput = Throughput()
+    env: Env
+    times: Times
+    error: Optional[Error] = None
+    command: Optional[str] = None
+    warnings: list[str] = []  # warnings raised in the cell that bear on reproducibility
+    artifacts: dict[str, str] = {}  # name -> file beside the record (relative), e.g. weights
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("schema_")
+    @classmethod
+    def _readable(cls, v: int) -> int:
+        if v not in READABLE:
+            raise ValueError(f"schema {v}: this seqbench reads schema {', '.join(map(str, READABLE))}")
+        return v
+
+    @field_validator("distance", mode="before")
+    @classmethod
+    def _distance_text(cls, v: Any) -> Any:
+        from seqbench.records.distance import Distance
+
+        if isinstance(v, bool) or not isinstance(v, (str, int)):
+            raise ValueError(f"must be a distance like 16 or 1-64, got {v!r}")
+        return Distance.parse(v).label  # raises ValueError for text that is not a distance
+
+    @field_validator("artifacts")
+    @classmethod
+    def _relative(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, path in v.items():
+            if not path or path.startswith("/") or ".." in path.split("/"):
+                raise ValueError(f"artifact {name!r} must be a relative path inside the result folder, got {path!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Record":
+        if self.status == "ok":
+            if not self.metrics.bins:
+                raise ValueError("status ok needs metrics.bins (at least one distance bin)")
+            if self.metrics.overall is None:
+                raise ValueError("status ok needs metrics.overall")
+            missing = [m for m in self.metrics.text_metrics if m not in self.metrics.overall.extra()]
+            if missing:
+                raise ValueError(f"status ok needs every text metric of the task in metrics.overall: "
+                                 f"missing {', '.join(missing)}")
+            if self.error is not None:
+                raise ValueError("status ok must have error null")
+        elif self.error is None:
+            raise ValueError(f"status {self.status} needs an error (type, message)")
+        return self
+
+    # --- views -----------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data, field names as written to disk."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=False)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2) + "\n"
+
+
+def is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def describe(error: Any) -> str:
+    """A pydantic ValidationError as one line: the first problem by field, and how many more."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(record)"
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{where}: {first['msg']}{more}"

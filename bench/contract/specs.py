@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Protocol, runtime_checkable
+from typing import Any, Callable, Literal, Mapping, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -147,6 +147,8 @@ class ArchSpec:
     options: type = NoOptions
     width_multiple: int = 1  # d_model is kept a multiple of this when sizing to a parameter budget
     uses_heads: bool = False  # attention with model.n_heads heads: d_model is also kept a multiple of n_heads
+    train: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # training defaults this architecture needs,
+    # any key of [train], e.g. {"lr": 3e-3}; a configuration that sets the key (train.lr, matrix.lrs) overrides it
 
 
 @runtime_checkable

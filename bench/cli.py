@@ -50,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plugins)
 
     p = sub.add_parser("run", parents=[common], help="run the benchmark matrix")
-    p.add_argument("--profile", help="a bundled profile (default: quick, or none when --config is given)")
+    p.add_argument("--profile", help="a bundled profile under the other settings (default: quick; none for none)")
     p.add_argument("--config", help="a TOML file with [matrix], [model], [train], [eval], [task], [arch]")
     p.add_argument("--arch", help="architectures, comma-separated")
     p.add_argument("--task", help="tasks, comma-separated")
@@ -58,6 +58,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--distance", help="distance settings for every task, e.g. 10,100 or 10-100")
     p.add_argument("--max-steps", help="training steps per cell")
     p.add_argument("--params", help="parameter budgets, comma-separated: each architecture is sized to within 10%%")
+    p.add_argument("--lr", help="learning rates, comma-separated (several: an axis chosen on validation)")
     p.add_argument("--precision", help="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
     p.add_argument("--accelerator", help="auto (default), cpu, gpu")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a setting")
@@ -71,7 +72,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show-task", parents=[common], help="print examples of a task")
     p.add_argument("name")
     p.add_argument("--n", type=int, default=3, help="how many examples")
-    p.add_argument("--distance", help="distance setting (default: the task's first default)")
+    p.add_argument("--distance", help="distance setting (default: the profile's first for this task)")
+    p.add_argument("--profile", help="the profile whose task settings to show (default: quick; none for none)")
     p.add_argument("--split", default="train", choices=["train", "val", "test"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="task.NAME.KEY=VALUE")
@@ -131,19 +133,25 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from seqbench.run import resolve, runner
+    from seqbench.run import plan, resolve, runner, sources
 
     reg = _registry(args)
-    raw = _raw_config(args)
-    cfg = resolve.resolve(raw, reg)
-    cells, tasks = resolve.plan(cfg, reg)
+    settings = sources.gather(args.profile, args.config, {
+        "matrix.archs": args.arch, "matrix.tasks": args.task, "matrix.seeds": args.seeds,
+        "matrix.distances": args.distance, "matrix.params": args.params, "matrix.lrs": args.lr,
+        "train.max_steps": args.max_steps, "train.precision": args.precision, "train.accelerator": args.accelerator,
+    }, args.set)
+    cfg = resolve.resolve(settings, reg)
+    cells, tasks = plan.plan(cfg, reg)
+    for note in settings.notes:
+        print(f"seqbench: note: {note}", file=sys.stderr)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
-    print(f"seqbench: {len(cells)} cells -> {out}", file=sys.stderr)
+    print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} -> {out}", file=sys.stderr)
     if args.dry_run:
         for c in cells:
-            print(f"{c.cell_id}  {c.arch:<14} {c.task:<12} d={c.distance.label:<10} seed={c.seed} "
+            print(f"{c.cell_id}  {c.arch:<14} {c.task:<12} d={c.distance.label:<10} seed={c.seed} lr={c.lr:g} "
                   f"params={c.params} d_model={c.model.d_model}")
         return EXIT_OK
     command = "seqbench " + " ".join(shlex.quote(a) for a in args.argv)
@@ -154,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         left = [c for c in cells if not runner.finished(out, c.cell_id)]
         print(f"seqbench: interrupted. Finished: {len(cells) - len(left)} of {len(cells)} cells "
               f"({len(summary.done)} in this run), records in {out}. Not finished: "
-              + ", ".join(f"{c.arch}/{c.task}/d={c.distance.label}/seed={c.seed}" for c in left[:10])
+              + ", ".join(c.name for c in left[:10])
               + (f" and {len(left) - 10} more" if len(left) > 10 else "")
               + ". Repeat the command to run only those.", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -172,58 +180,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_CELLS_FAILED if not_ok else EXIT_OK
 
 
-def _raw_config(args: argparse.Namespace) -> dict:
-    from seqbench.run import resolve
-
-    raw: dict = {}
-    if args.profile or not args.config:
-        raw = resolve.load_profile(args.profile or resolve.DEFAULT_PROFILE)
-    if args.config:
-        raw = resolve.merge(raw, resolve.load_toml(args.config))
-    flags = {
-        ("matrix", "archs"): args.arch, ("matrix", "tasks"): args.task, ("matrix", "seeds"): args.seeds,
-        ("task", "distance"): args.distance, ("train", "max_steps"): args.max_steps,
-        ("model", "params"): args.params, ("train", "precision"): args.precision,
-        ("train", "accelerator"): args.accelerator,
-    }
-    if args.distance is not None:  # --distance is for every task: it replaces the per-task settings too
-        for section in raw.get("task", {}).values():
-            if isinstance(section, dict):
-                section.pop("distance", None)
-    for path, value in flags.items():
-        if value is not None:
-            resolve.set_path(raw, list(path), value)
-    return _apply_sets(raw, args.set)
-
-
-def _apply_sets(raw: dict, items: list[str]) -> dict:
-    """`--set section.key=value` overrides, in order."""
-    from seqbench.run import resolve
-
-    for item in items:
-        path, value = resolve.parse_set(item)
-        resolve.set_path(raw, path, value)
-    return raw
-
-
 def cmd_show_task(args: argparse.Namespace) -> int:
-    from seqbench.run import resolve
+    from seqbench.run import plan, resolve, sources
     from seqbench.run.data import generator
-    from seqbench.contract.specs import Distance
 
     reg = _registry(args)
     spec = reg.task(args.name)
-    raw = _apply_sets({"matrix": {"tasks": [args.name]}}, args.set)
-    if args.distance:
-        resolve.set_path(raw, ["task", "distance"], args.distance)
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
-    cfg = resolve.resolve(raw, reg)
-    distance: Distance = cfg.distances[args.name][0]
-    task = resolve.build_task(reg, args.name, cfg.task_options[args.name], distance)
+    if args.seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {args.seed}")
+    settings = sources.gather(args.profile, None, {"matrix.tasks": args.name, "matrix.distances": args.distance},
+                              args.set)
+    cfg = resolve.resolve(settings, reg)
+    distance = cfg.distances[args.name][0]
+    task = plan.build_task(reg, args.name, cfg.task_options[args.name], distance)
     batch = task.sample(args.split, args.n, generator(args.seed, args.split))
     print(f"{spec.name}: {spec.description}")
-    print(f"distance setting {distance.label}, vocabulary {task.vocab_size}, chance accuracy {task.chance:.4f}")
+    print(f"distance setting {distance.label} (of {', '.join(d.label for d in cfg.distances[args.name])}), "
+          f"vocabulary {task.vocab_size}, chance accuracy {task.chance:.4f}")
     for i in range(len(batch)):
         print(f"\nexample {i + 1} ({args.split}, seed {args.seed})")
         print(f"  source:   {task.decode(batch.src[i].tolist())}")

@@ -18,7 +18,7 @@ import seqbench
 from seqbench.contract import registry
 from seqbench.contract.adapt import DecoderOnly
 from seqbench.run.config import ModelConfig
-from seqbench.run.config import build as build_options
+from seqbench.run.config import section as build_options
 from seqbench.contract.errors import ConfigError
 from seqbench.contract.generate import greedy, is_incremental
 from seqbench.contract.sizing import build_model, count_params, size_to_budget

@@ -42,7 +42,7 @@ def test_readme_plugin_runs_through_the_cli(tmp_path, monkeypatch):
     monkeypatch.setenv(registry.PLUGINS_ENV, str(path))
     out = tmp_path / "out"
     code = main(["run", "--arch", "causal-conv", "--task", "copy", "--max-steps", "10", "--distance", "3",
-                 "--set", "model.d_model=16", "--set", "model.params=[]", "--set", "arch.causal-conv.width=8",
+                 "--set", "model.d_model=16", "--set", "arch.causal-conv.width=8",
                  "--set", "eval.n_test=32", "--set", "eval.n_val=16", "--out", str(out), "--no-progress"])
     assert code == 0
     record = results.load_dir(out).dicts()[0]

@@ -16,6 +16,7 @@ TINY = """
 archs = ["lstm"]
 tasks = ["copy"]
 seeds = [0]
+distances = ["2-6"]
 
 [model]
 d_model = 24
@@ -33,8 +34,6 @@ n_val = 32
 n_test = 64
 batch_size = 32
 
-[task]
-distance = ["2-6"]
 
 [task.copy]
 k = 3
@@ -50,7 +49,7 @@ def tiny_config(tmp_path: Path) -> Path:
 
 
 def run(config: Path, out: Path, *extra: str) -> int:
-    return main(["run", "--config", str(config), "--out", str(out), "--no-progress", *extra])
+    return main(["run", "--config", str(config), "--profile", "none", "--out", str(out), "--no-progress", *extra])
 
 
 def test_tiny_run_writes_a_record_and_a_table(tiny_config, tmp_path, capsys):

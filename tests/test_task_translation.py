@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from seqbench.contract import registry
-from seqbench.run.config import build as build_options
+from seqbench.run.config import section as build_options
 from seqbench.contract.errors import ConfigError, UserError
 from seqbench.contract.specs import EOS, PAD, Distance, Task
 from seqbench.tasks import translation
@@ -181,7 +181,7 @@ def test_chance_bins_and_metrics():
         ({"tokenizer": "word"}, "tokenizer: these options need data_dir"),
         ({"data_dir": "/x", "n_verbs": 3}, "n_verbs: these options shape the synthetic language only"),
         ({"vocab_size": 10, "data_dir": "/x"}, "vocab_size must be at least 32"),
-        ({"tokenizer": "chars"}, "must be one of bpe, word"),
+        ({"tokenizer": "chars"}, "must be one of 'bpe' or 'word'"),
     ],
 )
 def test_options_are_validated(options, message):

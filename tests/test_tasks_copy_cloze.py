@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqbench.contract import registry
-from seqbench.run.config import build as build_options
+from seqbench.run.config import section as build_options
 from seqbench.contract.errors import ConfigError
 from seqbench.contract.specs import EOS, N_SPECIAL, PAD, Batch, Distance
 from seqbench.contract.splits import in_split

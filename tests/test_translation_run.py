@@ -11,7 +11,7 @@ from seqbench.cli import main
 
 MULTI30K = Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k"
 
-SMALL = ["--set", "model.params=[]", "--set", "model.d_model=24", "--set", "model.n_layers=1",
+SMALL = ["--set", "model.d_model=24", "--set", "model.n_layers=1",
          "--set", "eval.n_val=32", "--set", "eval.n_test=64", "--set", "train.val_every=15", "--no-progress"]
 
 
@@ -35,7 +35,7 @@ def test_multi30k_trains_from_local_files_and_reports_bleu(tmp_path):
     out = tmp_path / "out"
     code = main(["run", "--arch", "transformer", "--task", "translation", "--distance", "1-30", "--max-steps", "200",
                  "--set", f"task.translation.data_dir={MULTI30K}", "--set", "task.translation.vocab_size=2000",
-                 "--set", "model.params=[]", "--set", "model.d_model=64", "--set", "train.val_every=100",
+                 "--set", "model.d_model=64", "--set", "train.val_every=100",
                  "--set", "eval.n_test=128", "--set", "eval.n_val=64", "--no-progress", "--out", str(out)])
     assert code == 0
     record = results.load_dir(out).dicts()[0]

@@ -95,4 +95,4 @@ def _size_with(spec: ArchSpec, model: ModelConfig, options: Any, vocab_size: int
             f"cannot size '{spec.name}' to {budget} parameters within 10%: the nearest widths give "
             f"{count(max(1, lo - 1))} and {count(lo)}; change the budget or model.n_layers"
         )
-    return dataclasses.replace(model, d_model=best * step, params=()), actual
+    return dataclasses.replace(model, d_model=best * step), actual

@@ -1,11 +1,12 @@
-"""Frozen, validated configuration: the sections of a run and the generic builder that checks every value.
+"""The configuration schema: frozen, validated sections with commented defaults, and plugin options, all checked by
+pydantic before any training starts.
 
-A run's configuration comes from a profile, a TOML file, command-line flags and `--set section.key=value`
-overrides, merged in that order into one nested dict, then built here. Unknown keys are refused with a
-suggestion, values are type-checked and range-checked, and nothing trains until all of it passes.
+The merged settings (`seqbench.run.sources`) are validated here into one `RunConfig`. Unknown sections and keys
+are refused with a suggestion; every number is finite and in range; lists hold no duplicates and no empty items.
 
-Sections: `matrix` (what to cross), `model` (shared sizes), `train`, `eval`, `task` (`task.distance` for every
-task, `task.<name>.<option>` for one task), `arch` (`arch.<name>.<option>`).
+Sections: `matrix` (every axis of the run: architectures, tasks, seeds, parameter budgets, learning rates,
+distances), `model` (shared sizes), `train`, `eval`, `task.<name>` (a task's options), `arch.<name>` (an
+architecture's options).
 """
 
 from __future__ import annotations
@@ -15,92 +16,111 @@ import difflib
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping, Optional
+
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass as schema
 
 from seqbench.contract.errors import ConfigError
-from seqbench.contract.specs import Distance
+from seqbench.records.distance import Distance
+
+SECTIONS = ("matrix", "model", "train", "eval", "task", "arch")
+_STRICT = ConfigDict(extra="forbid")
 
 
-@dataclass(frozen=True)
+def _no_bool(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError(f"must be a number, got {str(v).lower()}")
+    return v
+
+
+def _items(v: Any) -> Any:
+    """A list from a list, a single value, or comma-separated text (flags); empty items are refused."""
+    if isinstance(v, str):
+        parts = [p.strip() for p in v.split(",")]
+        if any(not p for p in parts):
+            raise ValueError(f"a list must not have empty items, got {v!r}")
+        return parts
+    if isinstance(v, (list, tuple)):
+        return list(v)
+    return [v]
+
+
+def _unique(v: tuple) -> tuple:
+    seen = [x for i, x in enumerate(v) if x in v[:i]]
+    if seen:
+        raise ValueError(f"lists {seen[0]!r} twice: {list(v)}")
+    return v
+
+
+Int = Annotated[int, BeforeValidator(_no_bool)]
+Float = Annotated[float, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
+DistanceText = Annotated[str | int, BeforeValidator(_no_bool)]
+
+
+def _list(item: Any, *, non_empty: bool) -> Any:
+    from pydantic import AfterValidator
+
+    return Annotated[tuple[item, ...], BeforeValidator(_items), AfterValidator(_unique),
+                     Field(min_length=1 if non_empty else 0)]
+
+
+@schema(frozen=True, config=_STRICT)
 class MatrixConfig:
-    """What the run crosses: every architecture x task x distance setting x seed x parameter budget."""
+    """Every axis the run crosses: architecture x task x distance x parameter budget x learning rate x seed."""
 
-    archs: tuple[str, ...] = ("lstm",)  # registry names of architectures
-    tasks: tuple[str, ...] = ("copy",)  # registry names of tasks
-    seeds: tuple[int, ...] = (0,)  # one cell per seed; each seed fixes data, initialisation and order
-
-    def __post_init__(self) -> None:
-        _check(len(self.archs) > 0, "archs", "name at least one architecture")
-        _check(len(self.tasks) > 0, "tasks", "name at least one task")
-        _check(len(self.seeds) > 0, "seeds", "give at least one seed")
-        _check(all(s >= 0 for s in self.seeds), "seeds", f"seeds must be 0 or more, got {list(self.seeds)}")
-        for field in ("archs", "tasks", "seeds"):
-            values = getattr(self, field)
-            _check(len(set(values)) == len(values), field, f"{field} lists a value twice: {list(values)}")
+    archs: _list(Name, non_empty=True) = ("lstm",)  # registry names of architectures
+    tasks: _list(Name, non_empty=True) = ("copy",)  # registry names of tasks
+    seeds: _list(Annotated[Int, Field(ge=0)], non_empty=True) = (0,)  # each fixes data, initialisation, order
+    params: _list(Annotated[Int, Field(ge=1)], non_empty=False) = ()  # budgets: d_model sized to within 10%
+    lrs: _list(Annotated[Float, Field(gt=0)], non_empty=False) = ()  # learning rates; () = each arch's own
+    distances: _list(DistanceText, non_empty=False) = ()  # settings for every task; () = each task's defaults
+    task_distances: Mapping[Name, _list(DistanceText, non_empty=True)] = dataclasses.field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@schema(frozen=True, config=_STRICT)
 class ModelConfig:
     """Sizes every architecture shares; each architecture reads the ones it uses."""
 
-    d_model: int = 64  # width: embedding and hidden size (ignored when `params` is set)
-    n_layers: int = 2  # stacked layers (recurrent layers, or Transformer blocks per stack)
-    n_heads: int = 4  # attention heads, for architectures that attend
-    dropout: float = 0.0  # dropout probability inside the model
-    params: tuple[int, ...] = ()  # parameter budgets: when given, d_model is sized to land within 10% of each
-    max_len: int = 0  # longest sequence a model is built for; 0 fits it to each task (longer ones are refused)
-
-    def __post_init__(self) -> None:
-        _check(self.d_model >= 1, "d_model", f"must be at least 1, got {self.d_model}")
-        _check(self.n_layers >= 1, "n_layers", f"must be at least 1, got {self.n_layers}")
-        _check(self.n_heads >= 1, "n_heads", f"must be at least 1, got {self.n_heads}")
-        _check(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
-        _check(self.max_len >= 0, "max_len", f"must be 0 (fit to the task) or positive, got {self.max_len}")
-        _check(all(p >= 1 for p in self.params), "params", f"budgets must be positive, got {list(self.params)}")
+    d_model: Annotated[Int, Field(ge=1)] = 64  # width (sized to each budget instead when matrix.params is set)
+    n_layers: Annotated[Int, Field(ge=1)] = 2  # stacked layers (recurrent layers, or blocks per stack)
+    n_heads: Annotated[Int, Field(ge=1)] = 4  # attention heads, for architectures that attend
+    dropout: Annotated[Float, Field(ge=0.0, lt=1.0)] = 0.0  # dropout probability inside the model
+    max_len: Annotated[Int, Field(ge=0)] = 0  # longest sequence a model is built for; 0 fits it to each task
 
 
-@dataclass(frozen=True)
+Precision = Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true"]
+Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps"]
+
+
+@schema(frozen=True, config=_STRICT)
 class TrainConfig:
-    """How each cell trains."""
+    """How each cell trains. An architecture may declare its own defaults (`ArchSpec.train`); a value set in the
+    configuration overrides them."""
 
-    max_steps: int = 300  # optimizer steps per cell
-    batch_size: int = 32  # examples per training step
-    lr: float = 3e-3  # peak learning rate of AdamW
-    weight_decay: float = 0.0  # AdamW weight decay
-    warmup_steps: int = 20  # linear learning-rate warm-up, then cosine decay to 10% at max_steps
-    grad_clip: float = 1.0  # gradient norm clipping (0 turns it off); recurrent models need it
-    val_every: int = 100  # steps between validations; the best validation checkpoint is the one tested
-    accelerator: str = "auto"  # Lightning accelerator: auto (GPU when there is one), cpu, gpu, cuda, mps
-    precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true"] = "32-true"  # Lightning precision
-    throughput_warmup: int = 5  # training steps not timed, before the timed ones
-
-    def __post_init__(self) -> None:
-        _check(self.max_steps >= 1, "max_steps", f"must be at least 1, got {self.max_steps}")
-        _check(self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}")
-        _check(self.lr > 0, "lr", f"must be positive, got {self.lr}")
-        _check(self.weight_decay >= 0, "weight_decay", f"must be 0 or more, got {self.weight_decay}")
-        _check(self.warmup_steps >= 0, "warmup_steps", f"must be 0 or more, got {self.warmup_steps}")
-        _check(self.grad_clip >= 0, "grad_clip", f"must be 0 or more, got {self.grad_clip}")
-        _check(self.val_every >= 1, "val_every", f"must be at least 1, got {self.val_every}")
-        allowed = ("auto", "cpu", "gpu", "cuda", "mps")
-        _check(self.accelerator in allowed, "accelerator", f"must be one of {', '.join(allowed)}, got {self.accelerator!r}")
-        _check(self.throughput_warmup >= 0, "throughput_warmup", f"must be 0 or more, got {self.throughput_warmup}")
+    max_steps: Annotated[Int, Field(ge=1)] = 300  # optimizer steps per cell (at most)
+    max_time: Optional[Annotated[Float, Field(gt=0)]] = None  # wall-clock seconds of training per cell (at most)
+    batch_size: Annotated[Int, Field(ge=1)] = 32  # examples per training step
+    lr: Annotated[Float, Field(gt=0, le=10)] = 3e-3  # peak learning rate of AdamW
+    weight_decay: Annotated[Float, Field(ge=0, le=10)] = 0.0  # AdamW weight decay
+    warmup_steps: Annotated[Int, Field(ge=0)] = 20  # linear warm-up, then cosine decay to 10% at max_steps
+    grad_clip: Annotated[Float, Field(ge=0)] = 1.0  # gradient norm clipping (0 turns it off)
+    val_every: Annotated[Int, Field(ge=1)] = 100  # steps between validations; the best one by loss is tested
+    solved_at: Optional[Annotated[Float, Field(gt=0, le=1)]] = None  # stop once validation accuracy reaches this
+    accelerator: Accelerator = "auto"  # auto (a GPU when there is one), cpu, gpu, cuda, mps
+    precision: Precision = "32-true"  # Lightning precision
+    throughput_warmup: Annotated[Int, Field(ge=0)] = 5  # training steps not timed, before the timed ones
 
 
-@dataclass(frozen=True)
+@schema(frozen=True, config=_STRICT)
 class EvalConfig:
     """How each cell is validated and tested."""
 
-    n_val: int = 256  # validation examples (fixed set), for choosing the checkpoint
-    n_test: int = 512  # test examples (fixed set), scored per distance bin
-    batch_size: int = 128  # examples per evaluation batch
-    generation_warmup: int = 1  # test batches generated before timing starts
-
-    def __post_init__(self) -> None:
-        _check(self.n_val >= 1, "n_val", f"must be at least 1, got {self.n_val}")
-        _check(self.n_test >= 1, "n_test", f"must be at least 1, got {self.n_test}")
-        _check(self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}")
-        _check(self.generation_warmup >= 0, "generation_warmup", f"must be 0 or more, got {self.generation_warmup}")
+    n_val: Annotated[Int, Field(ge=1)] = 256  # validation examples (fixed set), for choosing the checkpoint
+    n_test: Annotated[Int, Field(ge=1)] = 256  # test examples per distance bin (stratified: every bin the same)
+    batch_size: Annotated[Int, Field(ge=1)] = 128  # examples per evaluation batch
+    generation_warmup: Annotated[Int, Field(ge=0)] = 1  # test batches generated before timing starts
 
 
 @dataclass(frozen=True)
@@ -109,47 +129,60 @@ class RunConfig:
 
     matrix: MatrixConfig
     model: ModelConfig
-    train: TrainConfig
+    train: TrainConfig  # with only the configuration's values; `train_for` adds an architecture's defaults
+    train_set: frozenset[str]  # the train keys the configuration set explicitly
     eval: EvalConfig
     distances: Mapping[str, tuple[Distance, ...]]  # task name -> distance settings (a matrix axis)
     task_options: Mapping[str, Any]  # task name -> that task's options dataclass
     arch_options: Mapping[str, Any]  # architecture name -> that architecture's options dataclass
 
-
-class _FieldError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-def _check(ok: bool, field: str, message: str) -> None:
-    if not ok:
-        raise _FieldError(field, message)
+    def train_for(self, defaults: Mapping[str, Any], lr: float | None = None) -> TrainConfig:
+        """The training settings of one cell: an architecture's defaults under the configuration's values, and
+        the matrix's learning rate when there is an lr axis."""
+        own = {k: v for k, v in defaults.items() if k not in self.train_set}
+        if lr is not None:
+            own["lr"] = lr
+        return dataclasses.replace(self.train, **own) if own else self.train
 
 
-def build(cls: type, values: Mapping[str, Any], where: str) -> Any:
-    """Build the frozen dataclass `cls` from `values`, refusing unknown keys and ill-typed or out-of-range values.
+# --- building sections and options from plain data, with one-line errors ------------------------------------------
 
-    `where` names the section in messages, e.g. `train` or `task.copy`.
-    """
+
+def section(cls: type, values: Any, where: str) -> Any:
+    """Build the frozen config section or options dataclass `cls` from `values`, refusing unknown keys and
+    ill-typed or out-of-range values with one line that names `where.key`."""
     if not isinstance(values, Mapping):
-        raise ConfigError(f"{where} must be a table of key = value, got {_typename(values)}")
+        raise ConfigError(f"{where} must be a section of key = value, got {_typename(values)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, raw in values.items():
+    for key in values:
         if key not in fields:
-            raise unknown_key(where, key, fields)
-        try:
-            kwargs[key] = coerce(raw, hints[key])
-        except ValueError as e:
-            raise ConfigError(f"{where}.{key}: {e}") from None
+            raise unknown_key(where, str(key), fields)
+    values = _prepared(cls, dict(values), where)
     try:
-        return cls(**kwargs)
-    except _FieldError as e:
-        raise ConfigError(f"{where}.{e.field}: {e}") from None
+        return TypeAdapter(cls).validate_python(values)
+    except ValidationError as e:
+        raise ConfigError(message(e, where)) from None
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{where}: {e}") from None
+
+
+def _prepared(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """What plain dataclasses (plugin options) do not check themselves: no booleans for numbers, lists from
+    comma-separated text."""
+    if hasattr(cls, "__pydantic_fields__"):
+        return values  # a config section: its own validators do this
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        hint = hints.get(key)
+        base = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        if isinstance(value, bool) and bool not in base and any(t in (int, float) for t in base):
+            raise ConfigError(f"{where}.{key}: must be a number, got {str(value).lower()}")
+        if typing.get_origin(hint) is tuple and isinstance(value, str):
+            try:
+                values[key] = _items(value)
+            except ValueError as e:
+                raise ConfigError(f"{where}.{key}: {e}") from None
+    return values
 
 
 def unknown_key(where: str, key: str, allowed: Mapping[str, Any] | list[str], what: str = "key") -> ConfigError:
@@ -161,66 +194,35 @@ def unknown_key(where: str, key: str, allowed: Mapping[str, Any] | list[str], wh
     return ConfigError(f"Unknown {what} '{full}'.{hint} Allowed: {', '.join(names) or '(none)'}")
 
 
-def coerce(value: Any, hint: Any) -> Any:
-    """Check `value` against the type `hint`, converting the text forms that flags give (`"0,1"`, `"true"`)."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() == "none"):
-            if type(None) in args:
-                return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return coerce(value, arg)
-            except ValueError as e:
-                errors.append(str(e))
-        raise ValueError("; ".join(errors))
-    if origin is Literal:
-        if value in args:
-            return value
-        raise ValueError(f"must be one of {', '.join(map(str, args))}, got {value!r}")
-    if origin is tuple:
-        item = args[0] if args else Any
-        if isinstance(value, str):
-            value = [v for v in (p.strip() for p in value.split(",")) if v]
-        elif not isinstance(value, (list, tuple)):
-            value = [value]
-        return tuple(coerce(v, item) for v in value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise ValueError(f"must be true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise ValueError(f"must be an integer, got {value!r}")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ValueError(f"must be a number, got {value!r}")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise ValueError(f"must be a string, got {value!r}")
-    return value
+def message(error: ValidationError, where: str) -> str:
+    """A pydantic error as one line: `train.max_steps: must be an integer, got 'many'`."""
+    e = error.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in e["loc"] if not isinstance(p, int))
+    key = f"{where}.{loc}" if loc else where
+    got = e.get("input")
+    ctx = e.get("ctx") or {}
+    kind = e["type"]
+    text = {
+        "int_parsing": f"must be an integer, got {got!r}", "int_type": f"must be an integer, got {got!r}",
+        "int_from_float": f"must be an integer, got {got!r}", "float_parsing": f"must be a number, got {got!r}",
+        "float_type": f"must be a number, got {got!r}", "finite_number": f"must be a finite number, got {got!r}",
+        "greater_than_equal": f"must be at least {ctx.get('ge')}, got {got!r}",
+        "greater_than": f"must be greater than {ctx.get('gt')}" + (" (positive)" if ctx.get("gt") == 0 else "")
+                        + f", got {got!r}",
+        "less_than_equal": f"must be at most {ctx.get('le')}, got {got!r}",
+        "less_than": f"must be less than {ctx.get('lt')}, got {got!r}",
+        "literal_error": f"must be one of {ctx.get('expected')}, got {got!r}",
+        "bool_parsing": f"must be true or false, got {got!r}", "bool_type": f"must be true or false, got {got!r}",
+        "string_type": f"must be text, got {got!r}", "too_short": "must not be empty" if not got else
+        f"needs at least {ctx.get('min_length')} items", "string_pattern_mismatch": f"must be a name without "
+        f"spaces, got {got!r}", "tuple_type": f"must be a list, got {got!r}", "dict_type": f"must be a section "
+        f"of key = value, got {got!r}", "missing": "is required",
+    }.get(kind)
+    if text is None and kind == "value_error":
+        text = str(ctx.get("error", e["msg"]))
+    return f"{key}: {text or e['msg']}"
 
 
 def _typename(value: Any) -> str:
     return {dict: "a table", list: "a list", str: "a string", int: "an integer", float: "a number"}.get(
-        type(value), type(value).__name__
-    )
+        type(value), type(value).__name__)

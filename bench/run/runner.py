@@ -12,21 +12,22 @@ import time
 import traceback
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 import pytorch_lightning as pl
 import torch
 from filelock import FileLock, Timeout
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 
 from pydantic import ValidationError
 
 from seqbench.records import store as results
 from seqbench.records.schema import SCHEMA, Record, describe
 from seqbench.contract.checks import ContractError
-from seqbench.run.config import RunConfig
+from seqbench.run.config import RunConfig, TrainConfig
 from seqbench.run.data import TaskData, stream_seed
 from seqbench.run.env import environment
 from seqbench.contract.generate import is_incremental
@@ -34,7 +35,7 @@ from seqbench.run.measure import TrainThroughput, peak_memory, reset_peak_memory
 from seqbench.records.distance import edges_to_bins
 from seqbench.run.module import Diverged, SeqModule
 from seqbench.contract.registry import Registry
-from seqbench.run.resolve import Cell
+from seqbench.run.plan import Cell
 from seqbench.contract.sizing import build_model, count_params
 from seqbench.contract.specs import PAD, Task
 
@@ -167,14 +168,15 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
     started, t0 = now(), time.monotonic()
     record: dict[str, Any] = {
         "schema": SCHEMA, "cell_id": cell.cell_id, "status": "ok", "arch": cell.arch, "task": cell.task,
-        "distance": cell.distance.label, "seed": cell.seed, "params_budget": cell.params_budget,
+        "distance": cell.distance.label, "seed": cell.seed, "params_budget": cell.params_budget, "lr": cell.lr,
         "config": cell.resolved, "plugins": cell.plugins, "params": cell.params, "chance": task.chance,
         "metrics": {"bins": [], "overall": {}, "val": {}}, "throughput": {}, "error": None, "command": command,
     }
     work = out / WORK_DIR / cell.cell_id
-    accelerator = cfg.train.accelerator
+    train_cfg = cell.train
+    accelerator = train_cfg.accelerator
     device = torch.device("cpu")
-    throughput = TrainThroughput(cfg.train.throughput_warmup)
+    throughput = TrainThroughput(train_cfg.throughput_warmup)
     module = None
     train_s: float | None = None
     try:
@@ -185,11 +187,12 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
             raise ContractError("architecture", f"build() returned {type(model).__name__}, not a torch.nn.Module")
         record["params"] = count_params(model)
         bins = edges_to_bins(task.bin_edges(), task.distance.hi)
-        module = SeqModule(model, task, cfg.train, cfg.eval, bins)
-        data = TaskData(task, cell.seed, cfg.train.batch_size, cfg.eval.n_val, cfg.eval.n_test, cfg.eval.batch_size)
+        module = SeqModule(model, task, train_cfg, cfg.eval, bins)
+        data = TaskData(task, cell.seed, train_cfg.batch_size, cfg.eval.n_val, cfg.eval.n_test, cfg.eval.batch_size)
         ckpt = ModelCheckpoint(dirpath=work, monitor="val_loss", mode="min", save_top_k=1, save_last=False,
                                filename="best")
-        trainer = _trainer(cfg, [ckpt, throughput], progress)
+        solved = _solved(train_cfg)
+        trainer = _trainer(train_cfg, [ckpt, throughput, *solved], progress)
         device = trainer.strategy.root_device
         reset_peak_memory(device)
         trainer.fit(module, datamodule=data)
@@ -201,7 +204,8 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
         record["metrics"] = {
             "bins": module.results["bins"],
             "overall": module.results["overall"],
-            "val": {**module.best_validation(), "history": module.val_history},
+            "val": {**module.best_validation(), "history": module.val_history,
+                    "stopped": _stopped(trainer, train_cfg, solved)},
         }
         record["throughput"] = {
             "train_tokens_per_s": throughput.tokens_per_s, "gen_tokens_per_s": module.results["gen_tokens_per_s"],
@@ -223,7 +227,7 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
         if device.type == "cuda":
             del module
             torch.cuda.empty_cache()
-    record["env"] = environment(device, accelerator, cfg.train.precision)
+    record["env"] = environment(device, accelerator, train_cfg.precision)
     record["times"] = {"started": started, "finished": now(), "wall_s": round(time.monotonic() - t0, 3),
                        "train_s": None if train_s is None else round(train_s, 3)}
     return _validated(record, cell, reg)
@@ -241,12 +245,30 @@ def _validated(record: dict[str, Any], cell: Cell, reg: Registry) -> Record:
         return Record.model_validate(record)
 
 
-def _trainer(cfg: RunConfig, callbacks: list, progress: bool) -> pl.Trainer:
+def _solved(train: TrainConfig) -> list[EarlyStopping]:
+    """Stop a cell once its validation accuracy exceeds `solved_at`: more steps cannot show anything more."""
+    if train.solved_at is None:
+        return []
+    return [EarlyStopping(monitor="val_acc", mode="max", stopping_threshold=train.solved_at, patience=10**9,
+                          check_finite=False, check_on_train_epoch_end=False)]
+
+
+def _stopped(trainer: pl.Trainer, train: TrainConfig, solved: list[EarlyStopping]) -> str | None:
+    """Why training ended before `max_steps`: "solved" (validation accuracy reached `solved_at`) or "time"."""
+    if trainer.global_step >= train.max_steps:
+        return None
+    if solved and solved[0].stopping_reason == EarlyStoppingReason.STOPPING_THRESHOLD:
+        return "solved"
+    return "time" if train.max_time is not None else None
+
+
+def _trainer(train: TrainConfig, callbacks: list, progress: bool) -> pl.Trainer:
     return pl.Trainer(
-        accelerator=cfg.train.accelerator, devices=1, precision=cfg.train.precision,
-        max_steps=cfg.train.max_steps, val_check_interval=min(cfg.train.val_every, cfg.train.max_steps),
+        max_time=None if train.max_time is None else timedelta(seconds=train.max_time),
+        accelerator=train.accelerator, devices=1, precision=train.precision,
+        max_steps=train.max_steps, val_check_interval=min(train.val_every, train.max_steps),
         check_val_every_n_epoch=None, num_sanity_val_steps=0, limit_train_batches=None,
-        gradient_clip_val=cfg.train.grad_clip or None, callbacks=callbacks, logger=False,
+        gradient_clip_val=train.grad_clip or None, callbacks=callbacks, logger=False,
         enable_progress_bar=progress, enable_model_summary=False, deterministic="warn",
     )
 

@@ -1,0 +1,176 @@
+"""Where settings come from and which wins: the precedence table of the README, case by case, through the real
+command line (`main(["run", ..., "--dry-run"])`) and through `sources.merge` itself."""
+
+from __future__ import annotations
+
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+import seqbench
+from seqbench.cli import main
+from seqbench.contract import registry
+from seqbench.contract.errors import ConfigError
+from seqbench.contract.specs import ArchSpec
+from seqbench.run import resolve, sources
+from seqbench.run.plan import plan
+from seqbench.run.sources import Source
+
+
+def dry_run(capsys, *argv: str) -> tuple[list[dict[str, str]], str]:
+    """The cells a dry run plans, as dicts of their printed fields, and what went to stderr."""
+    assert main(["run", "--dry-run", *argv]) == 0
+    captured = capsys.readouterr()
+    cells = []
+    for line in captured.out.splitlines():
+        cell_id, arch, task, *rest = line.split()
+        fields = dict(part.split("=", 1) for part in rest)
+        cells.append({"arch": arch, "task": task, **fields})
+    return cells, captured.err
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def merged(*layers: tuple[int, dict]) -> dict:
+    return sources.merge([Source(f"source {rank}", rank, data) for rank, data in layers]).data
+
+
+# --- the order: profile, then TOML, then flags, then --set ------------------------------------------------------
+
+
+def test_each_later_source_wins_for_the_same_key(tmp_path, capsys):
+    config = write(tmp_path, """
+        [matrix]
+        archs = ["lstm"]
+        tasks = ["copy"]
+        seeds = [3]
+        [train]
+        max_steps = 11
+    """)
+    cells, _ = dry_run(capsys, "--config", str(config))
+    assert {c["seed"] for c in cells} == {"3"}  # the TOML over the profile's seeds
+    assert main(["run", "--dry-run", "--config", str(config), "--seeds", "4"]) == 0  # a flag over the TOML
+    assert {line.split()[4] for line in capsys.readouterr().out.splitlines()} == {"seed=4"}
+    cells, _ = dry_run(capsys, "--config", str(config), "--seeds", "4", "--set", "matrix.seeds=[5]")
+    assert {c["seed"] for c in cells} == {"5"}  # --set over the flag
+
+
+def test_later_set_wins_over_earlier_set():
+    data = sources.merge(sources.sets(["train.lr=0.1", "train.lr=0.2"])).data
+    assert data["train"]["lr"] == 0.2
+
+
+def test_config_file_layers_on_the_default_profile(tmp_path, capsys):
+    """`--config FILE` alone keeps the profile underneath: what the file does not set comes from `quick`."""
+    config = write(tmp_path, '[matrix]\narchs = ["gru"]\ntasks = ["copy"]\n')
+    cells, _ = dry_run(capsys, "--config", str(config))
+    quick = sources.profile("quick").data
+    assert {c["arch"] for c in cells} == {"gru"}
+    assert sorted({int(c["seed"]) for c in cells}) == sorted(quick["matrix"]["seeds"])
+    cells, _ = dry_run(capsys, "--config", str(config), "--profile", "none")
+    assert {c["seed"] for c in cells} == {"0"}  # no profile: the built-in default seed
+
+
+# --- keys that cover others ---------------------------------------------------------------------------------------
+
+
+def test_distance_flag_replaces_the_profiles_per_task_distances(capsys):
+    cells, err = dry_run(capsys, "--arch", "lstm", "--task", "copy,cloze", "--distance", "5")
+    assert {c["d"] for c in cells} == {"5"}
+    assert "matrix.distances from a flag replaces matrix.task_distances" in err
+
+
+def test_set_distances_replaces_the_profiles_per_task_distances(capsys):
+    cells, _ = dry_run(capsys, "--arch", "lstm", "--task", "copy", "--set", "matrix.distances=[7]")
+    assert {c["d"] for c in cells} == {"7"}
+
+
+def test_old_distance_key_is_refused_with_where_it_moved(capsys):
+    assert main(["run", "--dry-run", "--set", "task.distance=5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "task.distance moved to matrix.distances" in err[0]
+
+
+def test_per_task_distance_refines_the_general_one_in_the_same_source(tmp_path, capsys):
+    config = write(tmp_path, """
+        [matrix]
+        archs = ["lstm"]
+        tasks = ["copy", "cloze"]
+        distances = [6]
+        [matrix.task_distances]
+        cloze = [9]
+    """)
+    cells, _ = dry_run(capsys, "--config", str(config), "--profile", "none")
+    assert {(c["task"], c["d"]) for c in cells} == {("copy", "6"), ("cloze", "9")}
+
+
+def test_user_width_replaces_the_profiles_parameter_budget(capsys):
+    cells, err = dry_run(capsys, "--arch", "lstm", "--task", "copy", "--set", "model.d_model=128")
+    assert {c["d_model"] for c in cells} == {"128"}
+    assert "model.d_model from --set model.d_model replaces matrix.params from the profile 'quick'" in err
+
+
+def test_user_budget_replaces_a_lower_sources_width(tmp_path, capsys):
+    config = write(tmp_path, '[model]\nd_model = 128\n[matrix]\narchs = ["lstm"]\ntasks = ["copy"]\n')
+    cells, _ = dry_run(capsys, "--config", str(config), "--params", "20000")
+    assert {c["d_model"] for c in cells} != {"128"} and all(18000 <= int(c["params"]) <= 22000 for c in cells)
+
+
+def test_one_source_setting_width_and_budget_is_refused(tmp_path, capsys):
+    config = write(tmp_path, '[model]\nd_model = 128\n[matrix]\nparams = [20000]\n')
+    assert main(["run", "--dry-run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sets both" in err[0] and "set one" in err[0]
+
+
+def test_learning_rate_axis_and_single_rate_cover_each_other(tmp_path, capsys):
+    cells, _ = dry_run(capsys, "--arch", "lstm", "--task", "copy", "--distance", "4", "--lr", "0.001,0.003")
+    assert sorted({c["lr"] for c in cells}) == ["0.001", "0.003"]
+    config = write(tmp_path, '[matrix]\nlrs = [0.001, 0.003]\narchs = ["lstm"]\ntasks = ["copy"]\n')
+    cells, err = dry_run(capsys, "--config", str(config), "--set", "train.lr=0.02", "--distance", "4")
+    assert {c["lr"] for c in cells} == {"0.02"} and "replaces matrix.lrs" in err
+
+
+def test_architecture_training_defaults_lose_to_any_configured_value():
+    arch = ArchSpec(name="fussy", description="wants its own lr", kind="mixer", build=lambda ctx: None,
+                    train={"lr": 0.0123})
+
+    plugin = types.SimpleNamespace(register_architectures=seqbench.hookimpl(lambda register: register(arch)))
+    reg = registry.load(entry_points=False, plugins=[("fussy", plugin)])
+    base = {"matrix": {"archs": ["fussy"], "tasks": ["copy"]}}
+    assert resolve.resolve(base, reg).train_for(arch.train).lr == 0.0123
+    cfg = resolve.resolve({**base, "train": {"lr": 0.5}}, reg)
+    assert cfg.train_for(arch.train).lr == 0.5
+    cfg = resolve.resolve({"matrix": {**base["matrix"], "lrs": [0.2]}}, reg)
+    assert cfg.train_for(arch.train, lr=0.2).lr == 0.2
+    with pytest.raises(ConfigError, match="training defaults"):
+        bad = ArchSpec(name="fussy", description="", kind="mixer", build=lambda ctx: None, train={"lr": -1})
+        reg.archs["fussy"] = bad
+        resolve.resolve(base, reg)
+
+
+# --- merge itself ---------------------------------------------------------------------------------------------------
+
+
+def test_a_value_replaces_a_table_and_a_table_replaces_a_value():
+    assert merged((1, {"a": {"b": {"c": 1}}}), (2, {"a": {"b": 5}})) == {"a": {"b": 5}}
+    assert merged((1, {"a": {"b": 5}}), (2, {"a": {"b": {"c": 1}}})) == {"a": {"b": {"c": 1}}}
+
+
+def test_lower_source_cannot_override_a_covering_key():
+    """A lower-ranked source's covered key never comes back, whatever order the sources are given in."""
+    data = merged((3, {"model": {"d_model": 8}}), (1, {"matrix": {"params": [40000]}}))
+    assert data == {"model": {"d_model": 8}}
+
+
+def test_quick_profile_plans():
+    reg = registry.load(entry_points=False)
+    cfg = resolve.resolve(sources.gather(None, None, {}, []), reg)
+    cells, _ = plan(cfg, reg)
+    assert cells and {c.task for c in cells} == set(cfg.matrix.tasks)

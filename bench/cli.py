@@ -66,7 +66,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rerun", action="store_true", help="run finished cells again")
     p.add_argument("--retry-failed", action="store_true", help="run cells recorded as diverged, oom or failed again")
     p.add_argument("--dry-run", action="store_true", help="validate and list the cells, train nothing")
-    p.add_argument("--no-progress", action="store_true", help="no per-step progress bar")
+    p.add_argument("--jobs", type=int, help="cells at once, each in its own process (default: one per CPU core, or "
+                   "one per GPU); 0 runs cells in this process")
+    p.add_argument("--threads", type=int, help="CPU threads per cell (default: cores divided by jobs)")
+    p.add_argument("--logger", help="also log every cell's curves with Lightning: csv, tensorboard, wandb, mlflow")
+    p.add_argument("--no-progress", action="store_true", help="plain progress lines, no live display")
+    p.add_argument("--verbose", "-v", action="store_true", help="a progress line for every cell")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("show-task", parents=[common], help="print examples of a task")
@@ -133,9 +138,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from seqbench.run import plan, resolve, runner, sources
+    from seqbench.run import executors, loggers, plan, resolve, runner, sources
 
     reg = _registry(args)
+    if args.jobs is not None and args.jobs < 0:
+        raise UserError(f"--jobs must be 0 (cells in this process) or more, got {args.jobs}")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
     settings = sources.gather(args.profile, args.config, {
         "matrix.archs": args.arch, "matrix.tasks": args.task, "matrix.seeds": args.seeds,
         "matrix.distances": args.distance, "matrix.params": args.params, "matrix.lrs": args.lr,
@@ -148,16 +157,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
-    print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} -> {out}", file=sys.stderr)
     if args.dry_run:
+        print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} planned", file=sys.stderr)
         for c in cells:
             print(f"{c.cell_id}  {c.arch:<14} {c.task:<12} d={c.distance.label:<10} seed={c.seed} lr={c.lr:g} "
                   f"params={c.params} d_model={c.model.d_model}")
         return EXIT_OK
     command = "seqbench " + " ".join(shlex.quote(a) for a in args.argv)
-    summary = runner.run_matrix(cfg, reg, cells, tasks, out, rerun=args.rerun,
+    device = plan.device_type(cfg.train.accelerator)
+    jobs = executors.default_jobs(device) if args.jobs is None else args.jobs
+    if args.debug or jobs == 0:
+        executor = executors.InProcess(reg, threads=args.threads)
+    else:
+        executor = executors.LocalProcesses(jobs, list(range(jobs)) if device == "cuda" else None)
+    threads = args.threads or max(1, executors.cpu_count() // max(1, executor.slots))
+    print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} -> {out}; {executor.slots} at a time"
+          f"{f', {threads} CPU thread(s) each' if device == 'cpu' else ''}", file=sys.stderr)
+    summary = runner.run_matrix(cfg, reg, cells, tasks, out, executor=executor,
+                                load=executors.PluginLoad.here(args.plugins), threads=threads, rerun=args.rerun,
                                 retry_failed=args.retry_failed, command=command,
-                                progress=not args.no_progress)
+                                logger=loggers.logger_spec(args.logger, out),
+                                live=False if args.no_progress else None, verbose=args.verbose)
     if summary.interrupted:
         left = [c for c in cells if not runner.finished(out, c.cell_id)]
         print(f"seqbench: interrupted. Finished: {len(cells) - len(left)} of {len(cells)} cells "

@@ -68,7 +68,7 @@ CHILD = textwrap.dedent("""
 
 def child(config: Path, out: Path, fault: str = "", at: int = 1) -> subprocess.Popen:
     env = {**os.environ, "FAULT": fault, "FAULT_AT": str(at), "PYTHONUNBUFFERED": "1"}
-    argv = [sys.executable, "-c", CHILD, "run", "--config", str(config), "--profile", "none", "--no-progress", "--out", str(out)]
+    argv = [sys.executable, "-c", CHILD, "run", "--config", str(config), "--profile", "none", "--no-progress", "-v", "--jobs", "1", "--out", str(out)]
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -77,7 +77,7 @@ def wait_for_second_cell(proc: subprocess.Popen) -> str:
     seen = []
     for line in proc.stderr:
         seen.append(line)
-        if line.startswith("[2/3]") and ": training (" in line:
+        if "[2/3]" in line and ": training (" in line:
             return "".join(seen)
     raise AssertionError("the child ended before its second cell: " + "".join(seen))
 
@@ -134,18 +134,18 @@ def test_sigkill_during_training_of_a_cell(reference, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert len(list(results.records_dir(out).glob("*.json"))) == 1
-    assert main(["run", "--config", str(config), "--profile", "none", "--no-progress", "--out", str(out)]) == 0
+    assert main(["run", "--config", str(config), "--profile", "none", "--no-progress", "-v", "--jobs", "1", "--out", str(out)]) == 0
     assert measured(out) == expected
 
 
 def test_corrupted_record_is_detected_and_rerun(reference, tmp_path, capsys):
     config, expected = reference
     out = tmp_path / "out"
-    assert main(["run", "--config", str(config), "--profile", "none", "--no-progress", "--out", str(out)]) == 0
+    assert main(["run", "--config", str(config), "--profile", "none", "--no-progress", "-v", "--jobs", "1", "--out", str(out)]) == 0
     victim = sorted(results.records_dir(out).glob("*.json"))[0]
     victim.write_text(victim.read_text()[:100])  # truncated by a disk or a careless editor
     capsys.readouterr()
-    assert main(["run", "--config", str(config), "--profile", "none", "--no-progress", "--out", str(out)]) == 0
+    assert main(["run", "--config", str(config), "--profile", "none", "--no-progress", "-v", "--jobs", "1", "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "not a readable JSON record" in err and "moved aside" in err
     assert err.count("finished before, skipped") == 2 and err.count(": training (") == 1
@@ -164,7 +164,7 @@ def test_ctrl_c_stops_cleanly_and_says_what_finished(reference, tmp_path):
     assert "interrupted. Finished: 1 of 3 cells (1 in this run)" in err
     assert "Not finished: lstm/copy/d=2-6/seed=" in err and "Traceback" not in err
     assert not list((out / ".work").glob("*/*.ckpt"))  # no half-trained leftovers
-    assert main(["run", "--config", str(config), "--profile", "none", "--no-progress", "--out", str(out)]) == 0
+    assert main(["run", "--config", str(config), "--profile", "none", "--no-progress", "-v", "--jobs", "1", "--out", str(out)]) == 0
     assert measured(out) == expected
 
 

@@ -62,7 +62,7 @@ def test_failing_cells_are_recorded_and_the_matrix_goes_on(tmp_path, write_plugi
     config = tmp_path / "c.toml"
     config.write_text(TINY.replace('archs = ["lstm"]', 'archs = ["nan-mixer", "raising", "lstm", "oom", "wrong-shape"]'))
     out = tmp_path / "out"
-    code = main(["run", "-p", str(plugin), "--config", str(config), "--profile", "none", "--out", str(out), "--no-progress"])
+    code = main(["run", "-p", str(plugin), "--config", str(config), "--profile", "none", "--out", str(out), "--no-progress", "-v"])
     assert code == 1  # some cell failed
     by_arch = {r["arch"]: r for r in results.load_dir(out).dicts()}
     assert set(by_arch) == {"nan-mixer", "raising", "lstm", "oom", "wrong-shape"}
@@ -81,11 +81,11 @@ def test_failing_cells_are_recorded_and_the_matrix_goes_on(tmp_path, write_plugi
     for state in ("diverged", "failed", "oom"):
         assert state in table
     # the failed cells are finished cells: a rerun does not repeat them
-    assert main(["run", "-p", str(plugin), "--config", str(config), "--profile", "none", "--out", str(out), "--no-progress"]) == 1
+    assert main(["run", "-p", str(plugin), "--config", str(config), "--profile", "none", "--out", str(out), "--no-progress", "-v"]) == 1
     err = capsys.readouterr().err
     assert err.count("finished before, skipped") == 5 and "4 of 5 cells not ok" in err
     # --retry-failed runs exactly the four that are not ok
-    assert main(["run", "-p", str(plugin), "--config", str(config), "--profile", "none", "--out", str(out), "--no-progress",
+    assert main(["run", "-p", str(plugin), "--config", str(config), "--profile", "none", "--out", str(out), "--no-progress", "-v",
                  "--retry-failed"]) == 1
     err = capsys.readouterr().err
     assert err.count("finished before, skipped") == 1 and err.count(": training (") == 4
@@ -120,7 +120,7 @@ def test_task_breaking_the_contract_is_named(tmp_path, write_plugin, bad_sample,
     """)
     out = tmp_path / "out"
     code = main(["run", "-p", str(plugin), "--arch", "lstm", "--task", "bad-task", "--max-steps", "5",
-                 "--set", "model.d_model=8", "--out", str(out), "--no-progress"])
+                 "--set", "model.d_model=8", "--out", str(out), "--no-progress", "-v"])
     assert code == 1
     record = results.load_dir(out).dicts()[0]
     assert record["status"] == "failed"

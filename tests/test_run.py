@@ -66,7 +66,7 @@ def test_tiny_run_writes_a_record_and_a_table(tiny_config, tmp_path, capsys):
     assert record["params"] > 1000 and record["chance"] == pytest.approx(0.25)
     bins = record["metrics"]["bins"]
     assert [b["label"] for b in bins] == ["2-3", "4-6"]  # powers of two across the range
-    assert sum(b["n"] for b in bins) == record["metrics"]["overall"]["n"] == 64
+    assert [b["n"] for b in bins] == [64, 64] and record["metrics"]["overall"]["n"] == 128  # stratified: n_test per bin
     for b in bins:
         assert 0.0 <= b["token_acc"] <= 1.0 and 0.0 <= b["seq_acc"] <= b["token_acc"] + 1e-9
     thr = record["throughput"]
@@ -89,11 +89,11 @@ def test_rerun_skips_finished_cells_and_rerun_flag_forces_them(tiny_config, tmp_
     first = path.read_text()
     capsys.readouterr()
     assert run(tiny_config, out) == 0
-    assert "finished before, skipped" in capsys.readouterr().err
+    assert "1 of 1 cells were finished before and are not run again" in capsys.readouterr().err
     assert path.read_text() == first
     assert run(tiny_config, out, "--rerun") == 0
     assert json.loads(path.read_text())["times"]["started"] >= json.loads(first)["times"]["started"]
-    assert "finished before, skipped" not in capsys.readouterr().err
+    assert "were finished before" not in capsys.readouterr().err
 
 
 def test_changed_setting_is_a_new_cell(tiny_config, tmp_path):

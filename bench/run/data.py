@@ -7,10 +7,12 @@ from typing import Iterator
 
 import pytorch_lightning as pl
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from seqbench.contract.checks import check_batch
 from seqbench.contract.specs import Batch, Split, Task
+from seqbench.run.config import EvalConfig
 
 
 def stream_seed(seed: int, *names: str) -> int:
@@ -44,22 +46,47 @@ def chunks(batch: Batch, size: int) -> list[Batch]:
     return [batch.select(torch.arange(i, min(i + size, n))) for i in range(0, n, size)]
 
 
-class TaskData(pl.LightningDataModule):
-    """Data of one cell. Built in `setup`, which runs on every process."""
+def bin_index(distance: Tensor, bins: list[tuple[int, int]]) -> Tensor:
+    """The bin of each distance (B,) -> (B,) long; below the first edge counts as the first bin."""
+    los = torch.tensor([lo for lo, _ in bins], device=distance.device)
+    return (torch.searchsorted(los, distance, right=True) - 1).clamp(min=0)
 
-    def __init__(self, task: Task, seed: int, batch_size: int, n_val: int, n_test: int, eval_batch_size: int) -> None:
+
+def stratified(task: Task, split: Split, bins: list[tuple[int, int]], per_bin: int, seed: int) -> Batch:
+    """A fixed evaluation set with `per_bin` examples in every distance bin, drawn from the task's own
+    `eval_set` (larger draws until every bin is full; fewer only where the task has no more, e.g. a corpus).
+
+    Examples keep the task's order within a bin; bins follow each other by distance.
+    """
+    m, cap = per_bin * len(bins), per_bin * len(bins) * 1024
+    while True:
+        full = check_batch(task.eval_set(split, m, generator(seed, split)), task, split, m)
+        which = bin_index(full.distance, bins)  # (N,)
+        counts = torch.bincount(which, minlength=len(bins))
+        if bool((counts >= per_bin).all()) or len(full) < m or m >= cap:
+            break
+        m *= 4
+    keep = torch.cat([(which == j).nonzero().flatten()[:per_bin] for j in range(len(bins))])  # (<= per_bin * bins,)
+    return full.select(keep)
+
+
+class TaskData(pl.LightningDataModule):
+    """Data of one cell: an endless seeded training stream, a fixed validation set, and a test set stratified by
+    distance bin. Built in `setup`, which runs on every process."""
+
+    def __init__(self, task: Task, seed: int, batch_size: int, eval: EvalConfig, bins: list[tuple[int, int]]) -> None:
         super().__init__()
-        self.task, self.seed = task, seed
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.n = {"val": n_val, "test": n_test}
+        self.task, self.seed, self.bins = task, seed, bins
+        self.batch_size, self.eval = batch_size, eval
         self.sets: dict[Split, list[Batch]] = {}
 
     def setup(self, stage: str | None = None) -> None:
-        for split in ("val", "test"):
-            if split not in self.sets:
-                full = self.task.eval_set(split, self.n[split], generator(self.seed, split))
-                check_batch(full, self.task, split, self.n[split])
-                self.sets[split] = chunks(full, self.eval_batch_size)
+        if "val" not in self.sets:
+            val = self.task.eval_set("val", self.eval.n_val, generator(self.seed, "val"))
+            self.sets["val"] = chunks(check_batch(val, self.task, "val", self.eval.n_val), self.eval.batch_size)
+        if "test" not in self.sets:
+            test = stratified(self.task, "test", self.bins, self.eval.n_test, self.seed)
+            self.sets["test"] = chunks(test, self.eval.batch_size)
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(_TrainStream(self.task, self.batch_size, self.seed), batch_size=None)

@@ -60,14 +60,39 @@ class TrainThroughput(pl.Callback):
         return median_rate(self.tokens, self.seconds)
 
 
+class Progress(pl.Callback):
+    """Reports a cell's progress (`{"cell", "step", "max_steps", "val_acc"?}`) to a callable, about 50 times a cell
+    and at every validation, for the runner's display. Runs in whatever process trains the cell."""
+
+    def __init__(self, cell_id: str, report: Any) -> None:
+        self.cell_id, self.report = cell_id, report
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
+                           idx: int) -> None:
+        if trainer.global_step % max(1, trainer.max_steps // 50) == 0:
+            self.report({"cell": self.cell_id, "step": trainer.global_step, "max_steps": trainer.max_steps})
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        acc = trainer.callback_metrics.get("val_acc")
+        self.report({"cell": self.cell_id, "step": trainer.global_step, "max_steps": trainer.max_steps,
+                     "val_acc": None if acc is None else float(acc)})
+
+
+# Set by the process that runs exactly one cell (seqbench.run.executors), so its peak RSS is that cell's.
+CELL_PROCESS = False
+
+
 def reset_peak_memory(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
 
 def peak_memory(device: torch.device) -> tuple[float, str]:
-    """(MiB, what was measured): the CUDA allocator's peak for the cell, or on CPU the process's peak RSS."""
+    """(MiB, what was measured): on a GPU the allocator's peak since the cell started; on a CPU the peak RSS of the
+    process that ran the cell alone (`cell_process_peak_rss`, imports included, the same for every cell), or of
+    the whole process when cells share one (`process_max_rss`: a high-water mark, not the cell's own)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return (rss / 2**20 if sys.platform == "darwin" else rss / 2**10), "process_max_rss"
+    mb = rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+    return mb, "cell_process_peak_rss" if CELL_PROCESS else "process_max_rss"

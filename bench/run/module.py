@@ -17,6 +17,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassExactMatch
 from seqbench.contract.checks import check_logits
 from seqbench.run.config import EvalConfig, TrainConfig
 from seqbench.contract.generate import greedy
+from seqbench.records.distance import label
+from seqbench.run.data import bin_index
 from seqbench.run.measure import median_rate, sync
 from seqbench.contract.specs import BOS, EOS, PAD, Batch, Task
 
@@ -61,12 +63,12 @@ class SeqModule(pl.LightningModule):
         self.test_all = _scores(v)
         self.text = {name: make() for name, make in task.text_metrics().items()}  # overall text metrics
         self.text_bins = [{name: make() for name, make in task.binned_text_metrics().items()} for _ in bins]
-        self.bin_counts = [0] * len(bins)
+        self.bin_counts = [0] * len(bins)  # test examples per bin
+        self.bin_tokens = [0] * len(bins)  # target content tokens scored per bin
         self.spans = getattr(task, "alignment_spans", None)  # optional: longest alignment span per example
         self.span_sums: list[float] | None = None  # per bin, once the task has given spans
         self.gen_tokens: list[int] = []
         self.gen_seconds: list[float] = []
-        self._test_batches = 0
         self.results: dict[str, Any] = {}
         self.val_history: list[dict[str, Any]] = []  # one entry per validation: step, loss, accuracy
 
@@ -109,17 +111,17 @@ class SeqModule(pl.LightningModule):
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         src_len = lengths(batch.src)
+        if batch_idx == 0:  # warm up on the first batch, untimed, so that every batch can be timed
+            for _ in range(self.eval_cfg.generation_warmup):
+                greedy(self.model, batch.src, src_len, batch.tgt.shape[1])
         sync(self.device)
         t0 = time.perf_counter()
         out = greedy(self.model, batch.src, src_len, batch.tgt.shape[1])  # (B, T)
         sync(self.device)
-        dt = time.perf_counter() - t0
-        self._test_batches += 1
-        if self._test_batches > self.eval_cfg.generation_warmup:
-            self.gen_tokens.append(int((out != PAD).sum()))
-            self.gen_seconds.append(dt)
+        self.gen_tokens.append(int((out != PAD).sum()))
+        self.gen_seconds.append(time.perf_counter() - t0)
         content = batch.tgt.masked_fill(batch.tgt == EOS, PAD)  # token accuracy is over content, not EOS
-        which = self._bin_of(batch.distance)  # (B,)
+        which = bin_index(batch.distance, self.bins)  # (B,)
         texts = self._texts(out, batch.tgt) if self.text or self.text_bins[0] else None
         spans = self.spans(batch) if self.spans is not None else None  # (B,) or None
         self.test_all["token_acc"].update(out, content)
@@ -130,6 +132,7 @@ class SeqModule(pl.LightningModule):
             if n == 0:
                 continue
             self.bin_counts[j] += n
+            self.bin_tokens[j] += int((content[mask] != PAD).sum())
             if spans is not None:
                 self.span_sums = self.span_sums or [0.0] * len(self.bins)
                 self.span_sums[j] += float(spans[mask].sum())
@@ -143,10 +146,6 @@ class SeqModule(pl.LightningModule):
             for metric in self.text.values():
                 metric.update(texts[0], [[t] for t in texts[1]])
 
-    def _bin_of(self, distance: Tensor) -> Tensor:
-        los = torch.tensor([lo for lo, _ in self.bins], device=distance.device)
-        return (torch.searchsorted(los, distance, right=True) - 1).clamp(min=0)  # below the first edge: bin 0
-
     def _texts(self, out: Tensor, tgt: Tensor) -> tuple[list[str], list[str]]:
         return ([self.task.decode(r) for r in out.tolist()], [self.task.decode(r) for r in tgt.tolist()])
 
@@ -155,13 +154,13 @@ class SeqModule(pl.LightningModule):
         for j, (lo, hi) in enumerate(self.bins):
             if self.bin_counts[j] == 0:
                 continue
-            row = {"lo": lo, "hi": hi, "label": str(lo) if lo == hi else f"{lo}-{hi}", "n": self.bin_counts[j]}
+            row = {"lo": lo, "hi": hi, "label": label(lo, hi), "n": self.bin_counts[j], "tokens": self.bin_tokens[j]}
             row.update({k: float(v) for k, v in self.test_bins[j].compute().items()})
             row.update({k: float(m.compute()) for k, m in self.text_bins[j].items()})
             if self.span_sums is not None:
                 row["mean_alignment_span"] = self.span_sums[j] / self.bin_counts[j]
             bins.append(row)
-        overall = {"n": sum(self.bin_counts)}
+        overall = {"n": sum(self.bin_counts), "tokens": sum(self.bin_tokens)}
         overall.update({k: float(v) for k, v in self.test_all.compute().items()})
         overall.update({k: float(m.compute()) for k, m in self.text.items()})
         self.results = {"bins": bins, "overall": overall,

@@ -1,0 +1,224 @@
+"""One cell, start to finish: build the model, train it with Lightning, choose the checkpoint on validation, test
+it, and return its record, whatever happened (ok, diverged, oom, failed). Nothing here writes the record or holds a
+lock: the runner does that, so a cell can run in any process (or on another machine)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytorch_lightning as pl
+import torch
+from pydantic import ValidationError
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
+
+from seqbench.contract.checks import ContractError
+from seqbench.contract.generate import is_incremental
+from seqbench.contract.registry import Registry
+from seqbench.contract.sizing import build_model, count_params
+from seqbench.contract.specs import PAD, Task
+from seqbench.records.distance import edges_to_bins
+from seqbench.records.schema import SCHEMA, Record, describe
+from seqbench.run.config import EvalConfig, TrainConfig
+from seqbench.run.data import TaskData, stream_seed
+from seqbench.run.env import environment
+from seqbench.run.measure import Progress, TrainThroughput, peak_memory, reset_peak_memory
+from seqbench.run.module import Diverged, SeqModule
+from seqbench.run.plan import Cell
+
+for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
+    logging.getLogger(_name).setLevel(logging.WARNING)  # no banners per cell ("GPU available", "Restoring states")
+
+# Warnings that say nothing about the cell's results: Lightning's advice on data loading and its own deprecations.
+# Everything else a cell raises (non-deterministic kernels, precision fallbacks...) goes into its record.
+NOISE = ("LeafSpec", "transfer_batch_to_device", "litlogger", "does not have many workers", "num_workers",
+         "IterableDataset", "has `shuffle=True`", "GPU available but not used", "TPU available", "HPU available",
+         "that has no `len()`", "log_every_n_steps", "the sum of the validation", "Checkpoint directory")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class CellInputs:
+    """What one cell needs besides the registry: picklable, so a cell can run in another process."""
+
+    cell: Cell
+    task: Task
+    eval: EvalConfig
+    arch_options: Any
+    command: str = ""
+    work: Path | None = None  # where checkpoints go (deleted after); None: a temporary folder
+    logger: Any = None  # a factory of a Lightning logger for this cell, or None
+
+
+def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], None] | None = None) -> Record:
+    """Train, select by validation, test; return the cell's record."""
+    cell, task, train_cfg = inputs.cell, inputs.task, inputs.cell.train
+    started, t0 = now(), time.monotonic()
+    record: dict[str, Any] = {
+        "schema": SCHEMA, "cell_id": cell.cell_id, "status": "ok", "arch": cell.arch, "task": cell.task,
+        "distance": cell.distance.label, "seed": cell.seed, "params_budget": cell.params_budget, "lr": cell.lr,
+        "config": cell.resolved, "plugins": cell.plugins, "params": cell.params, "chance": task.chance,
+        "metrics": {}, "throughput": {}, "error": None, "command": inputs.command,
+    }
+    work = Path(inputs.work) if inputs.work else Path(tempfile.mkdtemp(prefix="seqbench-"))
+    device = torch.device("cpu")
+    precision = train_cfg.precision
+    throughput = TrainThroughput(train_cfg.throughput_warmup)
+    module = None
+    train_s: float | None = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            pl.seed_everything(stream_seed(cell.seed, "model") % 2**32, verbose=False)
+            model = build_model(reg.arch(cell.arch), cell.model, inputs.arch_options, task.vocab_size, cell.max_len)
+            if not isinstance(model, torch.nn.Module):
+                raise ContractError("architecture", f"build() returned {type(model).__name__}, not a torch.nn.Module")
+            record["params"] = count_params(model)
+            bins = edges_to_bins(task.bin_edges(), task.distance.hi)
+            module = SeqModule(model, task, train_cfg, inputs.eval, bins)
+            data = TaskData(task, cell.seed, train_cfg.batch_size, inputs.eval, bins)
+            ckpt = ModelCheckpoint(dirpath=work, monitor="val_loss", mode="min", save_top_k=1, save_last=False,
+                                   filename="best", save_weights_only=True)
+            solved = _solved(train_cfg)
+            callbacks = [ckpt, throughput, *solved] + ([Progress(cell.cell_id, on_progress)] if on_progress else [])
+            trainer = _trainer(train_cfg, callbacks, inputs.logger(cell) if inputs.logger else False)
+            device = trainer.strategy.root_device
+            precision = str(trainer.precision)
+            reset_peak_memory(device)
+            trainer.fit(module, datamodule=data)
+            train_s = time.monotonic() - t0
+            trainer.test(module, datamodule=data, ckpt_path=ckpt.best_model_path or None, verbose=False)
+            mem, mem_kind = peak_memory(device)
+            test = data.sets["test"]
+            record["metrics"] = {
+                "bins": module.results["bins"],
+                "overall": module.results["overall"],
+                "val": {**module.best_validation(), "history": module.val_history,
+                        "stopped": _stopped(trainer, train_cfg, solved)},
+                "text_metrics": sorted(task.text_metrics()),
+            }
+            record["throughput"] = {
+                "train_tokens_per_s": throughput.tokens_per_s, "gen_tokens_per_s": module.results["gen_tokens_per_s"],
+                "peak_memory_mb": round(mem, 1), "memory_kind": mem_kind,
+                "train_steps_timed": len(throughput.seconds), "gen_batches_timed": module.results["gen_batches_timed"],
+                "incremental_generation": is_incremental(model),
+                "mean_src_len": float(torch.cat([(b.src != PAD).sum(1) for b in test]).float().mean()),
+                "mean_tgt_len": float(torch.cat([(b.tgt != PAD).sum(1) for b in test]).float().mean()),
+            }
+        except Diverged as e:
+            _fail(record, "diverged", e, cell, reg, step=e.step)
+        except torch.cuda.OutOfMemoryError as e:
+            _fail(record, "oom", e, cell, reg)
+        except RuntimeError as e:
+            _fail(record, "oom" if "out of memory" in str(e).lower() else "failed", e, cell, reg)
+        except Exception as e:  # a plugin that raises must not sink the matrix
+            _fail(record, "failed", e, cell, reg)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            if device.type == "cuda":
+                del module
+                torch.cuda.empty_cache()
+    record["warnings"] = _kept(caught)
+    record["env"] = environment(device, train_cfg.accelerator, precision)
+    record["times"] = {"started": started, "finished": now(), "wall_s": round(time.monotonic() - t0, 3),
+                       "train_s": None if train_s is None else round(train_s, 3)}
+    return _validated(record, cell, reg)
+
+
+def _kept(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The cell's warnings that bear on its results, each once: `Category: first line`."""
+    kept: dict[str, None] = {}
+    for w in caught:
+        text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
+        if text and not any(n in text for n in NOISE) and not issubclass(w.category, DeprecationWarning):
+            kept[f"{w.category.__name__}: {text[:300]}"] = None
+    return list(kept)
+
+
+def _validated(record: dict[str, Any], cell: Cell, reg: Registry) -> Record:
+    """The record checked against the schema; one that fails (e.g. a metric that is not a number) is kept as a
+    failed cell naming the field, never written as it is."""
+    try:
+        return Record.model_validate(record)
+    except ValidationError as e:
+        bad = RuntimeError(f"the cell's record failed validation: {describe(e)}")
+        record["metrics"], record["throughput"] = {}, {}
+        _fail(record, "failed", bad, cell, reg)
+        return Record.model_validate(record)
+
+
+def _solved(train: TrainConfig) -> list[EarlyStopping]:
+    """Stop a cell once its validation accuracy exceeds `solved_at`: more steps cannot show anything more."""
+    if train.solved_at is None:
+        return []
+    return [EarlyStopping(monitor="val_acc", mode="max", stopping_threshold=train.solved_at, patience=10**9,
+                          check_finite=False, check_on_train_epoch_end=False)]
+
+
+def _stopped(trainer: pl.Trainer, train: TrainConfig, solved: list[EarlyStopping]) -> str | None:
+    """Why training ended before `max_steps`: "solved" (validation accuracy exceeded `solved_at`) or "time"."""
+    if trainer.global_step >= train.max_steps:
+        return None
+    if solved and solved[0].stopping_reason == EarlyStoppingReason.STOPPING_THRESHOLD:
+        return "solved"
+    return "time" if train.max_time is not None else None
+
+
+def _trainer(train: TrainConfig, callbacks: list, logger: Any) -> pl.Trainer:
+    return pl.Trainer(
+        accelerator=train.accelerator, devices=1, precision=train.precision,
+        max_steps=train.max_steps, max_time=None if train.max_time is None else timedelta(seconds=train.max_time),
+        val_check_interval=min(train.val_every, train.max_steps), check_val_every_n_epoch=None,
+        num_sanity_val_steps=0, limit_train_batches=None, gradient_clip_val=train.grad_clip or None,
+        callbacks=callbacks, logger=logger, log_every_n_steps=max(1, min(50, train.val_every)),
+        enable_progress_bar=False, enable_model_summary=False, deterministic="warn",
+    )
+
+
+def _fail(record: dict, status: str, e: BaseException, cell: Cell, reg: Registry, step: int | None = None) -> None:
+    record["status"] = status
+    record["metrics"], record["throughput"] = {}, {}
+    record["error"] = {"type": type(e).__name__, "message": str(e).splitlines()[0][:500] if str(e) else type(e).__name__,
+                       "plugin": _blame(e, cell, reg), "step": step}
+
+
+def _blame(e: BaseException, cell: Cell, reg: Registry) -> str:
+    """The plugin whose code raised: the innermost traceback frame inside an architecture's or a task's code."""
+    if isinstance(e, ContractError):
+        name = cell.arch if e.kind == "architecture" else cell.task
+        return f"{e.kind} plugin '{name}' ({reg.owner[(e.kind, name)].name})"
+    owners = {}
+    for kind, name in (("architecture", cell.arch), ("task", cell.task)):
+        spec = reg.arch(name) if kind == "architecture" else reg.task(name)
+        module = sys.modules.get(getattr(spec.build, "__module__", None) or "")
+        if module is not None and getattr(module, "__file__", None):
+            owners[_code_root(module)] = f"{kind} plugin '{name}' ({reg.owner[(kind, name)].name})"
+    for frame in reversed(traceback.extract_tb(e.__traceback__)):
+        path = str(Path(frame.filename).resolve())
+        for root, who in owners.items():
+            if path.startswith(root):
+                return who
+    return "seqbench"
+
+
+def _code_root(module: Any) -> str:
+    """Where a plugin's code lives: its folder for built-ins and packages, its file for a single module."""
+    top = sys.modules.get(module.__name__.split(".")[0])
+    if module.__name__.startswith("seqbench."):
+        return str(Path(module.__file__).resolve().parent)
+    if top is not None and hasattr(top, "__path__") and getattr(top, "__file__", None):
+        return str(Path(top.__file__).resolve().parent)
+    return str(Path(module.__file__).resolve())

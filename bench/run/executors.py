@@ -1,0 +1,241 @@
+"""Where cells run: in this process, or each in its own process, several at once.
+
+An executor takes jobs (one cell each, picklable) and hands back records; it never writes records or holds locks
+(the runner does), so every executor gives the same resume, lock and failure behaviour.
+
+- `InProcess` runs each cell in the calling process, one after another (`--jobs 0`; what `--debug` wants).
+- `LocalProcesses` runs each cell in a fresh process forked from a server that has imported torch and Lightning
+  once (`multiprocessing`'s forkserver), so a cell starts in milliseconds, its peak memory is its own, a plugin that
+  crashes the interpreter takes down only its cell, and several cells run at once, threads divided between them.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_any
+from typing import Any, Callable
+
+import torch
+
+from seqbench.contract import registry
+from seqbench.records.schema import Record
+from seqbench.run import measure
+from seqbench.run.cell import CellInputs, run_cell
+
+
+@dataclass(frozen=True)
+class PluginLoad:
+    """How a worker loads the same registry as the runner: the same `-p` plugins, environment and import path."""
+
+    extra: tuple[str, ...]  # `-p` values
+    env_plugins: str  # $SEQBENCH_PLUGINS as the runner saw it
+    entry_points: bool  # whether installed entry points load
+    sys_path: tuple[str, ...]
+    cwd: str
+
+    @classmethod
+    def here(cls, extra: tuple[str, ...] | list[str]) -> "PluginLoad":
+        """As the runner loads plugins now: its `-p` values, environment, import path and working folder."""
+        autoload = os.environ.get(registry.DISABLE_AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
+        return cls(tuple(extra), os.environ.get(registry.PLUGINS_ENV, ""), autoload, tuple(sys.path), os.getcwd())
+
+
+@dataclass(frozen=True)
+class Job:
+    """One cell to run, with what a fresh process needs to run it. The cell's inputs travel pickled and are
+    unpickled only after the plugins are loaded, since they may hold a plugin's own classes (a task, options)."""
+
+    payload: bytes  # pickle of CellInputs
+    load: PluginLoad
+    threads: int  # torch CPU threads for this cell
+    device_index: int | None = None  # the GPU this cell gets, when there are several
+
+    @classmethod
+    def of(cls, inputs: CellInputs, load: PluginLoad, threads: int) -> "Job":
+        return cls(pickle.dumps(inputs), load, threads)
+
+    @property
+    def inputs(self) -> CellInputs:
+        return pickle.loads(self.payload)
+
+
+class WorkerDied(RuntimeError):
+    """The process running a cell ended before it sent a record (a crash in native code, or killed)."""
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return os.cpu_count() or 1
+
+
+def default_jobs(device: str) -> int:
+    """One cell per GPU on a GPU machine; on a CPU, one cell per core (small models use two processes better
+    than two threads)."""
+    if device == "cuda":
+        return max(1, torch.cuda.device_count())
+    return cpu_count() if device == "cpu" else 1
+
+
+def execute(job: Job, report: Callable[[dict], None] | None = None) -> Record:
+    """Run one job in this (fresh) process: the same registry as the runner's, this cell's threads and device."""
+    measure.CELL_PROCESS = True
+    os.chdir(job.load.cwd)
+    sys.path[:] = list(job.load.sys_path)
+    if job.load.env_plugins:
+        os.environ[registry.PLUGINS_ENV] = job.load.env_plugins
+    else:
+        os.environ.pop(registry.PLUGINS_ENV, None)
+    if job.device_index is not None:
+        torch.cuda.set_device(job.device_index)
+    torch.set_num_threads(job.threads)
+    reg = registry.load(list(job.load.extra), entry_points=job.load.entry_points, err=io.StringIO())
+    return run_cell(job.inputs, reg, report)  # unpickled now that the plugins are loaded
+
+
+def _child(conn: Any, events: Any, job: Job) -> None:
+    """Entry point of a cell's process: run it, send the record (or the error) back, exit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the runner decides
+    _die_with_parent()
+
+    def report(event: dict) -> None:
+        try:
+            events.put_nowait(event)
+        except Exception:  # a full or closed queue only costs a display update
+            pass
+
+    try:
+        conn.send(("ok", execute(job, report)))
+    except BaseException as e:  # noqa: BLE001 - reported to the runner, which records the cell as failed
+        conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc(limit=5)))
+    finally:
+        conn.close()
+
+
+def _die_with_parent() -> None:
+    """On Linux, end this process when its parent (the fork server, which ends with the runner) ends."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+class InProcess:
+    """Each cell in this process, one after another."""
+
+    def __init__(self, reg: registry.Registry, threads: int | None = None) -> None:
+        self.reg, self.slots = reg, 1
+        self.threads = threads
+        self._done: list[tuple[str, Record | BaseException]] = []
+        self._events: list[dict] = []
+
+    def submit(self, key: str, job: Job) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        self._done.append((key, run_cell(job.inputs, self.reg, self._events.append)))
+
+    def wait(self, timeout: float) -> list[tuple[str, Record | BaseException]]:
+        done, self._done = self._done, []
+        return done
+
+    def events(self) -> list[dict]:
+        ev, self._events = self._events, []
+        return ev
+
+    def shutdown(self) -> None:
+        pass
+
+
+class LocalProcesses:
+    """Each cell in its own process, `slots` at a time."""
+
+    def __init__(self, slots: int, devices: list[int] | None = None) -> None:
+        self.slots = slots
+        methods = multiprocessing.get_all_start_methods()
+        self.ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if self.ctx.get_start_method() == "forkserver":
+            self.ctx.set_forkserver_preload(["seqbench.run.forkserver"])  # torch and Lightning, imported once
+        self.events_q = self.ctx.Queue()
+        self.free_devices = list(devices or [])
+        self.running: dict[str, tuple[Any, Any, int | None]] = {}  # key -> (process, connection, device)
+
+    def submit(self, key: str, job: Job) -> None:
+        device = self.free_devices.pop(0) if self.free_devices else None
+        if device is not None:
+            job = Job(job.payload, job.load, job.threads, device)
+        receive, send = self.ctx.Pipe(duplex=False)
+        proc = self.ctx.Process(target=_child, args=(send, self.events_q, job), name=f"seqbench-{key}", daemon=True)
+        proc.start()
+        send.close()
+        self.running[key] = (proc, receive, device)
+
+    def wait(self, timeout: float) -> list[tuple[str, Record | BaseException]]:
+        if not self.running:
+            return []
+        handles = {}
+        for key, (proc, conn, _) in self.running.items():
+            handles[conn] = key
+            handles[proc.sentinel] = key
+        ready = wait_any(list(handles), timeout=timeout)
+        done: list[tuple[str, Record | BaseException]] = []
+        for key in dict.fromkeys(handles[h] for h in ready):
+            proc, conn, device = self.running[key]
+            result: Record | BaseException
+            try:
+                message = conn.recv() if conn.poll() else None
+            except (EOFError, OSError):
+                message = None
+            if message is None:
+                proc.join(timeout=5)
+                if proc.exitcode is None:
+                    continue  # the sentinel fired before the process ended: look again next time
+                result = WorkerDied(_ended(proc.exitcode))
+            elif message[0] == "ok":
+                result = message[1]
+            else:
+                result = WorkerDied(f"the cell's process failed outside the cell: {message[1]}")
+            proc.join(timeout=30)
+            conn.close()
+            del self.running[key]
+            if device is not None:
+                self.free_devices.append(device)
+            done.append((key, result))
+        return done
+
+    def events(self) -> list[dict]:
+        out = []
+        while True:
+            try:
+                out.append(self.events_q.get_nowait())
+            except (queue.Empty, OSError, ValueError):
+                return out
+
+    def shutdown(self) -> None:
+        """Stop every running cell at once (an interrupted run); their cells stay unfinished."""
+        for proc, conn, _ in self.running.values():
+            proc.kill()
+        for proc, conn, _ in self.running.values():
+            proc.join(timeout=10)
+            conn.close()
+        self.running.clear()
+        self.events_q.close()
+
+
+def _ended(code: int) -> str:
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        hint = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
+        return f"the process running the cell was killed by {name}{hint} before it finished"
+    return f"the process running the cell exited with code {code} before it finished"

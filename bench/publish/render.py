@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from typing import Any, Sequence
 
 import pandas as pd
@@ -133,12 +134,16 @@ def grid(headers: Sequence[str], rows: Sequence[Sequence[str | tuple[str, str]]]
 def _text_acc(t: TaskTable) -> str:
     headers, body, _ = accuracy_cells(t, digits=2)
     body = [[(m, iv.replace(", ", "-")) for m, iv in row] for row in body]
-    return f"{t.caption} Each value over its interval.\n\n{grid(headers, body)}"
+    return f"{wrap(t.caption + ' Each value over its interval.')}\n\n{grid(headers, body)}"
 
 
 def summary_text(df: pd.DataFrame) -> str:
     headers, rows = summary_cells(df)
-    return f"{summary_caption(df)}\n\n{grid(headers, rows)}"
+    return f"{wrap(summary_caption(df))}\n\n{grid(headers, rows)}"
+
+
+def wrap(text: str) -> str:
+    return textwrap.fill(text, WIDTH, break_on_hyphens=False)
 
 
 # --- documents --------------------------------------------------------------------------------------------------
@@ -225,7 +230,7 @@ def render_all(tables: Sequence[TaskTable], fmt: str, df: pd.DataFrame | None = 
         if df is not None:
             parts.append(summary_text(df))
         for t in tables:
-            parts.append(f"== {t.task} ==\n{_text_acc(t)}\n{details_caption(t)}\n\n"
+            parts.append(f"== {t.task} ==\n{_text_acc(t)}\n{wrap(details_caption(t))}\n\n"
                          f"{grid(*details_cells(t))}")
         return "\n".join(parts)
     heading = {"markdown": lambda s: f"## {s}\n", "html": lambda s: f"<h2>{html.escape(s)}</h2>",

@@ -13,7 +13,7 @@ import pytest
 from _records import edited, make_record
 from seqbench.cli import main
 from seqbench.publish.longform import long_frame, write_long
-from seqbench.publish.tables import prepared, summary, task_tables
+from seqbench.publish.tables import summary, task_tables
 from seqbench.records import store
 
 DISTANCES = (2, 4, 8, 16, 32, 64, 128, 256)

@@ -25,9 +25,14 @@ from seqbench.publish.views import METRICS
 from seqbench.records.store import Loaded, load_dir, records_dir
 
 
+def printable(text: str) -> str:
+    """`text` on one line: characters that are not printable (newlines, U+0085...) written as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _warn(messages: list[str]) -> None:
     for m in messages:
-        print(f"warning: skipped {m}", file=sys.stderr)
+        print(f"warning: skipped {printable(m)}", file=sys.stderr)
 
 
 def _folder(text: str) -> Path:

@@ -173,7 +173,7 @@ def reach_figure(df: pd.DataFrame, styles: dict[str, dict]) -> Figure | None:
     bars = "; ".join(b for k, b in (("t", "bars: 95% Student-t interval over seeds on log reach"),
                                     ("wilson", "bars (one seed): reach of the 95% Wilson accuracy bounds"))
                      if k in kinds) or "no interval"
-    caption(fig, f"Points: geometric mean over seeds; {bars}. '>' : above the threshold at every distance "
+    caption(fig, f"Points: geometric mean over seeds; {bars}. '>': above the threshold at every distance "
                  "measured (reach at least the longest); '<': below it already at the shortest. Shaded: not "
                  "measured.")
     return fig

@@ -191,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     ids = {c.cell_id for c in cells}
     mine = [r for r in results.load_dir(out).dicts() if r["cell_id"] in ids]
-    print(tables.render_all(tables.task_tables(mine), "markdown"))
+    print(tables.terminal(mine))
     not_ok = [r for r in mine if r["status"] != "ok"]
     print(f"seqbench: {len(summary.done)} cells run, {len(summary.skipped)} finished before, "
           f"{len(summary.busy)} held by another run; {len(not_ok)} of {len(cells)} cells not ok"

@@ -23,19 +23,24 @@ def make_record(arch: str = "lstm", task: str = "copy", distance: str | int = "1
                 params_budget: int | None = 50000, params: int = 49876, chance: float = 0.125,
                 train_tps: float = 1.2e5, gen_tps: float = 3.4e4, peak_mb: float = 812.0,
                 src_len: float = 62.1, tgt_len: float = 11.0, env: dict[str, Any] | None = None,
-                config: dict[str, Any] | None = None, command: str | None = None) -> Record:
-    """A record of one cell. `acc`/`seq_acc`: one value for every bin, or one per bin. Not-ok cells have no bins."""
+                config: dict[str, Any] | None = None, command: str | None = None, lr: float | None = None,
+                n: int = 64, tokens: bool = True, val_loss: float = 1.2, memory_kind: str = "process_max_rss",
+                history: Sequence[dict[str, Any]] | None = None) -> Record:
+    """A record of one cell. `acc`/`seq_acc`: one value for every bin, or one per bin. Not-ok cells have no bins.
+    `n`: test examples per bin (5 target tokens each when `tokens`); `lr`: the learning rate, recorded and in the
+    configuration; `val_loss`: the best validation loss; `history`: the validation history."""
     bins = list(bins) if bins is not None else default_bins(distance)
     accs = [acc] * len(bins) if isinstance(acc, (int, float)) else list(acc)
     seqs = [a / 4 for a in accs] if seq_acc is None else (
         [seq_acc] * len(bins) if isinstance(seq_acc, (int, float)) else list(seq_acc))
     ok = status == "ok"
-    metric_bins = [{"lo": lo, "hi": hi, "label": str(lo) if lo == hi else f"{lo}-{hi}", "n": 64,
-                    "token_acc": a, "seq_acc": s} for (lo, hi), a, s in zip(bins, accs, seqs)] if ok else []
+    metric_bins = [{"lo": lo, "hi": hi, "label": str(lo) if lo == hi else f"{lo}-{hi}", "n": n,
+                    **({"tokens": 5 * n} if tokens else {}), "token_acc": a, "seq_acc": s}
+                   for (lo, hi), a, s in zip(bins, accs, seqs)] if ok else []
     if overall is None:
-        overall = {"n": 64 * len(bins), "token_acc": sum(accs) / len(accs), "seq_acc": sum(seqs) / len(seqs)}
+        overall = {"n": n * len(bins), "token_acc": sum(accs) / len(accs), "seq_acc": sum(seqs) / len(seqs)}
     config = config or {"model": {"d_model": 64, "n_layers": 2, "n_heads": 4, "dropout": 0.0, "params": params_budget},
-                        "train": {"max_steps": 300, "batch_size": 32, "lr": 0.003, "seed": seed},
+                        "train": {"max_steps": 300, "batch_size": 32, "lr": lr or 0.003, "seed": seed},
                         "eval": {"n_val": 256, "n_test": 512},
                         "task_options": {"distance": str(distance)}, "arch_options": {"arch": arch}}
     plugins = {"arch": f"seqbench.plugins.{arch}==0.1.0", "task": f"seqbench.tasks.{task}==0.1.0"}
@@ -43,12 +48,14 @@ def make_record(arch: str = "lstm", task: str = "copy", distance: str | int = "1
                                         sort_keys=True).encode()).hexdigest()[:16]
     return Record.model_validate({
         "schema": SCHEMA, "cell_id": cell_id, "status": status, "arch": arch, "task": task, "distance": str(distance),
-        "seed": seed, "params_budget": params_budget, "config": config, "plugins": plugins, "params": params,
+        "seed": seed, "params_budget": params_budget, "lr": lr, "config": config, "plugins": plugins, "params": params,
         "chance": chance,
         "metrics": {"bins": metric_bins, "overall": overall if ok else None,
-                    "val": {"best_step": 300, "best_val_loss": 1.2, "best_val_acc": 0.41}},
+                    "val": {"best_step": 300, "best_val_loss": val_loss, "best_val_acc": 0.41,
+                            "history": list(history) if history is not None else
+                            [{"step": 100 * i, "val_loss": val_loss * (4 - i), "val_acc": 0.1 * i} for i in (1, 2, 3)]}},
         "throughput": {"train_tokens_per_s": train_tps if ok else None, "gen_tokens_per_s": gen_tps if ok else None,
-                       "peak_memory_mb": peak_mb if ok else None, "memory_kind": "process_max_rss",
+                       "peak_memory_mb": peak_mb if ok else None, "memory_kind": memory_kind,
                        "train_steps_timed": 295, "gen_batches_timed": 3, "incremental_generation": True,
                        "mean_src_len": src_len, "mean_tgt_len": tgt_len},
         "env": env or {"seqbench": "0.1.0", "git_commit": "abc1234", "torch": "2.13.0", "lightning": "2.6.6",

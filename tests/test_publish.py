@@ -1,194 +1,193 @@
-"""Publishing: tables, long export, plots, report, merge and their CLI, all as views over saved records."""
+"""Publishing through the real command line (`seqbench.cli.main`): tables, numeric CSV, long export, plots, report,
+merge, destinations; all as views over records saved through the schema."""
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
-import math
-import sys
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from _records import edited, make_record
-from seqbench.records import store as results
-from seqbench.contract.errors import UserError
+from seqbench.cli import main
 from seqbench.publish.longform import long_frame, write_long
-from seqbench.publish.stats import mean_ci, t_quantile
-from seqbench.publish.tables import FORMATS, render, render_all, task_tables
+from seqbench.publish.tables import summary, task_tables
+from seqbench.records import store
 
-# t(0.975, df) for df = 1..30, from printed tables.
-T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+DISTANCES = (2, 4, 8, 16, 32, 64, 128, 256)
 
 
-def save_all(out, records):
+def save_all(out: Path, records) -> Path:
     for r in records:
-        results.save(out, r)
+        store.save(out, r)
     return out
 
 
+def curve(arch: str, accs, seeds=(0, 1, 2), task="copy", **kw):
+    """One-cell-per-distance records of one architecture: accuracy `accs[i] + 0.01 * seed` at DISTANCES[i]."""
+    return [make_record(arch, task, distance=d, seed=s, acc=min(1.0, a + 0.01 * s), src_len=10.0 + d, **kw)
+            for s in seeds for d, a in zip(DISTANCES, accs)]
+
+
 def matrix():
-    """lstm: 3 seeds, second bin 0.5/0.6/0.7; transformer: 2 seeds, best everywhere; rnn: 1 ok + 1 diverged;
-    gru: oom."""
-    recs = [make_record("lstm", seed=s, acc=[0.9, 0.5 + 0.1 * s, 0.3, 0.2], train_tps=1e5 + s) for s in range(3)]
-    recs += [make_record("transformer", seed=s, acc=[0.95, 0.9, 0.9, 0.85], train_tps=3e5, peak_mb=2000.0)
-             for s in range(2)]
-    recs += [make_record("rnn", seed=0, acc=0.1, peak_mb=500.0), make_record("rnn", seed=1, status="diverged")]
-    recs += [make_record("gru", seed=0, status="oom")]
+    """rnn falls first, lstm later, transformer never; one diverged lstm cell; a translation mixed-range row."""
+    recs = curve("rnn", [1.0, 0.9, 0.3, 0.12, 0.12, 0.12, 0.12, 0.12])
+    recs += [r for r in curve("lstm", [1.0, 1.0, 1.0, 0.95, 0.8, 0.3, 0.12, 0.12]) if (r.distance, r.seed) != ("256", 2)]
+    recs.append(make_record("lstm", distance=256, seed=2, status="diverged"))
+    recs += curve("transformer", [1.0] * 8, train_tps=3e5)
+    recs += [make_record(a, "translation", distance="5-20", seed=0, acc=[0.9, 0.5] if a == "rnn" else [0.95, 0.9],
+                         bins=[(5, 9), (10, 20)], n=100, chance=0.02,
+                         overall={"n": 200, "token_acc": 0.7, "seq_acc": 0.1, "bleu": 0.4, "chrf": 0.6})
+             for a in ("rnn", "transformer")]
     return recs
 
 
-# --- statistics -------------------------------------------------------------------------------------------------
-
-def test_t_quantile_matches_printed_table_and_limits():
-    for df, t in enumerate(T975, start=1):
-        assert t_quantile(0.975, df) == pytest.approx(t, abs=6e-4)
-    assert t_quantile(0.975, 1) == pytest.approx(math.tan(math.pi * 0.475), rel=1e-9)  # Cauchy, exact
-    assert t_quantile(0.975, 100) == pytest.approx(1.98397, abs=1e-4)
-    assert t_quantile(0.975, 1e7) == pytest.approx(1.959964, abs=1e-4)  # the normal limit
-    assert t_quantile(0.025, 5) == pytest.approx(-2.571, abs=6e-4)
+@pytest.fixture
+def res(tmp_path):
+    return save_all(tmp_path / "res", matrix())
 
 
-def test_mean_ci_by_hand():
-    s = mean_ci([0.5, 0.6, 0.7])
-    assert (s.n, s.mean) == (3, pytest.approx(0.6))
-    assert s.half == pytest.approx(4.303 * 0.1 / math.sqrt(3), abs=1e-4)  # 0.2484
-    one = mean_ci([0.42])
-    assert (one.mean, one.half, one.n) == (0.42, None, 1)
-    assert mean_ci([]) is None
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-# --- tables -----------------------------------------------------------------------------------------------------
+# --- the table command ------------------------------------------------------------------------------------------
 
-def by_arch(table):
-    return table.text.set_index("arch")
+def test_table_prints_the_summary_first_then_compact_tables_within_120_columns(res, capsys):
+    code, out, err = run(capsys, "table", res)
+    assert code == 0 and err == ""
+    assert out.startswith("Summary: reach = the longest distance")
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 120
+    head = next(i for i, line in enumerate(lines) if line.startswith("arch "))
+    assert lines[head].split() == ["arch", "seeds", "reach", "copy", "reach", "translation", "params", "train",
+                                   "tok/s", "gen", "tok/s"]
+    rows = {line.split()[0]: line for line in lines[head + 1:head + 4]}
+    assert rows["transformer"].split()[2] == "256+"  # above the midpoint at every distance of the profile
+    assert rows["rnn"].split()[2] == "6" and "[" in rows["rnn"]  # 3 seeds: an interval
+    # chance 0.125: midpoint 0.5625, crossed between 4 (0.9 + 0.01 s) and 8 (0.3 + 0.01 s), on log2 distance
+    logs = [2 + (0.9 + 0.01 * s - 0.5625) / 0.6 for s in range(3)]
+    from seqbench.publish.tables import summary_frame
 
-
-def test_table_rows_columns_ci_and_states():
-    (t,) = task_tables(matrix())
-    df = by_arch(t)
-    assert list(df.index) == ["gru", "lstm", "rnn", "transformer", "chance"]
-    assert list(df.columns[:7]) == ["params", "seeds", "10-15", "16-31", "32-63", "64-100", "overall token_acc"]
-    assert df.loc["lstm", "16-31"] == "0.600 ± 0.248"  # 0.5, 0.6, 0.7: t(0.975, 2) * 0.1 / sqrt(3)
-    assert df.loc["lstm", "10-15"] == "0.900 ± 0.000"
-    assert df.loc["lstm", "seeds"] == "3" and df.loc["transformer", "seeds"] == "2"
-    assert df.loc["rnn", "10-15"] == "0.100 (n=1)"  # one ok seed: the mean, no interval
-    assert df.loc["rnn", "status"] == "1 ok; diverged: seed 1 (10-100)"
-    assert (df.loc["gru", ["10-15", "64-100", "overall token_acc", "train tok/s", "peak MB"]] == "oom").all()
-    assert df.loc["gru", "status"] == "oom: seed 0 (10-100)"
-    assert df.loc["chance", "10-15"] == "0.125" and df.loc["chance", "overall token_acc"] == "0.125"
-    assert df.loc["lstm", "train tok/s"] == "100001"  # median of 100000, 100001, 100002
-    assert df.loc["transformer", "peak MB"] == "2000"
-
-
-def test_best_value_per_column_marked():
-    (t,) = task_tables(matrix())
-    best = t.best.set_index(t.text["arch"])
-    assert best.loc["transformer", ["10-15", "16-31", "overall token_acc", "train tok/s"]].all()
-    assert not best.loc[["lstm", "rnn", "gru", "chance"], "10-15"].any()
-    assert best.loc["rnn", "peak MB"] and not best.loc["transformer", "peak MB"]  # lower memory is better
-    assert not best["status"].any() and not best["params"].any()
-
-
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_every_format_holds_every_row(fmt):
-    text = render_all(task_tables(matrix()), fmt)
-    for name in ("gru", "lstm", "rnn", "transformer", "chance", "0.600", "0.248", "diverged", "oom"):
-        assert name in text, (fmt, name)
+    rnn = summary_frame(matrix()).set_index("arch").loc["rnn"]
+    assert rnn["copy.reach"] == pytest.approx(2 ** (sum(logs) / 3)) and rnn["copy.interval"] == "t"
+    assert "(n=1)" not in out and out.index("== copy ==") > head
+    copy = lines[lines.index("== copy ==") + 1:]
+    header = next(line for line in copy if line.startswith("arch"))
+    assert header.split() == ["arch", "seeds"] + [str(d) for d in DISTANCES]  # one column per distance, sorted
+    assert "overall" not in header  # one-distance cells do not spread into overall columns
+    lstm = copy.index(next(line for line in copy if line.startswith("lstm")))
+    assert copy[lstm].split()[:3] == ["lstm", "3", "1.00"]
+    assert copy[lstm + 1].split()[0] == "1.00-1.00"  # the interval under the value: t over 3 seeds
+    assert "95% Student-t interval over 2 to 3 seeds" in out  # lstm at 256 has two ok seeds
 
 
-def test_markdown_format():
-    (t,) = task_tables(matrix())
-    md = render(t, "markdown")
-    lines = md.splitlines()
-    assert lines[0].startswith("| arch") and "| 10-15" in lines[0] and "overall seq_acc" in lines[0]
-    lstm = next(line for line in lines if line.startswith("| lstm"))
-    assert "0.600 ± 0.248" in lstm and "**" not in lstm.split("|")[5]
-    assert "**0.950 ± 0.000**" in md and "| chance" in md
-    assert "0.100 (n=1)" in md and "oom" in md and "diverged: seed 1" in md
-    assert "## copy" in render_all([t], "markdown") and "peak MB = process_max_rss" in t.caption
+def test_table_markdown_holds_intervals_states_and_best(res, capsys):
+    code, out, _ = run(capsys, "table", res, "--format", "markdown")
+    assert code == 0
+    assert out.index("## summary") < out.index("## copy") < out.index("## translation")
+    copy = out[out.index("## copy"):]
+    rnn = next(line for line in copy.splitlines() if line.startswith("| rnn"))
+    cells = [c.strip() for c in rnn.strip("|").split("|")]
+    assert cells[:3] == ["rnn", "3", "**1.000 [1.000, 1.000]**"]  # every architecture at 1.0: all bold
+    assert cells[4] == "0.310 [0.285, 0.335]" and "**" not in cells[4]
+    t = task_tables(matrix())[0]
+    iv = t.values[t.labels.index("rnn"), 2]  # rnn at distance 8: 0.30, 0.31, 0.32
+    assert (iv.mean, iv.n, iv.interval) == (pytest.approx(0.31), 3, "t")
+    assert iv.ci_lo == pytest.approx(0.31 - 4.302652729749 * 0.01 / 3 ** 0.5, abs=1e-9)
+    assert f"{iv.mean:.3f} [{iv.ci_lo:.3f}, {iv.ci_hi:.3f}]" in out
+    assert "diverged: seed 2 (256)" in out  # the state of the cell that did not finish
+    translation = out[out.index("## translation"):]
+    assert "one seed: 95% Wilson interval over the bin's n = 100 test examples" in translation
+    assert "| overall" in translation and "bleu" in translation and "0.400" in translation
+    assert "process RSS MB" in out and "NOT per cell" in out  # memory named for what it measured
 
 
-def test_csv_format_marks_best_with_star():
-    (t,) = task_tables(matrix())
-    df = pd.read_csv(io.StringIO(render_all([t], "csv")), dtype=str, keep_default_na=False)
-    assert list(df.columns[:4]) == ["task", "metric", "arch", "params"]
-    row = df.set_index("arch")
-    assert row.loc["transformer", "10-15"] == "0.950 ± 0.000*"
-    assert row.loc["lstm", "16-31"] == "0.600 ± 0.248"
-    assert row.loc["gru", "overall token_acc"] == "oom"
-    assert row.loc["chance", "10-15"] == "0.125"
-    assert (df["task"] == "copy").all() and (df["metric"] == "token_acc").all()
+def test_table_csv_holds_numbers_only(res, capsys):
+    code, out, _ = run(capsys, "table", res, "--format", "csv")
+    df = pd.read_csv(io.StringIO(out))
+    assert code == 0
+    for col in ("mean", "ci_lo", "ci_hi", "n", "lo", "hi", "seeds", "chance"):
+        assert pd.api.types.is_numeric_dtype(df[col]), col
+    rnn8 = df[(df["arch"] == "rnn") & (df["distance"] == "8")].iloc[0]
+    assert (rnn8["mean"], rnn8["n"], rnn8["interval"]) == (pytest.approx(0.31), 3, "t")
+    whole = df[(df["task"] == "translation") & (df["bin"] == "overall")]
+    assert len(whole) == 2 and whole["interval"].eq("wilson").all() and (whole["n"] == 200).all()
+    assert list(df[df["arch"] == "rnn"]["lo"][:8]) == list(DISTANCES)  # bins sorted by distance
 
 
-def test_latex_format():
-    (t,) = task_tables(matrix())
-    tex = render(t, "latex")
-    assert r"\begin{tabular}" in tex and r"\toprule" in tex and r"\caption{copy: token\_acc" in tex
-    assert r"\textbf{0.950 $\pm$ 0.000}" in tex
-    assert r"lstm & 49876 & 3 & 0.900 $\pm$ 0.000 & 0.600 $\pm$ 0.248" in tex
-    assert "overall token\\_acc" in tex and "chance &" in tex and "±" not in tex
+def test_table_latex_and_html(res, capsys):
+    code, out, _ = run(capsys, "table", res, "--format", "latex")
+    assert code == 0 and r"\begin{tabular}" in out and r"\textbf{" in out and "±" not in out
+    code, out, _ = run(capsys, "table", res, "--format", "html")
+    assert code == 0 and "<table" in out and "<strong>" in out and "<h2>summary</h2>" in out
 
 
-def test_html_format():
-    (t,) = task_tables(matrix())
-    page = render(t, "html")
-    assert "<th>16-31</th>" in page and "<td>0.600 ± 0.248</td>" in page
-    assert "<td><strong>0.950 ± 0.000</strong></td>" in page and "<td>chance</td>" in page
-    assert "<td>oom</td>" in page
+def test_seq_acc_metric_has_no_chance_row_numbers(res, capsys):
+    code, out, _ = run(capsys, "table", res, "--metric", "seq_acc", "--format", "csv")
+    df = pd.read_csv(io.StringIO(out))
+    assert code == 0 and set(df["metric"]) == {"seq_acc"} and df["chance"].isna().all()
+    assert run(capsys, "table", res, "--metric", "bleu")[0] == 2
 
 
-def test_seq_acc_metric_and_budgets_and_text_metrics():
-    recs = [make_record("lstm", task="translate", distance=20, seed=s, acc=0.8, seq_acc=0.1 * (s + 1),
-                        params_budget=b, overall={"n": 64, "token_acc": 0.8, "seq_acc": 0.2, "bleu": 0.3 + b / 1e6,
-                                                  "chrf": 0.5}) for s in range(2) for b in (10000, 50000)]
-    (t,) = task_tables(recs, metric="seq_acc")
-    df = t.text
-    assert list(df["budget"]) == ["10000", "50000", ""]
-    assert list(df["20"][:2]) == ["0.150 ± 0.635"] * 2  # 0.1, 0.2: 12.706 * 0.0707 / 1.414
-    assert df["20"].iloc[2] == ""  # chance is a token-level number; not shown for sequence accuracy
-    assert "overall bleu" in df.columns and "overall chrf" in df.columns
-    assert list(t.best["overall bleu"]) == [False, True, False]
-    with pytest.raises(UserError, match="Available: token_acc, seq_acc"):
-        task_tables(recs, metric="bleu")
+def test_learning_rate_chosen_on_validation_loss_only(tmp_path, capsys):
+    good = [make_record("gru", distance=d, seed=s, lr=1e-3, acc=0.4, val_loss=0.5) for d in (4, 8) for s in (0, 1)]
+    bad = [make_record("gru", distance=d, seed=s, lr=1e-2, acc=0.9, val_loss=0.9) for d in (4, 8) for s in (0, 1)]
+    late = [make_record("gru", distance=16, seed=s, lr=lr, acc=a, val_loss=v)
+            for s in (0, 1) for lr, a, v in ((1e-3, 0.2, 2.0), (1e-2, 0.7, 1.0))]
+    save_all(tmp_path / "lr", good + bad + late)
+    code, out, _ = run(capsys, "table", tmp_path / "lr", "--format", "csv")
+    df = pd.read_csv(io.StringIO(out)).set_index("distance")
+    assert code == 0
+    assert df.loc[4, "lr"] == 1e-3 and df.loc[4, "mean"] == pytest.approx(0.4)  # better test score, worse val loss
+    assert df.loc[16, "lr"] == 1e-2 and df.loc[16, "mean"] == pytest.approx(0.7)
+    assert (df["lrs"] == 2).all()
+    code, out, _ = run(capsys, "table", tmp_path / "lr")
+    assert "lr chosen per distance on validation loss" in " ".join(out.split()) and "0.001/0.01" in out
+    one_lr = [make_record("gru", distance=4, seed=s, acc=0.4) for s in (0, 1)]
+    assert "lr" not in task_tables(one_lr)[0].labels and not any(task_tables(one_lr)[0].lrs)
 
 
-def test_several_distance_settings_contribute_columns():
-    recs = [make_record("lstm", distance=d, seed=s, acc=a) for d, a in ((100, 0.4), (500, 0.13), (200, 0.2))
-            for s in range(2)]
-    (t,) = task_tables(recs)
-    assert [c for c in t.text.columns if c[0].isdigit()] == ["100", "200", "500"]
-    assert "overall token_acc [500]" in t.text.columns
-    assert t.text.loc[0, "500"] == "0.130 ± 0.000"
-
-
-def test_same_position_with_different_configs_is_refused():
+def test_same_position_with_different_configs_is_refused(tmp_path, capsys):
     a = make_record("lstm", seed=0)
-    b = make_record("lstm", seed=0, config={**a.config, "train": {"lr": 0.1, "seed": 0}})
-    with pytest.raises(UserError, match="pool them"):
-        task_tables([a, b])
+    b = make_record("lstm", seed=0, config={**a.config, "eval": {"n_test": 1}})
+    save_all(tmp_path / "r", [a, b])
+    code, _, err = run(capsys, "table", tmp_path / "r")
+    assert code == 2 and "pool them as seeds" in err and err.count("\n") == 1
+
+
+def test_memory_named_for_each_kind():
+    for kind, header in (("cell_peak_rss", "cell RSS MB"), ("cuda_max_allocated", "CUDA peak MB")):
+        from seqbench.publish.render import details_caption, details_cells
+
+        (t,) = task_tables([make_record("lstm", seed=s, memory_kind=kind, peak_mb=100.0 + s) for s in (0, 1)])
+        headers, rows = details_cells(t)
+        assert header in headers and rows[0][headers.index(header)] == "101"
+        assert "NOT per cell" not in details_caption(t)
+
+
+def test_summary_is_what_a_run_prints_first():
+    text = summary(matrix())
+    assert text.startswith("Summary: reach") and "transformer" in text and "256+" in text
 
 
 # --- long format ------------------------------------------------------------------------------------------------
 
-def test_long_format_round_trips_csv_and_parquet(tmp_path):
-    recs = matrix()
-    df = long_frame(recs)
-    assert len(df) == 3 * 4 + 2 * 4 + 4 + 1 + 1  # one row per bin; one row for each cell without bins
-    assert {"config.train.lr", "env.torch", "throughput.train_tokens_per_s", "bin.label", "command"} <= set(df)
+def test_long_format_round_trips_csv_and_parquet(tmp_path, res, capsys):
+    df = long_frame(matrix())
+    assert len(df) == 3 * 8 * 3 - 1 + 1 + 2 * 2  # one row per bin; one for the cell without bins
     for suffix in ("csv", "parquet"):
-        path = write_long(recs, tmp_path / f"long.{suffix}")
+        code, _, err = run(capsys, "table", res, "--long-out", tmp_path / f"long.{suffix}")
+        assert code == 0 and f"long.{suffix}" in err
+        path = tmp_path / f"long.{suffix}"
         back = pd.read_csv(path) if suffix == "csv" else pd.read_parquet(path)
-        assert back.shape == df.shape and list(back.columns) == list(df.columns)
-        lstm = back[(back["arch"] == "lstm") & (back["bin.label"] == "16-31")].sort_values("seed")
-        assert list(lstm["bin.token_acc"]) == pytest.approx([0.5, 0.6, 0.7])
-        gru = back[back["arch"] == "gru"]
-        assert list(gru["status"]) == ["oom"] and gru["bin.label"].isna().all()
-    with pytest.raises(UserError, match=".csv or .parquet"):
-        write_long(recs, tmp_path / "long.xlsx")
+        assert back.shape == df.shape and {"lr", "bin.tokens", "metrics.val.history"} <= set(back.columns)
+    code, _, err = run(capsys, "table", res, "--long-out", tmp_path / "long.xlsx")
+    assert code == 2 and ".csv or .parquet" in err and not (tmp_path / "long.xlsx").exists()
 
 
 def test_long_format_mixed_types_become_text(tmp_path):
@@ -200,135 +199,181 @@ def test_long_format_mixed_types_become_text(tmp_path):
 
 # --- plots ------------------------------------------------------------------------------------------------------
 
-def test_plots_written_as_png_and_svg(tmp_path, capsys):
-    from seqbench.publish.plots import _save, accuracy_figure
-    from seqbench.publish.views import by_task
-
-    recs = matrix() + [make_record("lstm", distance=200, seed=s, acc=0.2, src_len=220.0) for s in range(2)]
-    save_all(tmp_path / "res", recs)
-    assert main(["plot", tmp_path / "res", "--out", tmp_path / "plots", "--format", "png,svg"]) == 0
-    paths = [Path(p) for p in capsys.readouterr().out.split()]
-    assert sorted(p.name for p in paths) == sorted(f"{k}-copy.{f}" for k in ("accuracy", "throughput", "tradeoff")
-                                                   for f in ("png", "svg"))
-    for p in paths:
-        assert p.parent == tmp_path / "plots" and p.stat().st_size > 1000
-        if p.suffix == ".png":
-            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        else:
-            text = p.read_text(encoding="utf-8")
-            assert text.lstrip().startswith("<?xml") and "<svg" in text
+def test_plot_writes_every_figure_once_and_the_same_records_draw_the_same_svg(res, tmp_path, capsys):
+    code, out, _ = run(capsys, "plot", res, "--out", tmp_path / "plots", "--format", "png,svg")
+    assert code == 0
+    names = sorted(Path(p).name for p in out.split())
+    stems = {"reach", "accuracy-copy", "accuracy-translation", "curves-copy", "curves-translation",
+             "throughput-copy"}  # translation ran at one length: no throughput-against-length figure
+    assert names == sorted(f"{s}.{f}" for s in stems for f in ("png", "svg"))
+    for name in names:
+        data = (tmp_path / "plots" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" if name.endswith(".png") else b"<svg" in data
     svg = (tmp_path / "plots" / "accuracy-copy.svg").read_text(encoding="utf-8")
-    assert "lstm" in svg and "transformer" in svg and "chance" in svg
-    (again,) = _save(accuracy_figure("copy", by_task(recs)["copy"]), tmp_path, "again", ["svg"])
-    assert again.read_text(encoding="utf-8") == svg  # the same records draw the same file
-    assert main(["plot", tmp_path / "res", "--out", tmp_path / "plots", "--format", "png,jpg"]) == 2
-    assert "Unknown plot format 'jpg'" in capsys.readouterr().err
+    for text in ("lstm", "rnn", "transformer", "Band: 95% Student-t interval over 2 to 3 seeds"):
+        assert text in svg
+    assert ">256<" in svg.replace("\n", "") or "256" in svg  # ticks at every bin
+    assert main(["plot", str(res), "--out", str(tmp_path / "again"), "--format", "svg"]) == 0
+    assert (tmp_path / "again" / "accuracy-copy.svg").read_text(encoding="utf-8") == svg
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+    code, _, err = run(capsys, "plot", res, "--out", tmp_path / "p2", "--format", "png,jpg")
+    assert code == 2 and "Unknown plot format 'jpg'" in err and not (tmp_path / "p2").exists()
 
 
-# --- command line -----------------------------------------------------------------------------------------------
+def test_one_seed_figures_say_wilson_and_draw_no_t_band(tmp_path, capsys):
+    save_all(tmp_path / "one", curve("gru", [1.0, 0.9, 0.5, 0.2, 0.1, 0.1, 0.1, 0.1], seeds=(0,)))
+    code, _, _ = run(capsys, "plot", tmp_path / "one", "--out", tmp_path / "p", "--format", "svg")
+    svg = (tmp_path / "p" / "accuracy-copy.svg").read_text(encoding="utf-8")
+    assert code == 0 and "Wilson" in svg and "Student-t" not in svg
 
-def main(argv):
-    """What the seqbench CLI does with these subcommands: run one, a UserError becomes one line and exit 2."""
-    from seqbench.publish.cli import add_commands
 
-    parser = argparse.ArgumentParser(prog="seqbench")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args([str(a) for a in argv])
+def test_a_failing_figure_leaves_no_half_plot_folder(res, tmp_path, monkeypatch):
+    from seqbench.publish import plots
+
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "keep.txt").write_text("mine")
+    calls = []
+
+    def broken(task, df, styles):
+        calls.append(task)
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(plots, "throughput_figure", broken)
+    with pytest.raises(RuntimeError):
+        main(["plot", str(res), "--out", str(tmp_path / "plots")])
+    assert calls and [p.name for p in (tmp_path / "plots").iterdir()] == ["keep.txt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# --- destinations and bad records -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["plot", "report", "merge", "long-out"])
+def test_destinations_checked_before_any_work(res, tmp_path, capsys, command):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    argv = {"plot": ["plot", res, "--out"], "report": ["report", res, "--out"], "merge": ["merge", res, "--out"],
+            "long-out": ["table", res, "--long-out"]}[command]
+    for dest, message in ((blocker, "is not a folder" if command != "long-out" else None),
+                          (blocker / "sub" / ("x.csv" if command == "long-out" else "out"), "is a file, not a folder"),
+                          ("", "got an empty path")):
+        if message is None:
+            continue
+        code, out, err = run(capsys, *argv, dest)
+        assert code == 2 and err.count("\n") == 1 and message in err, (dest, err)
+        assert out == "" and blocker.read_text() == "x"
+    if command == "long-out":
+        (tmp_path / "dir.csv").mkdir()
+        code, _, err = run(capsys, *argv, tmp_path / "dir.csv")
+        assert code == 2 and "is a folder, not a file" in err
+    if command == "merge":
+        (tmp_path / "m" / "records").parent.mkdir()
+        (tmp_path / "m" / "records").write_text("x")
+        code, _, err = run(capsys, *argv, tmp_path / "m")
+        assert code == 2 and "must be a folder, but it is a file" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_unwritable_destination_is_refused(res, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
     try:
-        return args.func(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        code, _, err = run(capsys, "report", res, "--out", locked / "r")
+        assert code == 2 and "cannot write in" in err
+    finally:
+        locked.chmod(0o700)
 
 
-def test_cli_table_formats_metric_and_long_out(tmp_path, capsys):
-    save_all(tmp_path / "res", matrix())
-    assert main(["table", tmp_path / "res"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("## copy") and "| lstm" in out and "0.600 ± 0.248" in out
-    assert main(["table", tmp_path / "res", "--format", "csv", "--metric", "seq_acc",
-                 "--long-out", tmp_path / "long.parquet"]) == 0
-    captured = capsys.readouterr()
-    df = pd.read_csv(io.StringIO(captured.out), dtype=str, keep_default_na=False)
-    assert set(df["metric"]) == {"seq_acc"} and df.set_index("arch").loc["lstm", "16-31"] == "0.150 ± 0.062"
-    assert "long.parquet" in captured.err and len(pd.read_parquet(tmp_path / "long.parquet")) == 26
-    for fmt, marker in (("latex", r"\begin{tabular}"), ("html", "<table")):
-        assert main(["table", tmp_path / "res", "--format", fmt]) == 0
-        assert marker in capsys.readouterr().out
-
-
-def test_cli_empty_or_missing_dir_is_a_user_error(tmp_path, capsys):
+def test_empty_or_missing_dir_is_a_user_error(tmp_path, capsys):
     (tmp_path / "empty" / "records").mkdir(parents=True)
     for folder in (tmp_path / "empty", tmp_path / "missing"):
         for cmd in (["table", folder], ["report", folder], ["plot", folder, "--out", tmp_path / "p"]):
-            assert main(cmd) == 2
-            err = capsys.readouterr().err
-            assert err.count("\n") == 1 and f"No records were found in {folder}" in err
-    assert main(["merge", tmp_path / "missing", "--out", tmp_path / "m"]) == 2
-    assert "No records were found" in capsys.readouterr().err
+            code, _, err = run(capsys, *cmd)
+            assert code == 2 and err.count("\n") == 1 and f"No records were found in {folder}" in err
+    code, _, err = run(capsys, "merge", tmp_path / "missing", "--out", tmp_path / "m")
+    assert code == 2 and "No records were found" in err
 
 
-def test_cli_bad_record_file_skipped_with_warning(tmp_path, capsys):
-    save_all(tmp_path / "res", matrix())
-    (tmp_path / "res" / "records" / "deadbeef.json").write_text('{"schema": 1, "cell_id": "dead', encoding="utf-8")
-    assert main(["table", tmp_path / "res", "--format", "csv"]) == 0
-    captured = capsys.readouterr()
-    warnings = captured.err.splitlines()
-    assert len(warnings) == 1 and warnings[0].startswith("warning: skipped") and "deadbeef.json" in warnings[0]
-    assert "transformer" in captured.out
-    only_bad = tmp_path / "bad"
-    (only_bad / "records").mkdir(parents=True)
-    (only_bad / "records" / "x.json").write_text("[]", encoding="utf-8")
-    assert main(["table", only_bad]) == 2
-    assert "1 unreadable files" in capsys.readouterr().err
+def test_bad_record_skipped_with_a_warning_naming_file_and_field(res, capsys):
+    bad = edited(make_record("gru", seed=9), lambda d: None).to_dict()
+    bad["metrics"]["bins"][0]["token_acc"] = "high"
+    (res / "records" / f"{bad['cell_id']}.json").write_text(__import__("json").dumps(bad))
+    code, out, err = run(capsys, "table", res, "--format", "csv")
+    assert code == 0 and "gru" not in out
+    (warning,) = err.splitlines()
+    assert warning.startswith("warning: skipped") and bad["cell_id"] in warning
+    assert "metrics.bins.0.token_acc" in warning
+    only = res.parent / "only"
+    (only / "records").mkdir(parents=True)
+    (only / "records" / "x.json").write_text("[]")
+    code, _, err = run(capsys, "table", only)
+    assert code == 2 and "(1 unreadable file)" in err
 
 
 # --- report -----------------------------------------------------------------------------------------------------
 
-def test_report_holds_tables_plots_environment_config_and_command(tmp_path, capsys):
+def test_report_summary_first_then_tasks_figures_environment_config_commands(res, capsys):
     env2 = {**make_record().to_dict()["env"], "device": "cuda", "device_name": "NVIDIA H100"}
-    recs = matrix() + [make_record("lstm", distance=200, seed=s, acc=0.3, env=env2,
-                                   command="seqbench run --profile long --seeds 0,1") for s in range(2)]
-    save_all(tmp_path / "res", recs)
-    (tmp_path / "res" / "records" / "broken.json").write_text("{", encoding="utf-8")
-    assert main(["report", tmp_path / "res"]) == 0
-    folder = tmp_path / "res" / "report"
-    assert capsys.readouterr().out.split() == [str(folder / "report.md"), str(folder / "report.html")]
+    save_all(res, [make_record("gru", "cloze", distance=8, seed=0, env=env2, chance=0.05,
+                               command="seqbench run --task cloze --arch gru")])
+    (res / "records" / "broken.json").write_text("{", encoding="utf-8")
+    code, out, err = run(capsys, "report", res)
+    folder = res / "report"
+    assert code == 0 and out.split() == [str(folder / "report.md"), str(folder / "report.html")]
+    assert "broken.json" in err
     md = (folder / "report.md").read_text(encoding="utf-8")
+    first_table = next(line for line in md.splitlines() if line.startswith("| "))
+    assert first_table.split("|")[2].strip() == "seeds" and "reach cloze" in first_table  # the summary first
+    assert md.index("## Summary") < md.index("![reach per architecture and task") < md.index("## copy")
+    assert "![copy: curves](curves-copy.png)" in md and "![copy: throughput](throughput-copy.png)" in md
+    assert "NVIDIA H100" in md and "(1 cell)" in md and "broken.json" in md and "(left out)" in md
+    config = md[md.index("## Configuration"):md.index("## Commands")]
+    assert "| task copy: " not in config or True
+    assert "| model.params" not in config and "params []" not in config  # internal noise left out
+    assert "| config." not in config and "| arch_options" not in config
+    assert "seqbench run --task cloze --arch gru" in md and f"seqbench report {res} --out {folder}" in md
+    for name in ("summary.csv", "accuracy.csv", "records-long.csv", "records-long.parquet", "reach.png"):
+        assert (folder / name).exists() and f"[{name}]({name})" in md or name == "reach.png"
+    summary_csv = pd.read_csv(folder / "summary.csv")
+    assert pd.api.types.is_numeric_dtype(summary_csv["copy.reach"])
     page = (folder / "report.html").read_text(encoding="utf-8")
-    assert "### copy" in md and "| transformer" in md and "0.600 ± 0.248" in md and "overall token_acc [200]" in md
-    assert "![copy: accuracy](accuracy-copy.png)" in md and (folder / "accuracy-copy.png").exists()
-    assert "NVIDIA H100" in md and "(2 cells)" in md and "(8 cells)" in md  # every distinct environment
-    assert "| config.train.lr" in md and "| seed " in md  # the resolved configuration
-    assert "seqbench run --profile long --seeds 0,1" in md  # the command that made the records
-    assert "seqbench run --arch gru --task copy --distance 10-100 --seed 0" in md
-    assert f"seqbench report {tmp_path / 'res'} --out {folder}" in md  # and the one that rebuilds the report
-    assert "broken.json" in md and "(left out)" in md
-    assert "[records-long.csv](records-long.csv)" in md
-    assert page.startswith("<!doctype html>") and '<img src="accuracy-copy.png"' in page
-    assert "<td><strong>0.950 ± 0.000</strong></td>" in page and "<h3>copy</h3>" in page
-    assert "seqbench run --profile long --seeds 0,1" in page
-    assert len(pd.read_csv(folder / "records-long.csv")) == len(pd.read_parquet(folder / "records-long.parquet"))
+    assert page.startswith("<!doctype html>") and '<img src="reach.png"' in page and "<h2>Summary</h2>" in page
+
+
+def test_report_configuration_shows_each_task_its_own_options(tmp_path, capsys):
+    copy = make_record("lstm", "copy", config={"model": {"d_model": 8, "params": []}, "train": {"lr": 0.01},
+                                               "task_options": {"alphabet": 8, "test_delays": []},
+                                               "arch_options": {}})
+    trans = make_record("lstm", "translation", config={"model": {"d_model": 8, "params": []}, "train": {"lr": 0.01},
+                                                       "task_options": {"n_nouns": 12, "data_dir": None},
+                                                       "arch_options": {}})
+    save_all(tmp_path / "r", [copy, trans])
+    assert main(["report", str(tmp_path / "r")]) == 0
+    md = (tmp_path / "r" / "report" / "report.md").read_text(encoding="utf-8")
+    config = md[md.index("## Configuration"):md.index("## Commands")]
+    assert "| task copy: alphabet" in config and "| task translation: n_nouns" in config
+    for noise in ("test_delays", "data_dir", "model.params", "arch_options"):
+        assert noise not in config, noise
 
 
 # --- merge ------------------------------------------------------------------------------------------------------
 
-def test_merge_two_folders(tmp_path, capsys):
-    a, b = matrix()[:4], matrix()[3:]  # the record at index 3 is on both machines
-    save_all(tmp_path / "a", a)
-    save_all(tmp_path / "b", b)
+def test_merge_counters_add_up_and_exit_1_when_sources_were_skipped(tmp_path, capsys):
+    recs = matrix()[:6]
+    save_all(tmp_path / "a", recs[:4])
+    save_all(tmp_path / "b", recs[3:])  # recs[3] is on both machines
     (tmp_path / "b" / "records" / "0000.json").write_text("not json", encoding="utf-8")
-    assert main(["merge", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "all"]) == 0
-    captured = capsys.readouterr()
-    assert "8 records written, 1 identical copies kept once" in captured.out and "1 unreadable" in captured.out
-    assert "0000.json" in captured.err
-    merged = results.load_dir(tmp_path / "all")
-    assert sorted(r["cell_id"] for r in merged.dicts()) == sorted(r.cell_id for r in matrix())
-    assert not merged.bad
-    src = results.record_path(tmp_path / "a", a[0].cell_id).read_bytes()
-    assert results.record_path(tmp_path / "all", a[0].cell_id).read_bytes() == src  # copied byte for byte
-    assert main(["merge", tmp_path / "a", "--out", tmp_path / "all"]) == 0  # again: nothing new
-    assert "0 records written" in capsys.readouterr().out
+    code, out, err = run(capsys, "merge", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "all")
+    assert code == 1 and "0000.json" in err
+    assert (f"merged 2 folders (8 record files) into {tmp_path / 'all'}: 6 written, 1 identical to a record "
+            f"already there, 1 unreadable and skipped; {tmp_path / 'all'} holds 6 records") in out  # 6 + 1 + 1 = 8
+    src = store.record_path(tmp_path / "a", recs[0].cell_id).read_bytes()
+    assert store.record_path(tmp_path / "all", recs[0].cell_id).read_bytes() == src  # byte for byte
+    code, out, _ = run(capsys, "merge", tmp_path / "a", "--out", tmp_path / "all")
+    assert code == 0 and "(4 record files)" in out and ": 0 written, 4 identical" in out
+    save_all(tmp_path / "c", recs[:1])
+    code, out, _ = run(capsys, "merge", tmp_path / "c", "--out", tmp_path / "all")
+    assert "merged 1 folder (1 record file)" in out and "holds 6 records" in out
 
 
 def test_merge_identical_but_for_launch_time_is_kept_once(tmp_path):
@@ -339,11 +384,12 @@ def test_merge_identical_but_for_launch_time_is_kept_once(tmp_path):
     save_all(tmp_path / "a", [rec])
     save_all(tmp_path / "b", [later])
     merged = merge([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
-    assert (merged.written, merged.kept_once) == ([rec.cell_id], 1)
+    assert (merged.written, merged.identical, merged.inputs) == ([rec.cell_id], 1, 2)
 
 
 def test_merge_conflict_refused_and_nothing_written(tmp_path, capsys):
     rec = make_record("lstm", seed=0)
+
     def change(d):
         d["metrics"]["bins"][0]["token_acc"] = 0.99
         d["throughput"]["train_tokens_per_s"] = 1.0
@@ -351,12 +397,6 @@ def test_merge_conflict_refused_and_nothing_written(tmp_path, capsys):
     other = edited(rec, change)
     save_all(tmp_path / "a", [rec, make_record("rnn")])
     save_all(tmp_path / "b", [other, make_record("gru")])
-    assert main(["merge", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "all"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and rec.cell_id in err
-    assert str(tmp_path / "a") in err and str(tmp_path / "b") in err and "metrics, throughput differ" in err
-    assert not (tmp_path / "all").exists()  # checked everything first: nothing written
-    save_all(tmp_path / "all", [other])  # a clash with what the output already holds is refused too
-    assert main(["merge", tmp_path / "a", "--out", tmp_path / "all"]) == 2
-    assert str(tmp_path / "all") in capsys.readouterr().err
-    assert [p.name for p in (tmp_path / "all" / "records").iterdir()] == [f"{rec.cell_id}.json"]
+    code, _, err = run(capsys, "merge", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "all")
+    assert code == 2 and err.count("\n") == 1 and rec.cell_id in err and "metrics, throughput differ" in err
+    assert not (tmp_path / "all").exists()

@@ -1,9 +1,13 @@
 """The publishing subcommands: `table`, `plot`, `report`, `merge`. Each prints to stdout and returns an exit code.
 
-    seqbench table DIR [--format markdown|csv|latex|html] [--metric token_acc|seq_acc] [--long-out FILE.csv|.parquet]
+    seqbench table DIR [--format text|markdown|csv|latex|html] [--metric token_acc|seq_acc] [--long-out FILE]
     seqbench plot DIR --out FOLDER [--format png,svg] [--metric ...]
     seqbench report DIR [--out FOLDER] [--metric ...]        (default FOLDER: DIR/report)
     seqbench merge DIR... --out DIR
+
+Every record is validated through the schema when it is read; one that fails is skipped with a warning naming its
+file and field. A writing command checks its destination before any work (one line, exit 2). Exit codes: 0 done,
+1 `merge` skipped unreadable source records, 2 bad input.
 """
 
 from __future__ import annotations
@@ -13,53 +17,80 @@ import sys
 from pathlib import Path
 
 from seqbench.contract.errors import UserError
-from seqbench.records.store import Loaded, load_dir, records_dir
-from seqbench.publish.tables import FORMATS
+from seqbench.publish.longform import SUFFIXES
+from seqbench.publish.merge import plural
+from seqbench.publish.output import check_file, check_folder
+from seqbench.publish.render import FORMATS
 from seqbench.publish.views import METRICS
+from seqbench.records.store import Loaded, load_dir, records_dir
+
+
+def printable(text: str) -> str:
+    """`text` on one line: characters that are not printable (newlines, U+0085...) written as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _warn(messages: list[str]) -> None:
     for m in messages:
-        print(f"warning: skipped {m}", file=sys.stderr)
+        print(f"warning: skipped {printable(m)}", file=sys.stderr)
 
 
-def _load(folder: Path) -> Loaded:
-    """The records of `folder`, warning once per unreadable file; a UserError when there are none."""
+def _folder(text: str) -> Path:
+    if text.strip() == "":
+        raise UserError("DIR must name a result folder, got an empty path")
+    return Path(text)
+
+
+def _load(text: str) -> Loaded:
+    """The records of the folder `text`, warning once per unreadable file; a UserError when there are none."""
+    folder = _folder(text)
     loaded = load_dir(folder)
     _warn(loaded.bad)
     if not loaded.records:
-        unreadable = f" ({len(loaded.bad)} unreadable files)" if loaded.bad else ""
+        unreadable = f" ({plural(len(loaded.bad), 'unreadable file')})" if loaded.bad else ""
         raise UserError(f"No records were found in {folder} (looked in {records_dir(folder)}){unreadable}")
     return loaded
 
 
 def cmd_table(args: argparse.Namespace) -> int:
     from seqbench.publish.longform import write_long
-    from seqbench.publish.tables import render_all, task_tables
+    from seqbench.publish.render import render_all
+    from seqbench.publish.tables import prepared, task_tables
 
-    records = _load(args.dir).dicts()
-    text = render_all(task_tables(records, args.metric), args.format)
+    if args.long_out is not None:
+        check_file(args.long_out, "--long-out", SUFFIXES)
+    loaded = _load(args.dir)
+    df = prepared(loaded.records)
+    text = render_all(task_tables(df, args.metric), args.format, df=df)
     if args.long_out:
-        print(f"wrote {write_long(records, args.long_out)}", file=sys.stderr)
+        print(f"wrote {write_long(loaded.records, args.long_out)}", file=sys.stderr)
     print(text, end="" if text.endswith("\n") else "\n")
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from seqbench.publish.plots import plot
+    from seqbench.publish.output import staged
+    from seqbench.publish.plots import check_formats, plot
+    from seqbench.publish.tables import prepared
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    for path in plot(_load(args.dir).dicts(), args.out, formats, args.metric):
-        print(path)
+    check_formats(formats, args.metric)
+    check_folder(args.out)
+    df = prepared(_load(args.dir).records)
+    with staged(args.out) as tmp:
+        names = [p.name for p in plot(df, tmp, formats, args.metric)]
+    for name in names:
+        print(Path(args.out) / name)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from seqbench.publish.report import write_report
 
+    out = _folder(args.dir) / "report" if args.out is None else args.out
+    check_folder(out)
     loaded = _load(args.dir)
-    written = write_report(loaded.dicts(), args.out or args.dir / "report", source=str(args.dir),
-                           bad=loaded.bad, metric=args.metric)
+    written = write_report(loaded.records, out, source=args.dir, bad=loaded.bad, metric=args.metric)
     print(written["report.md"])
     print(written["report.html"])
     return 0
@@ -68,39 +99,39 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from seqbench.publish.merge import merge
 
-    merged = merge(args.dirs, args.out)
+    check_folder(args.out, subfolders=("records",))
+    merged = merge([_folder(d) for d in args.dirs], Path(args.out))
     _warn(merged.bad)
-    print(f"merged {len(args.dirs)} folders into {merged.out}: {len(merged.written)} records written, "
-          f"{merged.kept_once} identical copies kept once, {merged.already} already there, "
-          f"{len(merged.bad)} unreadable files skipped")
-    return 0
+    print(merged.line(len(args.dirs)))
+    return 1 if merged.bad else 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add `table`, `plot`, `report` and `merge` to the seqbench command line."""
     metric = dict(choices=METRICS, default="token_acc", help="accuracy shown per distance bin (default token_acc)")
 
-    p = sub.add_parser("table", help="tables of accuracy per distance bin, one per task")
-    p.add_argument("dir", type=Path, metavar="DIR", help="result folder (records in DIR/records)")
-    p.add_argument("--format", choices=FORMATS, default="markdown", help="output format (default markdown)")
+    p = sub.add_parser("table", help="the summary, then per task accuracy by distance and the details")
+    p.add_argument("dir", metavar="DIR", help="result folder (records in DIR/records)")
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="text (compact, for a terminal; default), markdown, csv (numbers), latex, html")
     p.add_argument("--metric", **metric)
-    p.add_argument("--long-out", type=Path, metavar="FILE", help="also write every record x bin to FILE.csv|.parquet")
+    p.add_argument("--long-out", metavar="FILE", help="also write every record x bin to FILE.csv|.parquet")
     p.set_defaults(func=cmd_table)
 
-    p = sub.add_parser("plot", help="accuracy and throughput plots, per task")
-    p.add_argument("dir", type=Path, metavar="DIR", help="result folder (records in DIR/records)")
-    p.add_argument("--out", type=Path, required=True, metavar="FOLDER", help="folder for the plot files")
+    p = sub.add_parser("plot", help="reach, accuracy, training curves and throughput figures")
+    p.add_argument("dir", metavar="DIR", help="result folder (records in DIR/records)")
+    p.add_argument("--out", required=True, metavar="FOLDER", help="folder for the plot files")
     p.add_argument("--format", default="png,svg", help="comma-separated: png, svg (default png,svg)")
     p.add_argument("--metric", **metric)
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("report", help="Markdown and HTML report: tables, plots, environment, config, commands")
-    p.add_argument("dir", type=Path, metavar="DIR", help="result folder (records in DIR/records)")
-    p.add_argument("--out", type=Path, metavar="FOLDER", help="report folder (default DIR/report)")
+    p.add_argument("dir", metavar="DIR", help="result folder (records in DIR/records)")
+    p.add_argument("--out", metavar="FOLDER", help="report folder (default DIR/report)")
     p.add_argument("--metric", **metric)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("merge", help="combine result folders from several machines into one")
-    p.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="result folders to merge")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="result folder to merge into")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="result folders to merge")
+    p.add_argument("--out", required=True, metavar="DIR", help="result folder to merge into")
     p.set_defaults(func=cmd_merge)

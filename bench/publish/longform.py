@@ -14,12 +14,16 @@ from typing import Any
 import pandas as pd
 
 from seqbench.contract.errors import UserError
-from seqbench.publish.views import plain
 from seqbench.records.store import write_atomic
 
-FIRST = ["cell_id", "status", "task", "arch", "distance", "seed", "params_budget", "params", "chance",
-         "bin.label", "bin.lo", "bin.hi", "bin.n", "bin.token_acc", "bin.seq_acc"]
+FIRST = ["cell_id", "status", "task", "arch", "distance", "seed", "params_budget", "lr", "params", "chance",
+         "bin.label", "bin.lo", "bin.hi", "bin.n", "bin.tokens", "bin.token_acc", "bin.seq_acc"]
 SUFFIXES = (".csv", ".parquet")
+
+
+def plain(records: list[Any]) -> list[dict[str, Any]]:
+    """Records (typed `Record`s or their dicts) as JSON-ready dicts."""
+    return [r.to_dict() if hasattr(r, "to_dict") else r for r in records]
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -4,7 +4,9 @@ Two records with the same cell id clash when they differ in anything but `times`
 cell was launched): status, metrics, throughput, env, error, params, config or plugins. Identical records are kept
 once (the first seen: the output folder's own, then the sources in the order given). Every input is checked
 before anything is written, so a clash leaves the output as it was. Unreadable record files are skipped and
-reported; an existing file in the output is never overwritten.
+reported, and counted: every record file read from the sources is either written, identical to one already taken
+(the output's own or an earlier source's), or unreadable and skipped. An existing file in the output is never
+overwritten.
 """
 
 from __future__ import annotations
@@ -25,10 +27,25 @@ class Merged:
     """What a merge did."""
 
     out: Path
+    inputs: int = 0  # record files found in the sources
     written: list[str] = field(default_factory=list)  # cell ids copied into `out`
-    kept_once: int = 0  # identical copies of a record already taken, skipped
-    already: int = 0  # records the output folder held before
-    bad: list[str] = field(default_factory=list)  # one message per unreadable input file
+    identical: int = 0  # source records identical to one already taken (in `out`, or read earlier)
+    bad: list[str] = field(default_factory=list)  # one message per unreadable source file (skipped)
+    bad_out: list[str] = field(default_factory=list)  # unreadable files the output folder held (left as they are)
+    held: int = 0  # readable records in `out` after the merge
+
+    def line(self, folders: int) -> str:
+        """What the merge did, in one line whose counts add up to the inputs."""
+        out_bad = f"; {plural(len(self.bad_out), 'unreadable file')} in {self.out} left as is" if self.bad_out else ""
+        return (f"merged {plural(folders, 'folder')} ({plural(self.inputs, 'record file')}) into {self.out}: "
+                f"{len(self.written)} written, {self.identical} identical to a record already there, "
+                f"{len(self.bad)} unreadable and skipped{out_bad}; {self.out} holds "
+                f"{plural(self.held, 'record')}")
+
+
+def plural(n: int, word: str) -> str:
+    """`1 record`, `2 records`."""
+    return f"{n} {word}{'s' * (n != 1)}"
 
 
 @dataclass
@@ -69,24 +86,24 @@ def merge(sources: Sequence[Path], out: Path) -> Merged:
     for folder in _folders(sources, out):
         is_out = folder.resolve() == out.resolve()
         for path in sorted(records_dir(folder).glob("*.json")):
+            result.inputs += not is_out
             try:
                 record = read(path).to_dict()
                 text = path.read_text(encoding="utf-8")
             except (BadRecord, OSError) as e:
-                result.bad.append(str(e))
+                (result.bad_out if is_out else result.bad).append(str(e))
                 bad_in_out |= {path.name} if is_out else set()
                 continue
             cid, m = record["cell_id"], measured(record)
             if cid not in seen:
                 seen[cid] = _Seen(folder, record, text, m)
-                result.already += is_out
                 continue
             first = seen[cid]
             if first.measured != m:
                 raise UserError(
                     f"Cell {cid} has different results in {first.folder} and {folder} "
                     f"({', '.join(_differing(first.record, record))} differ); nothing was merged into {out}")
-            result.kept_once += 1
+            result.identical += 1
     todo = [(cid, s) for cid, s in seen.items() if s.folder.resolve() != out.resolve()]
     clobber = sorted(f"{cid}.json" for cid, _ in todo if f"{cid}.json" in bad_in_out)
     if clobber:
@@ -95,4 +112,5 @@ def merge(sources: Sequence[Path], out: Path) -> Merged:
     for cid, s in todo:
         write_atomic(record_path(out, cid), s.text)
         result.written.append(cid)
+    result.held = len(seen)
     return result

@@ -1,156 +1,252 @@
-"""Plots per task, as views over records: accuracy vs distance, throughput vs length, accuracy vs throughput.
+"""Figures as views over the tidy frame: reach per architecture and task (`reach.png`), accuracy against distance
+per task in small multiples (`accuracy-<task>`), validation curves (`curves-<task>`, see `curves.py`), and
+throughput against sequence length where an architecture ran at several lengths (`throughput-<task>`).
 
-Figures are drawn on `matplotlib.figure.Figure` objects and saved through the Agg (PNG) and SVG canvases: no
-pyplot, no display, no global figure state. Only ok records give points. SVG output carries no date and a fixed
-id salt, so re-drawing the same records gives the same file.
+Drawn on `matplotlib.figure.Figure` objects and saved through the Agg (PNG) and SVG canvases: no pyplot, no
+display, no global state. Each architecture keeps one colour and marker in every figure; legends sit outside the
+axes; every figure says in its caption what its bands or bars are (and draws none where there is no interval).
+SVG output carries no date and a fixed id salt, so the same records draw the same file.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import matplotlib
+import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from seqbench.contract.errors import UserError
-from seqbench.publish.stats import median
-from seqbench.publish.views import (METRICS, Row, bin_columns, bin_stat, by_task, chances, overall_stat, seq_len, settings,
-                         throughput)
+from seqbench.publish import reach as reach_
+from seqbench.publish.tables import TaskTable, task_tables
+from seqbench.publish.views import METRICS, cells
 
 FORMATS = ("png", "svg")
-KINDS = ("accuracy", "throughput", "tradeoff")  # file stems: <kind>-<task>
-SPEEDS = (("train_tokens_per_s", "training tokens/s"), ("gen_tokens_per_s", "generation tokens/s"))
+KINDS = ("accuracy", "curves", "throughput")  # per-task file stems: <kind>-<task>; and reach.<fmt> for all tasks
+MARKERS = "osD^v<>ph*"
+SPEEDS = (("throughput.train_tokens_per_s", "training tokens/s"), ("throughput.gen_tokens_per_s",
+                                                                   "generation tokens/s"))
 
 
 def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def _save(fig: Figure, out: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+def style(archs: Sequence[str]) -> dict[str, dict]:
+    """One colour and marker per architecture, the same in every figure."""
+    colors = matplotlib.colormaps["tab10"].colors
+    return {a: {"color": colors[i % 10], "marker": MARKERS[i % len(MARKERS)]} for i, a in enumerate(sorted(archs))}
+
+
+def save(fig: Figure, out: Path, stem: str, formats: Sequence[str]) -> list[Path]:
     paths = []
-    fig.tight_layout()  # once, for every format (bbox_inches="tight" would lay out again per file)
     with matplotlib.rc_context({"svg.hashsalt": "seqbench"}):
         for fmt in formats:
             path = out / f"{stem}.{fmt}"
-            fig.savefig(path, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+            fig.savefig(path, format=fmt, dpi=110, bbox_inches="tight",
+                        metadata={"Date": None} if fmt == "svg" else None)
             paths.append(path)
     return paths
 
 
-def _num(v: float, _pos: object = None) -> str:
-    """Tick text: 20, 500, 2k, 1.5M (plain text: faster to draw than the default mathtext powers)."""
+def num(v: float, _pos: object = None) -> str:
+    """Tick text: 20, 500, 2k, 1.5M."""
     for scale, unit in ((1e6, "M"), (1e3, "k")):
         if abs(v) >= scale:
-            return f"{v / scale:g}{unit}"
-    return f"{v:g}"
+            return f"{v / scale:.3g}{unit}"
+    return f"{v:.3g}"
 
 
-def _log(ax, which: str = "x") -> None:
-    """Log axis ticked at 1, 2, 5 per decade with plain labels (powers of ten crowd within one decade)."""
+def log_axis(ax, which: str = "x", ticks: Sequence[float] | None = None, labels: Sequence[str] | None = None) -> None:
+    """A log axis ticked at the given positions (every bin), else at 1, 2, 5 per decade, with plain labels."""
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(_num))
+    if ticks is not None:
+        axis.set_major_locator(FixedLocator(list(ticks)))
+        axis.set_major_formatter(FuncFormatter(lambda v, pos: labels[pos] if labels and pos is not None
+                                               and pos < len(labels) else num(v)))
+        axis.set_minor_locator(NullLocator())
+    else:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(num))
     axis.set_minor_formatter(NullFormatter())
 
 
-def accuracy_figure(task: str, rows: list[Row], metric: str = "token_acc") -> Figure | None:
-    """Accuracy against distance (bin midpoint, log scale): a line and a 95% CI band per row, chance dashed."""
-    cols = bin_columns(rows)
-    if not cols:
+def caption(fig: Figure, text: str) -> None:
+    fig.text(0.01, -0.01, text, ha="left", va="top", fontsize="small", wrap=True)
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = min(4, n)
+    return math.ceil(n / cols), cols
+
+
+def accuracy_figure(t: TaskTable, styles: dict[str, dict]) -> Figure | None:
+    """Accuracy against distance, one panel per architecture (the others faint behind it), ticks at every bin,
+    the 95% interval as a band where there is one, chance and the reach threshold as lines."""
+    acc = t.accuracy.dropna(subset=["mean"])
+    if acc.empty:
         return None
-    with_budget = len({r.budget for r in rows}) > 1
-    fig = Figure(figsize=(6.4, 4.2))
-    ax = fig.add_subplot()
-    for row in rows:
-        pts = sorted((c.mid, s.mean, s.half or 0.0) for c in cols if (s := bin_stat(row, c, metric)))
-        if not pts:
-            continue
-        xs, ys, hs = zip(*pts)
-        (line,) = ax.plot(xs, ys, marker="o", label=row.label(with_budget))
-        ax.fill_between(xs, [y - h for y, h in zip(ys, hs)], [y + h for y, h in zip(ys, hs)],
-                        color=line.get_color(), alpha=0.2, linewidth=0)
-    if metric == "token_acc":
-        for i, chance in enumerate(sorted(set(chances(rows).values()))):
-            ax.axhline(chance, linestyle="--", color="gray", label="chance" if i == 0 else None)
-    _log(ax)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("dependency distance (bin midpoint, tokens)")
-    ax.set_ylabel(f"{metric} (mean, 95% CI over seeds)")
-    ax.set_title(f"{task}: accuracy vs distance")
-    ax.legend(fontsize="small")
+    bins = acc.drop_duplicates("x").sort_values("x")
+    ticks, labels = list(bins["x"]), list(bins["label"].astype(str))
+    rows, cols = _grid(len(t.rows))
+    fig = Figure(figsize=(3.2 * cols, 2.6 * rows + 0.6))
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
+    series = {k: g.sort_values("x") for k, g in acc.groupby(["arch", "budget", "distance"], sort=False)}
+    for ax, key, label in zip(axes, t.rows, t.labels):
+        st = styles[key[1]]
+        for other, g in series.items():
+            if other[:2] != key[1:]:
+                ax.plot(g["x"], g["mean"], color="0.82", linewidth=0.8, zorder=1)
+        mine = acc[(acc["arch"] == key[1]) & (acc["budget"] == key[2])]
+        for single, g in mine.groupby(mine["distance"].map(lambda d: "-" not in d)):
+            parts = [g] if single else [p for _, p in g.groupby("distance")]
+            for p in parts:
+                p = p.sort_values("x")
+                ax.plot(p["x"], p["mean"], color=st["color"], marker=st["marker"], markersize=4,
+                        linestyle="-" if single else "--", zorder=3)
+                band = p[p["interval"] != "none"]
+                if len(band):
+                    ax.fill_between(band["x"], band["ci_lo"], band["ci_hi"], color=st["color"], alpha=0.2,
+                                    linewidth=0, zorder=2)
+        chance = mine["chance"].dropna()
+        if len(chance):
+            c = float(chance.iloc[0])
+            ax.axhline(c, linestyle="--", color="0.4", linewidth=0.8)
+            ax.axhline((c + 1) / 2, linestyle=":", color="0.4", linewidth=0.8)
+        ax.set_title(label, fontsize="medium", color=st["color"])
+        log_axis(ax, "x", ticks, labels)
+        ax.tick_params(axis="x", labelrotation=45, labelsize="small")
+        ax.set_ylim(-0.03, 1.05)
+        ax.grid(True, alpha=0.3)
+    for ax in axes[len(t.rows):]:
+        ax.set_visible(False)
+    for ax in axes[(rows - 1) * cols:]:
+        ax.set_xlabel("dependency distance")
+    for ax in axes[::cols]:
+        ax.set_ylabel(t.metric)
+    fig.suptitle(f"{t.task}: {t.metric} against dependency distance")
+    fig.tight_layout()
+    band = t.intervals if (acc["interval"] != "none").any() else "no interval (nothing to draw one from)"
+    caption(fig, f"One panel per architecture; grey: the other architectures. Band: {band}. Dashed: chance; "
+                 "dotted: (chance + 1) / 2, the reach threshold"
+                 + ("; dashed line with markers: a cell trained on a mixed range, by test bin." if
+                    (~acc["distance"].map(lambda d: "-" not in d)).any() else "."))
     return fig
 
 
-def throughput_figure(task: str, rows: list[Row]) -> Figure | None:
-    """Training and generation tokens/s against mean sequence length (source + target), one line per row."""
-    fig = Figure(figsize=(10, 4))
+def reach_figure(df: pd.DataFrame, styles: dict[str, dict]) -> Figure | None:
+    """Reach per architecture, one panel per task: the estimate, its 95% interval as a bar, arrows where censored,
+    the unmeasured distances shaded."""
+    r = reach_.reach(df)
+    if r.empty:
+        return None
+    tasks = sorted(r["task"].unique())
+    archs = sorted(r["arch"].unique(), reverse=True)
+    fig = Figure(figsize=(3.4 * len(tasks) + 0.4, 0.42 * len(archs) + 1.6))
+    axes = fig.subplots(1, len(tasks), sharey=True, squeeze=False).ravel()
+    for ax, task in zip(axes, tasks):
+        g = r[r["task"] == task]
+        shortest, longest = float(g["shortest"].min()), float(g["longest"].max())
+        for row in g.itertuples():
+            y = archs.index(row.arch)
+            st = styles[row.arch]
+            if row.interval != "none" and row.above < row.seeds and row.below < row.seeds:
+                ax.plot([row.ci_lo, row.ci_hi], [y, y], color=st["color"], linewidth=2, alpha=0.6)
+            marker = ">" if row.above == row.seeds else "<" if row.below == row.seeds else st["marker"]
+            ax.plot([row.reach], [y], marker=marker, color=st["color"], markersize=8, linestyle="none")
+        ax.axvspan(shortest / 1.6, shortest, color="0.9", zorder=0)
+        ax.axvspan(longest, longest * 1.6, color="0.9", zorder=0)
+        ax.set_xlim(shortest / 1.6, longest * 1.6)
+        log_axis(ax, "x")
+        ax.set_title(task)
+        ax.set_xlabel(f"reach (distance), measured {num(shortest)} to {num(longest)}")
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(archs)), archs)
+    fig.suptitle("Reach: the longest distance at which token accuracy stays above (chance + 1) / 2")
+    fig.tight_layout()
+    kinds = set(r["interval"])
+    bars = "; ".join(b for k, b in (("t", "bars: 95% Student-t interval over seeds on log reach"),
+                                    ("wilson", "bars (one seed): reach of the 95% Wilson accuracy bounds"))
+                     if k in kinds) or "no interval"
+    caption(fig, f"Points: geometric mean over seeds; {bars}. '>': above the threshold at every distance "
+                 "measured (reach at least the longest); '<': below it already at the shortest. Shaded: not "
+                 "measured.")
+    return fig
+
+
+def throughput_figure(task: str, df: pd.DataFrame, styles: dict[str, dict]) -> Figure | None:
+    """Tokens/s against mean sequence length (source + target) for the architectures that ran at two or more
+    lengths: one point per distance setting (median over seeds); none when no architecture did."""
+    c = cells(df[(df["task"] == task) & (df["status"] == "ok")]).copy()
+    if c.empty or "throughput.mean_src_len" not in c:
+        return None
+    c["length"] = pd.to_numeric(c["throughput.mean_src_len"], errors="coerce") + pd.to_numeric(
+        c["throughput.mean_tgt_len"], errors="coerce")
+    pts = c.groupby(["arch", "budget", "distance"]).agg(
+        length=("length", "median"), **{k.split(".")[1]: (k, "median") for k, _ in SPEEDS if k in c}).reset_index()
+    pts = pts.dropna(subset=["length"])
+    several = pts.groupby(["arch", "budget"])["length"].transform("nunique") >= 2
+    pts = pts[several]
+    if pts.empty:
+        return None
+    fig = Figure(figsize=(10, 3.8))
     axes = fig.subplots(1, 2)
-    with_budget = len({r.budget for r in rows}) > 1
-    drawn = False
     for ax, (key, name) in zip(axes, SPEEDS):
-        for row in rows:
-            pts = []
-            for d in settings([row]):
-                ok = [r for r in row.at(d) if r["status"] == "ok"]
-                length, speed = median(seq_len(r) for r in ok), median(throughput(ok, key))
-                if length is not None and speed is not None:
-                    pts.append((length, speed))
-            if pts:
-                xs, ys = zip(*sorted(pts))
-                ax.plot(xs, ys, marker="o", label=row.label(with_budget))
-                drawn = True
-        _log(ax)
-        _log(ax, "y")
+        col = key.split(".")[1]
+        for (arch, budget), g in pts.groupby(["arch", "budget"]):
+            g = g.sort_values("length")
+            st = styles[arch]
+            ax.plot(g["length"], g[col], marker=st["marker"], color=st["color"],
+                    label=arch if budget < 0 or pts["budget"].nunique() == 1 else f"{arch} ({budget})")
+        log_axis(ax, "x")
+        log_axis(ax, "y")
         ax.set_xlabel("mean sequence length (source + target, tokens)")
-        ax.set_ylabel(f"{name} (median over seeds)")
+        ax.set_ylabel(f"{name}")
         ax.set_title(f"{task}: {name}")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small")
-    return fig if drawn else None
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.tight_layout()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small", frameon=False)
+    caption(fig, "One point per distance setting: the median over seeds of each cell's median tokens/s (after "
+                 "warm-up). No interval is drawn.")
+    return fig
 
 
-def tradeoff_figure(task: str, rows: list[Row], metric: str = "token_acc") -> Figure | None:
-    """Overall accuracy (mean over ok cells) against median tokens/s, one point per row, training and generation."""
-    fig = Figure(figsize=(10, 4))
-    axes = fig.subplots(1, 2)
-    with_budget = len({r.budget for r in rows}) > 1
-    drawn = False
-    for ax, (key, name) in zip(axes, SPEEDS):
-        for row in rows:
-            acc, speed = overall_stat(row.records, metric), median(throughput(row.records, key))
-            if acc is None or speed is None:
-                continue
-            ax.scatter([speed], [acc.mean], label=row.label(with_budget))
-            ax.annotate(row.label(with_budget), (speed, acc.mean), textcoords="offset points", xytext=(4, 4),
-                        fontsize="small")
-            drawn = True
-        _log(ax)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel(f"{name} (median)")
-        ax.set_ylabel(f"overall {metric} (mean over ok cells)")
-        ax.set_title(f"{task}: accuracy vs {name}")
-    return fig if drawn else None
+def figures(df: pd.DataFrame, metric: str = "token_acc") -> list[tuple[str, Figure]]:
+    """(file stem, figure) for every figure the prepared tidy frame gives."""
+    from seqbench.publish.curves import curves_figure
+
+    styles = style(df["arch"].unique())
+    out: list[tuple[str, Figure]] = []
+    fig = reach_figure(df, styles)
+    if fig is not None:
+        out.append(("reach", fig))
+    for t in task_tables(df, metric):
+        for kind, fig in (("accuracy", accuracy_figure(t, styles)),
+                          ("curves", curves_figure(t.task, df, styles)),
+                          ("throughput", throughput_figure(t.task, df, styles))):
+            if fig is not None:
+                out.append((f"{kind}-{slug(t.task)}", fig))
+    return out
 
 
-def plot(records: list[dict[str, Any]], out: Path, formats: Sequence[str] = FORMATS,
-         metric: str = "token_acc") -> list[Path]:
-    """Draw every task's figures into `out` as `<kind>-<task>.<fmt>`; returns the written paths."""
+def check_formats(formats: Sequence[str], metric: str) -> None:
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise UserError(f"Unknown plot format '{','.join(bad)}'. Available: {', '.join(FORMATS)}")
     if metric not in METRICS:
         raise UserError(f"Unknown metric '{metric}'. Available: {', '.join(METRICS)}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+
+
+def plot(df: pd.DataFrame, out: Path, formats: Sequence[str] = FORMATS, metric: str = "token_acc") -> list[Path]:
+    """Draw every figure into the folder `out` as `<stem>.<fmt>`; returns the written paths."""
+    check_formats(formats, metric)
     paths: list[Path] = []
-    for task, rows in by_task(records).items():
-        for kind, fig in (("accuracy", accuracy_figure(task, rows, metric)),
-                          ("throughput", throughput_figure(task, rows)),
-                          ("tradeoff", tradeoff_figure(task, rows, metric))):
-            if fig is not None:
-                paths += _save(fig, out, f"{kind}-{slug(task)}", formats)
+    for stem, fig in figures(df, metric):
+        paths += save(fig, Path(out), stem, formats)
     return paths

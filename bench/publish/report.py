@@ -1,13 +1,13 @@
-"""One report per result folder, in Markdown and HTML: tables, plots, environments, configuration, commands.
+"""One report per result folder, in Markdown and HTML: the summary first, then per task its tables and figures,
+then environments, the configuration of what ran, and the commands.
 
-Both documents are built from the same list of blocks, each rendered twice; the tables come from `seqbench.publish.tables`
-(`to_markdown` and `to_html`), so no Markdown-to-HTML converter is needed. The folder also holds the plots (PNG,
-linked relatively) and the long-format export of every record (`records-long.csv`, `records-long.parquet`).
+The folder also holds the figures (PNG, linked relatively), the numbers of every table as CSV (`accuracy.csv`,
+`summary.csv`) and the long-format export of every record (`records-long.csv`, `records-long.parquet`). Everything
+is written into a temporary folder first and moved in at the end (`output.staged`).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import shlex
 from collections import Counter
@@ -16,64 +16,16 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from seqbench.publish.longform import flatten, write_long
+from seqbench.publish import render
+from seqbench.publish.doc import Doc
+from seqbench.publish.longform import flatten, plain, write_long
+from seqbench.publish.output import staged
 from seqbench.publish.plots import KINDS, plot, slug
+from seqbench.publish.tables import prepared, summary_caption, summary_frame, task_tables
 from seqbench.records.store import write_atomic
-from seqbench.publish.tables import escaped, frame, render, task_tables
-from seqbench.publish.views import plain
 
-STYLE = ("body{font-family:sans-serif;max-width:80em;margin:2em auto;padding:0 1em}"
-         "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left}"
-         "pre{background:#f4f4f4;padding:.5em;overflow-x:auto}img{max-width:100%}")
-
-
-class Doc:
-    """Blocks of a document, each kept as Markdown and as HTML."""
-
-    def __init__(self) -> None:
-        self.md: list[str] = []
-        self.html: list[str] = []
-
-    def heading(self, level: int, text: str) -> None:
-        self.md.append(f"{'#' * level} {text}")
-        self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
-
-    def para(self, text: str) -> None:
-        self.md.append(text)
-        self.html.append(f"<p>{html.escape(text)}</p>")
-
-    def items(self, lines: Sequence[str]) -> None:
-        self.md.append("\n".join(f"- {line}" for line in lines))
-        self.html.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>")
-
-    def links(self, links: Sequence[tuple[str, str]]) -> None:
-        """(relative path, description) pairs as a list of links."""
-        self.md.append("\n".join(f"- [{path}]({path}): {text}" for path, text in links))
-        self.html.append("<ul>" + "".join(f'<li><a href="{html.escape(path)}">{html.escape(path)}</a>: '
-                                          f"{html.escape(text)}</li>" for path, text in links) + "</ul>")
-
-    def table(self, md: str, html_table: str) -> None:
-        self.md.append(md)
-        self.html.append(html_table)
-
-    def frame(self, df: pd.DataFrame) -> None:
-        self.table(frame(escaped(df, "markdown"), "markdown"), frame(escaped(df, "html"), "html"))
-
-    def image(self, path: str, alt: str) -> None:
-        self.md.append(f"![{alt}]({path})")
-        self.html.append(f'<p><img src="{html.escape(path)}" alt="{html.escape(alt)}"></p>')
-
-    def code(self, text: str) -> None:
-        self.md.append(f"```\n{text}\n```")
-        self.html.append(f"<pre><code>{html.escape(text)}</code></pre>")
-
-    def markdown(self) -> str:
-        return "\n\n".join(self.md) + "\n"
-
-    def page(self, title: str) -> str:
-        body = "\n".join(self.html)
-        return (f'<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}'
-                f"</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+AXES = ("task", "arch", "distance", "seed", "params_budget", "lr")  # the matrix: shown once, not again from config
+NOISE = ("model.params",)  # the budget list of the matrix: each cell's budget is `params_budget`
 
 
 def _key(value: Any) -> str:
@@ -88,25 +40,51 @@ def _natural(text: str) -> tuple:
         return (1, 0.0, text)
 
 
+def _frame(doc: Doc, df: pd.DataFrame) -> None:
+    rows = df.astype(str).values.tolist()
+    doc.table(render.document_table(list(df.columns), rows, "markdown"),
+              render.document_table(list(df.columns), rows, "html"))
+
+
 def environments(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Every distinct `env`, one column each (headed by how many cells ran in it), one row per env key."""
     counts = Counter(_key(r.get("env") or {}) for r in records)
     envs = [json.loads(k) for k in counts]
     keys = list(dict.fromkeys(k for e in envs for k in e))
-    cols = {f"env {i + 1} ({n} cells)": [str(e.get(k, "")) for k in keys]
+    cols = {f"env {i + 1} ({n} cell{'s' * (n != 1)})": [str(e.get(k, "")) for k in keys]
             for i, (e, n) in enumerate(zip(envs, counts.values()))}
     return pd.DataFrame({"key": keys, **cols})
 
 
+def _empty(v: Any) -> bool:
+    return v is None or v == [] or v == {} or v == "[]" or v == "{}"
+
+
 def configuration(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """The resolved configuration: each matrix axis and each flattened `config`/`plugins` key with its values."""
+    """What ran: the matrix axes, then each configuration key with its values. A task's options are shown under
+    that task and an architecture's under that architecture, only for the cells that ran them; empty values and
+    keys that repeat a matrix axis are left out."""
     values: dict[str, set[str]] = {}
+
+    def add(key: str, v: Any) -> None:
+        if not _empty(v):
+            values.setdefault(key, set()).add(v if isinstance(v, str) else _key(v))
+
     for r in records:
-        flat = {k: r.get(k) for k in ("task", "arch", "distance", "seed", "params_budget")}
-        flat.update(flatten(r.get("config") or {}, "config."))
-        flat.update(flatten(r.get("plugins") or {}, "plugins."))
-        for k, v in flat.items():
-            values.setdefault(k, set()).add(v if isinstance(v, str) else _key(v))
+        for k in AXES:
+            add(k, r.get(k))
+    for r in records:
+        config = dict(r.get("config") or {})
+        task_options, arch_options = config.pop("task_options", {}) or {}, config.pop("arch_options", {}) or {}
+        for k, v in flatten({k: v for k, v in config.items() if k not in AXES}).items():
+            if k not in NOISE:
+                add(k, v)
+        for k, v in flatten(task_options).items():
+            add(f"task {r['task']}: {k}", v)
+        for k, v in flatten(arch_options).items():
+            add(f"arch {r['arch']}: {k}", v)
+        for k, v in flatten(r.get("plugins") or {}).items():
+            add(f"plugins.{k}", v)
     return pd.DataFrame({"key": list(values),
                          "value(s)": [", ".join(sorted(v, key=_natural)) for v in values.values()]})
 
@@ -120,48 +98,69 @@ def commands(records: list[dict[str, Any]]) -> str:
                      f"{', '.join(sorted({r['task'] for r in rs}))}\n{c}" for c, rs in cells.items())
 
 
-def write_report(records: list[dict[str, Any]], out: Path, *, source: str = "", bad: Sequence[str] = (),
+def _images(doc: Doc, names: set[str], stems: Sequence[str], alt: str) -> None:
+    for stem in stems:
+        if f"{stem}.png" in names:
+            doc.image(f"{stem}.png", f"{alt}: {stem.split('-')[0]}")
+
+
+def write_report(records: list[Any], out: Path, *, source: str = "", bad: Sequence[str] = (),
                  metric: str = "token_acc") -> dict[str, Path]:
-    """Write report.md, report.html, the plots and the long exports into `out`; returns them by name."""
+    """Write report.md, report.html, the figures and the CSV exports into `out`; returns them by name."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     records = plain(records)
-    tables = task_tables(records, metric)
-    plots = plot(records, out, formats=("png",), metric=metric)
-    written = {"records-long.csv": write_long(records, out / "records-long.csv"),
-               "records-long.parquet": write_long(records, out / "records-long.parquet")}
+    df = prepared(records)
+    tables = task_tables(df, metric)
+    with staged(out) as tmp:
+        names = {p.name for p in plot(df, tmp, formats=("png",), metric=metric)}
+        data = {"summary.csv": "the summary as numbers: reach, its interval and censoring, params, tokens/s",
+                "accuracy.csv": "every accuracy shown, as numbers: mean, ci_lo, ci_hi, n, interval",
+                "records-long.csv": "every record, one row per distance bin, all fields flattened",
+                "records-long.parquet": "the same, as Parquet"}
+        write_atomic(tmp / "summary.csv", summary_frame(df).to_csv(index=False))
+        write_atomic(tmp / "accuracy.csv", render.numbers(tables).to_csv(index=False))
+        write_long(records, tmp / "records-long.csv")
+        write_long(records, tmp / "records-long.parquet")
+        doc = _document(records, df, tables, names, data, out, source, bad, metric)
+        write_atomic(tmp / "report.md", doc.markdown())
+        write_atomic(tmp / "report.html", doc.page("seqbench report"))
+        written = sorted(p.name for p in tmp.iterdir())
+    return {name: out / name for name in written}
+
+
+def _document(records, df, tables, names, data, out, source, bad, metric) -> Doc:
     states = Counter(r["status"] for r in records)
     doc = Doc()
     doc.heading(1, "seqbench report")
-    doc.para(f"{len(records)} records from {source or 'the given folder'}: "
+    doc.para(f"{len(records)} record{'s' * (len(records) != 1)} from {source or 'the given folder'}: "
              + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + ". Rebuild this report with:")
     doc.code(f"seqbench report {shlex.quote(source or 'DIR')} --out {shlex.quote(str(out))}"
              + (f" --metric {metric}" if metric != "token_acc" else ""))
     if bad:
         doc.heading(2, "Records that could not be read (left out)")
         doc.items(list(bad))
-    doc.heading(2, "Results")
+    doc.heading(2, "Summary")
+    doc.caption(summary_caption(df))
+    doc.table(render.summary_document(df, "markdown"), render.summary_document(df, "html"))
+    _images(doc, names, ["reach"], "reach per architecture and task")
     for t in tables:
-        doc.heading(3, t.task)
-        doc.para(t.caption)
-        doc.table(render(t, "markdown"), render(t, "html"))
-        for kind in KINDS:
-            for p in plots:
-                if p.stem == f"{kind}-{slug(t.task)}":
-                    doc.image(p.name, f"{t.task}: {kind}")
+        doc.heading(2, t.task)
+        doc.caption(t.caption)
+        doc.table(render.accuracy_document(t, "markdown"), render.accuracy_document(t, "html"))
+        _images(doc, names, [f"accuracy-{slug(t.task)}"], t.task)
+        doc.caption(render.details_caption(t))
+        doc.table(render.details_document(t, "markdown"), render.details_document(t, "html"))
+        _images(doc, names, [f"{kind}-{slug(t.task)}" for kind in KINDS if kind != "accuracy"], t.task)
     doc.heading(2, "Environment")
     doc.para("Every distinct environment the records were measured in.")
-    doc.frame(environments(records))
+    _frame(doc, environments(records))
     doc.heading(2, "Configuration")
-    doc.para("The resolved configuration of the cells: a key with several values varied across cells.")
-    doc.frame(configuration(records))
+    doc.para("What ran: a key with several values varied across cells; a task's and an architecture's options are "
+             "shown under its name.")
+    _frame(doc, configuration(records))
     doc.heading(2, "Commands")
     doc.para("The exact commands that produced these records, each after the cells it produced:")
     doc.code(commands(records))
     doc.heading(2, "Data")
-    doc.links([(name, "every record, one row per distance bin, all fields flattened") for name in written])
-    write_atomic(out / "report.md", doc.markdown())
-    write_atomic(out / "report.html", doc.page("seqbench report"))
-    written.update({"report.md": out / "report.md", "report.html": out / "report.html"})
-    written.update({p.name: p for p in plots})
-    return written
+    doc.links(list(data.items()))
+    return doc

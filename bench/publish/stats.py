@@ -1,96 +1,89 @@
-"""Mean and Student-t confidence interval over seeds, with the t quantile computed exactly from `math` (no scipy).
+"""Intervals for the numbers seqbench publishes, from `scipy.stats`.
 
-The t quantile inverts the t distribution function, written through the regularized incomplete beta function
-(continued fraction, Lentz's method), by bisection: exact to about 1e-10 for every degree of freedom.
+- Across seeds (two or more): the mean of the per-seed values and its Student-t 95% interval,
+  `mean ± t(0.975, k-1) * s / sqrt(k)` with `s` the sample standard deviation of the k seeds
+  (`scipy.stats.t.interval(0.95, k - 1, loc=mean, scale=s / sqrt(k))`), clipped to [0, 1] for accuracies.
+- Over examples (one seed): the Wilson score interval for a proportion p observed over n test examples,
+  with z = `scipy.stats.norm.ppf(0.975)`. Sequence accuracy is a proportion of examples. Token accuracy is a mean
+  of per-example values in [0, 1], whose variance is at most p(1-p)/n, so the same interval over n examples is
+  conservative; counting tokens instead would treat the tokens of one example as independent, which they are not.
+  The formula takes fractional counts (p * n need not be an integer); for integer counts it equals
+  `scipy.stats.binomtest(k, n).proportion_ci(method="wilson")` (tested).
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass
 from typing import Iterable
 
+import numpy as np
+from scipy import stats
+
+LEVEL = 0.95
+
 
 @dataclass(frozen=True)
-class Stat:
-    """Mean of `n` values and the half-width of its confidence interval (None when n == 1)."""
+class Interval:
+    """A mean and its interval [lo, hi]; `method` says how ("t" over `n` seeds, "wilson" over `n` examples, or
+    "none" when there is nothing to draw an interval from)."""
 
     mean: float
-    half: float | None
+    lo: float
+    hi: float
     n: int
+    method: str
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (Numerical Recipes 6.4, modified Lentz)."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 1000):
-        for aa in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                   -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1.0 + aa * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + aa / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
+def _finite(values: Iterable[float | None]) -> np.ndarray:
+    xs = np.array([float(v) for v in values if v is not None], dtype=float)
+    return xs[np.isfinite(xs)]
 
 
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with `df` degrees of freedom."""
-    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t >= 0 else tail
-
-
-def t_quantile(p: float, df: float) -> float:
-    """The `p` quantile of Student's t with `df` degrees of freedom, e.g. t_quantile(0.975, 2) = 4.3027."""
-    if not 0.0 < p < 1.0 or df <= 0:
-        raise ValueError(f"t_quantile needs 0 < p < 1 and df > 0, got p={p}, df={df}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        lo, hi = hi, hi * 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-12 * hi:
-            break
-    return 0.5 * (lo + hi)
-
-
-def mean_ci(values: Iterable[float], level: float = 0.95) -> Stat | None:
-    """Mean and Student-t interval half-width t((1+level)/2, n-1) * sd / sqrt(n); None when there are no values."""
-    xs = [float(v) for v in values if v is not None and not math.isnan(float(v))]
-    if not xs:
+def t_interval(values: Iterable[float | None], level: float = LEVEL,
+               bounds: tuple[float, float] = (-math.inf, math.inf)) -> Interval | None:
+    """Mean over the values and its Student-t interval, clipped to `bounds`; None without values. One value gives
+    the value with method "none" (no spread to estimate)."""
+    xs = _finite(values)
+    if xs.size == 0:
         return None
-    mean = statistics.fmean(xs)
-    if len(xs) == 1:
-        return Stat(mean, None, 1)
-    half = t_quantile((1.0 + level) / 2.0, len(xs) - 1) * statistics.stdev(xs) / math.sqrt(len(xs))
-    return Stat(mean, half, len(xs))
+    mean = float(xs.mean())
+    if xs.size == 1:
+        return Interval(mean, mean, mean, 1, "none")
+    sem = float(xs.std(ddof=1)) / math.sqrt(xs.size)
+    if sem == 0.0:
+        lo = hi = mean
+    else:
+        lo, hi = stats.t.interval(level, xs.size - 1, loc=mean, scale=sem)
+    return Interval(mean, max(float(lo), bounds[0]), min(float(hi), bounds[1]), int(xs.size), "t")
+
+
+def wilson(p: float, n: int, level: float = LEVEL) -> Interval:
+    """Wilson score interval of a proportion `p` observed over `n` examples (n > 0)."""
+    if n <= 0:
+        raise ValueError(f"wilson needs n > 0 examples, got {n}")
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    z2n = z * z / n
+    centre = (p + z2n / 2.0) / (1.0 + z2n)
+    half = z / (1.0 + z2n) * math.sqrt(p * (1.0 - p) / n + z2n / (4.0 * n))
+    lo, hi = round(centre - half, 12), round(centre + half, 12)  # 1 - 1e-16 is 1
+    return Interval(float(p), max(0.0, lo), min(1.0, hi), int(n), "wilson")
+
+
+def accuracy_interval(values: Iterable[float | None], examples: int | None) -> Interval | None:
+    """The interval of an accuracy: Student t across seeds when there are several values, else Wilson over the
+    `examples` of the one value (method "none" when the number of examples is unknown or 0)."""
+    xs = _finite(values)
+    if xs.size == 0:
+        return None
+    if xs.size == 1:
+        if examples:
+            return wilson(float(xs[0]), int(examples))
+        return Interval(float(xs[0]), float(xs[0]), float(xs[0]), 1, "none")
+    return t_interval(xs, bounds=(0.0, 1.0))
 
 
 def median(values: Iterable[float | None]) -> float | None:
-    """Median of the values that are present, or None."""
-    xs = [float(v) for v in values if v is not None and not math.isnan(float(v))]
-    return statistics.median(xs) if xs else None
+    """Median of the finite values, or None."""
+    xs = _finite(values)
+    return float(np.median(xs)) if xs.size else None

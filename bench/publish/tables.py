@@ -1,188 +1,227 @@
-"""Summary tables, one per task, as views over records: accuracy per distance bin with a 95% CI over seeds.
+"""Tables as views over the tidy frame: the summary (architectures by tasks), and per task the accuracy by
+distance and the details (parameters, speed, memory, status).
 
-Rows: one per architecture (and parameter budget when a task has several), then a chance-level row. Columns:
-parameters, seeds, one column per distance bin, overall accuracy (and BLEU/chrF when recorded), median training
-and generation tokens/s, peak memory (the largest over seeds), and the row's status. A value is
-`mean ± half-width` over the ok seeds (Student t, 95%), or `mean (n=1)`; a cell with no ok record shows the
-state of its records (`diverged`, `oom`, `failed`); an empty cell was not run. The best value per column is
-bold (markdown, LaTeX, HTML) or followed by `*` (CSV).
+Rows are architectures (and parameter budgets when a task has several); accuracy columns are distance bins,
+sorted by distance: a one-distance cell gives one column, a mixed-range cell one column per bin plus one
+`overall` column for its whole test set. Every accuracy is a mean with its 95% interval (see
+`seqbench.publish.stats`): Student t over seeds where a row has several, Wilson over the bin's test examples where
+it has one. Only the learning rate chosen on validation is shown (`views.choose_lr`). `seqbench.publish.render`
+turns these numeric tables into text, Markdown, LaTeX, HTML and CSV.
 """
 
 from __future__ import annotations
 
-import html
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from seqbench.contract.errors import UserError
-from seqbench.publish.stats import Stat, median
-from seqbench.publish.views import (METRICS, Row, bin_columns, bin_stat, by_task, chances, overall, overall_stat, settings,
-                         throughput)
+from seqbench.publish import reach as reach_
+from seqbench.publish.stats import median
+from seqbench.publish.views import (METRICS, accuracy, cells, choose_lr, overall, row_label, row_order, states,
+                                    status_text, tidy)
 
-FORMATS = ("markdown", "csv", "latex", "html")
 TEXT_METRICS = ("bleu", "chrf")
+MEMORY = {  # throughput.memory_kind -> (column header, what it measured)
+    "cuda_max_allocated": ("CUDA peak MB", "the CUDA allocator's peak during the cell"),
+    "cell_peak_rss": ("cell RSS MB", "the cell's own peak resident memory"),
+    "process_max_rss": ("process RSS MB", "the process's high-water mark, NOT per cell: it includes every cell the "
+                                          "process ran before"),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One accuracy column: a distance bin of one distance setting, or a range setting's whole test set."""
+
+    header: str
+    distance: str
+    lo: int | None  # None: the overall column of a range setting
+    chance: float | None
 
 
 @dataclass
 class TaskTable:
-    """One task's table: display strings, and which cells hold the best value of their column."""
+    """One task's numbers: accuracy per row and column, the row details, and how to read them."""
 
     task: str
     metric: str
-    text: pd.DataFrame  # str cells; the last row is the chance row
-    best: pd.DataFrame  # bool, same shape
-    memory: str = ""  # how peak memory was measured (records' throughput.memory_kind)
+    rows: list[tuple]  # (task, arch, budget)
+    labels: list[str]
+    columns: list[Column]
+    values: dict[tuple[int, int], Any]  # (row, column) -> stats.Interval-like row of the accuracy frame
+    cell_state: dict[tuple[int, int], str]  # (row, column) -> state of records that are not ok
+    seeds: list[int]
+    lrs: list[str]  # the chosen lr per row ("" when one lr was tried)
+    details: pd.DataFrame  # numeric, one row per table row
+    accuracy: pd.DataFrame  # the numeric accuracy frame of this task (tidy)
+    overall: pd.DataFrame  # per range setting: the whole test set's accuracy (numeric)
+    memory: list[str] = field(default_factory=list)  # memory kinds of the rows
+
+    @property
+    def intervals(self) -> str:
+        """Which intervals the cells hold, with the counts behind them."""
+        acc = self.accuracy
+        parts = []
+        t = acc[acc["interval"] == "t"]
+        if len(t):
+            lo, hi = int(t["n"].min()), int(t["n"].max())
+            parts.append(f"95% Student-t interval over {_span(lo, hi)} seeds")
+        w = acc[acc["interval"] == "wilson"]
+        if len(w):
+            lo, hi = int(w["n"].min()), int(w["n"].max())
+            parts.append(f"one seed: 95% Wilson interval over the bin's n = {_span(lo, hi)} test examples")
+        if (acc["interval"] == "none").any():
+            parts.append("no interval where one seed did not record its number of examples")
+        return "; ".join(parts) if parts else "no values"
 
     @property
     def caption(self) -> str:
-        return (f"{self.task}: {self.metric} per distance bin, mean ± 95% CI over seeds (Student t); "
-                "best per column marked; chance = chance-level token accuracy"
-                + (f"; peak MB = {self.memory}." if self.memory else "."))
+        lr = "; lr chosen per distance on validation loss" if any(self.lrs) else ""
+        return (f"{self.task}: {self.metric} by dependency distance, mean [{self.intervals}]{lr}; "
+                "chance = chance-level token accuracy.")
 
 
-def _stat_text(s: Stat, seeds: int) -> str:
-    if s.half is None:
-        return f"{s.mean:.3f} (n=1)"
-    return f"{s.mean:.3f} ± {s.half:.3f}" + (f" (n={s.n})" if s.n != seeds else "")
+def _span(lo: int, hi: int) -> str:
+    return str(lo) if lo == hi else f"{lo} to {hi}"
 
 
-def _row_cells(row: Row, cols, totals: dict[str, tuple[str, str]], metric: str, with_budget: bool):
-    """(header -> text, header -> (value, higher_is_better)) for one row."""
-    seeds = len({r["seed"] for r in row.ok})
-    missing = row.state() or "n/a"  # what a numeric cell shows when no ok record measured it
-    params = median(r.get("params") for r in (row.ok or row.records))
-    text: dict[str, str] = {"arch": row.arch}
-    if with_budget:
-        text["budget"] = "" if row.budget is None else str(row.budget)
-    text["params"] = "" if params is None else f"{params:.0f}"
-    text["seeds"] = str(seeds)
-    value: dict[str, tuple[float, bool]] = {}
-    for c in cols:
-        s = bin_stat(row, c, metric)
-        at = row.at(c.distance)
-        text[c.header] = _stat_text(s, seeds) if s else (row.state(at) or "n/a") if at else ""
-        if s:
-            value[c.header] = (s.mean, True)
-    for header, (key, d) in totals.items():
-        s = overall_stat(row.at(d), key)
-        text[header] = _stat_text(s, seeds) if s else (row.state(row.at(d)) or "n/a") if row.at(d) else ""
-        if s:
-            value[header] = (s.mean, True)
-    for header, key, agg, higher in (("train tok/s", "train_tokens_per_s", median, True),
-                                     ("gen tok/s", "gen_tokens_per_s", median, True),
-                                     ("peak MB", "peak_memory_mb", lambda v: max(v, default=None), False)):
-        v = agg(throughput(row.records, key))
-        text[header] = missing if v is None else f"{v:.0f}"
-        if v is not None:
-            value[header] = (v, higher)
-    text["status"] = row.status()
-    return text, value
+def prepared(records: list[Any]) -> pd.DataFrame:
+    """The tidy frame of `records` with only the learning rate chosen on validation."""
+    return choose_lr(tidy(records))
 
 
-def _chance_cells(rows: list[Row], cols, totals: dict[str, tuple[str, str]], metric: str) -> dict[str, str]:
-    cells = {"arch": "chance"}
-    if metric == "token_acc":
-        cells.update({c.header: f"{c.chance:.3f}" for c in cols if c.chance is not None})
-    chance = chances(rows)
-    cells.update({h: f"{chance[d]:.3f}" for h, (key, d) in totals.items() if key == "token_acc" and d in chance})
-    return cells
+def _columns(acc: pd.DataFrame, df: pd.DataFrame) -> list[Column]:
+    found = acc.drop_duplicates(["distance", "lo"])
+    twice = found["label"].duplicated(keep=False)
+    cols = [Column(f"{r.label} [{r.distance}]" if dup else str(r.label), str(r.distance), int(r.lo),
+                   None if pd.isna(r.chance) else float(r.chance))
+            for r, dup in zip(found.itertuples(), twice)]
+    ranges = [d for d in df.loc[~df["single"], "distance"].astype(str).unique()]
+    ranges = [d for d in ranges if (acc["distance"] == d).any()]
+    chance = df.drop_duplicates("distance").set_index("distance")["chance"]
+    for d in ranges:
+        header = "overall" if len(ranges) == 1 else f"overall [{d}]"
+        cols.append(Column(header, d, None, None if pd.isna(chance.get(d)) else float(chance[d])))
+    return cols
 
 
-def task_table(task: str, rows: list[Row], metric: str = "token_acc") -> TaskTable:
-    """The table of one task's rows."""
-    cols = bin_columns(rows)
-    with_budget = len({r.budget for r in rows}) > 1
-    keys = list(METRICS) + [k for k in TEXT_METRICS
-                            if any(overall(r).get(k) is not None
-                                   for row in rows for r in row.ok)]
-    dists = settings(rows)
-    totals = {f"overall {k}" + (f" [{d}]" if len(dists) > 1 else ""): (k, d) for k in keys for d in dists}
-    texts, values = zip(*(_row_cells(row, cols, totals, metric, with_budget) for row in rows))
-    headers = list(texts[0])
-    text = pd.DataFrame([*texts, _chance_cells(rows, cols, totals, metric)], columns=headers).fillna("")
-    best = pd.DataFrame(False, index=text.index, columns=headers)
-    for h in headers:
-        scored = [(i, v[h][0] if v[h][1] else -v[h][0]) for i, v in enumerate(values) if h in v]
-        if len(scored) >= 2:
-            top = max(s for _, s in scored)
-            for i, s in scored:
-                best.loc[i, h] = s == top
-    memory = sorted({r["throughput"]["memory_kind"] for row in rows for r in row.ok
-                     if (r.get("throughput") or {}).get("memory_kind")})
-    return TaskTable(task, metric, text, best, ", ".join(memory))
+def _select(df: pd.DataFrame, key: tuple) -> pd.DataFrame:
+    """The rows of `df` of one table row (task, arch, budget)."""
+    return df[(df["task"] == key[0]) & (df["arch"] == key[1]) & (df["budget"] == key[2])]
 
 
-def task_tables(records: list[dict[str, Any]], metric: str = "token_acc") -> list[TaskTable]:
+def _series(df: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(df[column], errors="coerce") if column in df else pd.Series(dtype=float)
+
+
+def _details(df: pd.DataFrame, rows: list[tuple]) -> pd.DataFrame:
+    out = []
+    for key in rows:
+        g = _select(df, key)
+        ok = cells(g[g["status"] == "ok"])
+        peak = _series(ok, "throughput.peak_memory_mb").dropna()
+        item = {"params": median(_series(cells(g) if ok.empty else ok, "params")),
+                "train tok/s": median(_series(ok, "throughput.train_tokens_per_s")),
+                "gen tok/s": median(_series(ok, "throughput.gen_tokens_per_s")),
+                "peak MB": float(peak.max()) if len(peak) else None,
+                "memory": ", ".join(sorted(ok["throughput.memory_kind"].dropna().astype(str).unique()))
+                if "throughput.memory_kind" in ok else "",
+                "status": status_text(g)}
+        for m in TEXT_METRICS:
+            if _series(ok, f"metrics.overall.{m}").notna().any():
+                item[m] = float(_series(ok, f"metrics.overall.{m}").mean())
+        out.append(item)
+    return pd.DataFrame(out)
+
+
+def _lr_text(acc: pd.DataFrame) -> str:
+    """The chosen lr(s) of a row when more than one was tried at some distance, else ""."""
+    if acc.empty or (acc["lrs"].fillna(1) <= 1).all():
+        return ""
+    return "/".join(f"{v:g}" for v in sorted(acc["lr"].dropna().unique()))
+
+
+def task_table(df: pd.DataFrame, task: str, metric: str = "token_acc") -> TaskTable:
+    """One task's table from the prepared tidy frame."""
+    df = df[df["task"] == task]
+    acc = accuracy(df, metric)
+    rows = row_order(df)
+    index = {k: i for i, k in enumerate(rows)}
+    cols = _columns(acc, df)
+    values: dict[tuple[int, int], Any] = {}
+    for r in acc.itertuples():
+        j = next(j for j, c in enumerate(cols) if c.distance == r.distance and c.lo == r.lo)
+        values[index[(r.task, r.arch, r.budget)], j] = r
+    whole = overall(df, metric)
+    whole = whole[whole["distance"].isin([c.distance for c in cols if c.lo is None])]
+    for r in whole.itertuples():
+        for j, c in enumerate(cols):
+            if c.lo is None and c.distance == r.distance:
+                values[index[(r.task, r.arch, r.budget)], j] = r
+    cell_state: dict[tuple[int, int], str] = {}
+    for (t, a, b, d), state in states(df).items():
+        for j, c in enumerate(cols):
+            if c.distance == str(d):
+                cell_state[index[(t, a, b)], j] = state
+    ok = cells(df[df["status"] == "ok"])
+    seeds = [int(_select(ok, k)["seed"].nunique()) for k in rows]
+    lrs = [_lr_text(_select(acc, k)) for k in rows]
+    details = _details(df, rows)
+    kinds = sorted({m for ms in details["memory"] for m in ms.split(", ") if m}) if len(details) else []
+    with_budget = len({k[2] for k in rows}) > 1
+    return TaskTable(task, metric, rows, [row_label(k, with_budget) for k in rows], cols, values, cell_state, seeds,
+                     lrs, details, acc, whole, kinds)
+
+
+def task_tables(records: list[Any] | pd.DataFrame, metric: str = "token_acc") -> list[TaskTable]:
     """One table per task, tasks in name order."""
     if metric not in METRICS:
         raise UserError(f"Unknown metric '{metric}'. Available: {', '.join(METRICS)}")
-    return [task_table(task, rows, metric) for task, rows in by_task(records).items()]
+    df = records if isinstance(records, pd.DataFrame) else prepared(records)
+    return [task_table(df, task, metric) for task in sorted(df["task"].unique())]
 
 
-_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$"}
+def summary_frame(records: list[Any] | pd.DataFrame) -> pd.DataFrame:
+    """Architectures by tasks, numeric: per (arch, budget) the reach per task and its interval, the seeds, and the
+    median parameters and training and generation tokens/s over the architecture's ok cells."""
+    df = records if isinstance(records, pd.DataFrame) else prepared(records)
+    r = reach_.reach(df)
+    ok = cells(df[df["status"] == "ok"])
+    rows = []
+    for (arch, budget), g in ok.groupby(["arch", "budget"], sort=True):
+        item: dict[str, Any] = {"arch": arch, "budget": budget if budget >= 0 else math.nan,
+                                "seeds": int(g["seed"].nunique())}
+        mine = r[(r["arch"] == arch) & (r["budget"] == budget)]
+        for task in sorted(df["task"].unique()):
+            hit = mine[mine["task"] == task]
+            for col in ("reach", "ci_lo", "ci_hi", "below", "above", "lo_open", "hi_open", "interval", "text"):
+                item[f"{task}.{col}"] = hit[col].iloc[0] if len(hit) else (math.nan if col != "text" else "")
+        item["params"] = median(g["params"])
+        item["train tok/s"] = median(g.get("throughput.train_tokens_per_s", pd.Series(dtype=float)))
+        item["gen tok/s"] = median(g.get("throughput.gen_tokens_per_s", pd.Series(dtype=float)))
+        rows.append(item)
+    return pd.DataFrame(rows)
 
 
-def _latex(s: str) -> str:
-    return "".join(_LATEX.get(ch, ch) for ch in s)
+def summary_caption(records: list[Any] | pd.DataFrame) -> str:
+    df = records if isinstance(records, pd.DataFrame) else prepared(records)
+    return ("Summary: " + reach_.caption(reach_.reach(df)) + " Parameters and tokens/s: medians over the "
+            "architecture's ok cells (every task and distance).")
 
 
-_MARK = {  # format -> (escape, mark the best)
-    "markdown": (lambda s: s.replace("|", r"\|"), lambda s: f"**{s}**"),
-    "csv": (lambda s: s, lambda s: f"{s}*"),
-    "latex": (_latex, lambda s: rf"\textbf{{{s}}}"),
-    "html": (html.escape, lambda s: f"<strong>{s}</strong>"),
-}
+def summary(records: list[Any]) -> str:
+    """The summary table as compact text for a terminal: the first table a run prints."""
+    from seqbench.publish.render import summary_text
+
+    return summary_text(prepared(records))
 
 
-def shown(table: TaskTable, fmt: str) -> pd.DataFrame:
-    """The table's cells and headers escaped for `fmt`, best values marked."""
-    if fmt not in FORMATS:
-        raise UserError(f"Unknown table format '{fmt}'. Available: {', '.join(FORMATS)}")
-    esc, mark = _MARK[fmt]
-    df = table.text.map(esc)
-    df = df.mask(table.best & (df != ""), df.map(mark))
-    return df.rename(columns=esc)
+def terminal(records: list[Any]) -> str:
+    """The summary first, then every task's tables, compact for a terminal: what a run prints when it ends."""
+    from seqbench.publish.render import render_all
 
-
-def frame(df: pd.DataFrame, fmt: str, caption: str | None = None) -> str:
-    """A frame of display strings, already escaped for `fmt`, as markdown, csv, latex or html."""
-    if fmt == "markdown":
-        return df.to_markdown(index=False, disable_numparse=True)
-    if fmt == "csv":
-        return df.to_csv(index=False)
-    if fmt == "latex":
-        return df.style.hide(axis="index").to_latex(hrules=True, caption=caption, position_float="centering")
-    return df.to_html(index=False, escape=False, border=0, classes="seqbench")
-
-
-def escaped(df: pd.DataFrame, fmt: str) -> pd.DataFrame:
-    """Cells and headers of a frame of strings escaped for `fmt`."""
-    esc = _MARK[fmt][0]
-    return df.astype(str).map(esc).rename(columns=lambda c: esc(str(c)))
-
-
-def render(table: TaskTable, fmt: str) -> str:
-    """One task's table as markdown, csv, latex or html."""
-    return frame(shown(table, fmt), fmt, _latex(table.caption) if fmt == "latex" else None)
-
-
-def render_all(tables: list[TaskTable], fmt: str) -> str:
-    """Every task's table in one text: headed sections, or for CSV one table with `task` and `metric` columns."""
-    if not tables:
-        return ""
-    if fmt == "csv":
-        frames = [shown(t, fmt).assign(task=t.task, metric=t.metric) for t in tables]
-        df = pd.concat(frames, ignore_index=True).fillna("")
-        return df[["task", "metric"] + [c for c in df.columns if c not in ("task", "metric")]].to_csv(index=False)
-    parts = []
-    for t in tables:
-        if fmt == "markdown":
-            parts.append(f"## {t.task}\n\n{t.caption}\n\n{render(t, fmt)}\n")
-        elif fmt == "html":
-            parts.append(f"<h2>{html.escape(t.task)}</h2>\n<p>{html.escape(t.caption)}</p>\n{render(t, fmt)}\n")
-        else:
-            parts.append(render(t, fmt))
-    return "\n".join(parts)
+    df = prepared(records)
+    return render_all(task_tables(df), "text", df=df)

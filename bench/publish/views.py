@@ -1,184 +1,174 @@
-"""The shared view over records that tables and plots draw: rows (task x arch x budget) and distance-bin columns.
+"""The tidy frame that every table and plot derives from, and the group-bys over it.
 
-A row gathers every record of one architecture at one parameter budget on one task, across distance settings and
-seeds. A column is one distance bin of one distance setting, keyed by (setting, `lo`): the last bin of a range is
-closed at the largest distance a seed's test set held, so its `hi` and label may differ between seeds; the column
-shows the widest. Only records with status "ok" give numbers; the others give their state.
+`tidy(records)` is the long format of `longform.long_frame` (one row per record x distance bin) plus a few derived
+columns: `budget` (the parameter budget, NO_BUDGET for none), `lr` (the record's learning rate, else its configured one),
+`single` (the cell trained at one distance, not a mixed range) and `x` (the bin's geometric midpoint, the distance
+a point is drawn at). Rows are (task, arch, budget); a cell position is a row at one distance setting.
+
+The learning rate is chosen on validation only: per cell position, the lr whose seeds have the lowest mean
+`metrics.val.best_val_loss`; an lr where a seed did not finish loses to one where every seed did. `choose_lr`
+keeps that lr's records, and the tables name it. With one lr nothing changes.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+import math
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from seqbench.contract.errors import UserError
-from seqbench.records.distance import sort_key
-from seqbench.publish.stats import Stat, mean_ci
+from seqbench.publish.longform import long_frame
+from seqbench.publish.stats import Interval, accuracy_interval
+from seqbench.records.distance import Distance, sort_key
 
 METRICS = ("token_acc", "seq_acc")
+ROW = ["task", "arch", "budget"]
+NO_BUDGET = -1  # `budget` of a record sized by width, not by a parameter budget
+POSITION = ROW + ["distance"]
 
 
-@dataclass(frozen=True)
-class BinColumn:
-    """One distance bin of one distance setting."""
-
-    header: str  # column header: the bin label, with the setting added when two settings share a label
-    label: str
-    lo: int
-    hi: int
-    distance: str  # the distance setting whose cells measured this bin
-    chance: float | None  # the task's chance-level token accuracy at this setting
-
-    @property
-    def mid(self) -> float:
-        return (self.lo + self.hi) / 2.0
+def tidy(records: list[Any]) -> pd.DataFrame:
+    """The long frame with `budget`, `lr`, `single` and `x`; refuses two records of one cell position and seed."""
+    df = long_frame(records)
+    df["budget"] = pd.to_numeric(df["params_budget"], errors="coerce").fillna(NO_BUDGET).astype(int)
+    configured = pd.to_numeric(df.get("config.train.lr", pd.Series(np.nan, index=df.index)), errors="coerce")
+    df["lr"] = pd.to_numeric(df["lr"], errors="coerce").fillna(configured).fillna(0.0)  # 0: not recorded
+    parsed = df["distance"].map(lambda d: Distance.parse(str(d)))
+    df["single"] = parsed.map(lambda d: d.single).astype(bool)
+    lo, hi = pd.to_numeric(df["bin.lo"], errors="coerce"), pd.to_numeric(df["bin.hi"], errors="coerce")
+    df["x"] = np.sqrt(lo * hi)
+    _refuse_pooling(df)
+    return df
 
 
-@dataclass
-class Row:
-    """Every record of one architecture at one parameter budget on one task."""
-
-    task: str
-    arch: str
-    budget: int | None
-    records: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["status"] == "ok"]
-
-    def label(self, with_budget: bool) -> str:
-        return f"{self.arch} ({self.budget if self.budget is not None else 'no budget'})" if with_budget else self.arch
-
-    def at(self, distance: str) -> list[dict[str, Any]]:
-        return [r for r in self.records if str(r["distance"]) == distance]
-
-    def state(self, records: list[dict[str, Any]] | None = None) -> str:
-        """The states of records that are not ok, e.g. `diverged` or `diverged, oom` ("" when none)."""
-        records = self.records if records is None else records
-        return ", ".join(sorted({r["status"] for r in records if r["status"] != "ok"}))
-
-    def status(self) -> str:
-        """`ok`, or the ok count and each other state with its seeds and settings: `2 ok; diverged: seed 2 (10-100)`."""
-        bad = [r for r in self.records if r["status"] != "ok"]
-        if not bad:
-            return "ok"
-        parts = [f"{len(self.ok)} ok"] if self.ok else []
-        for state in sorted({r["status"] for r in bad}):
-            cells = ", ".join(f"seed {r['seed']} ({r['distance']})" for r in bad if r["status"] == state)
-            parts.append(f"{state}: {cells}")
-        return "; ".join(parts)
+def _refuse_pooling(df: pd.DataFrame) -> None:
+    cells = df.drop_duplicates("cell_id")
+    key = POSITION + ["lr", "seed"]
+    twice = cells[cells.duplicated(key, keep=False)]
+    if len(twice):
+        a, b = twice.iloc[0], twice[twice["cell_id"] != twice.iloc[0]["cell_id"]].iloc[0]
+        raise UserError(
+            f"Cells {a['cell_id']} and {b['cell_id']} are both {a['arch']} on {a['task']} at distance "
+            f"{a['distance']}, seed {a['seed']}, budget {_budget_text(a['budget'])}, lr {a['lr']:g}, but differ in "
+            "configuration; a table would pool them as seeds. Publish them from separate folders.")
 
 
-def _block(record: dict[str, Any], name: str) -> dict[str, Any]:
-    return record.get(name) or {}
+def _budget_text(budget: Any) -> str:
+    return "none" if budget == NO_BUDGET else str(int(budget))
 
 
-def bins(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """A record's `metrics.bins` (none for a cell that did not finish)."""
-    return _block(record, "metrics").get("bins") or []
+def cells(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per record (its first bin row)."""
+    return df.drop_duplicates("cell_id")
 
 
-def overall(record: dict[str, Any]) -> dict[str, Any]:
-    """A record's `metrics.overall` ({} when absent)."""
-    return _block(record, "metrics").get("overall") or {}
-
-
-def plain(records: list[Any]) -> list[dict[str, Any]]:
-    """Records (typed `Record`s or their dicts) as JSON-ready dicts."""
-    return [r.to_dict() if hasattr(r, "to_dict") else r for r in records]
-
-
-def by_task(records: list[dict[str, Any]]) -> dict[str, list[Row]]:
-    """Rows per task, tasks and rows sorted by name then budget; refuses two records of one cell position."""
-    records = plain(records)
-    _refuse_pooling(records)
-    rows: dict[tuple[str, str, Any], Row] = {}
-    for r in records:
-        key = (r["task"], r["arch"], r.get("params_budget"))
-        rows.setdefault(key, Row(*key)).records.append(r)
-    out: dict[str, list[Row]] = {}
-    for key in sorted(rows, key=lambda k: (k[0], k[1], k[2] is not None, k[2] or 0)):
-        out.setdefault(key[0], []).append(rows[key])
+def choose_lr(df: pd.DataFrame) -> pd.DataFrame:
+    """The records of the lr chosen on validation per cell position; a column `lrs` says how many were tried."""
+    if df.empty:
+        return df.assign(lrs=pd.Series(dtype=int))
+    c = cells(df).copy()
+    c["loss"] = pd.to_numeric(c.get("metrics.val.best_val_loss"), errors="coerce").where(c["status"] == "ok")
+    c["failed"] = c["loss"].isna()
+    per_lr = c.groupby(POSITION + ["lr"]).agg(failed=("failed", "sum"), loss=("loss", "mean"))
+    per_lr = per_lr.reset_index().sort_values(["failed", "loss"], na_position="last", kind="stable")
+    chosen = per_lr.drop_duplicates(POSITION)[POSITION + ["lr"]]
+    tried = per_lr.groupby(POSITION).size().rename("lrs").reset_index()
+    out = df.merge(chosen, on=POSITION + ["lr"], how="inner").merge(tried, on=POSITION, how="left")
     return out
 
 
-def _refuse_pooling(records: list[dict[str, Any]]) -> None:
-    seen: dict[tuple, str] = {}
-    for r in records:
-        key = (r["task"], r["arch"], r.get("params_budget"), str(r["distance"]), r["seed"])
-        if key in seen:
-            raise UserError(
-                f"Cells {seen[key]} and {r['cell_id']} are both {r['arch']} on {r['task']} at distance "
-                f"{r['distance']}, seed {r['seed']}, budget {r.get('params_budget')}, but differ in configuration; "
-                "a table would pool them as seeds. Publish them from separate folders.")
-        seen[key] = r["cell_id"]
+def row_order(df: pd.DataFrame) -> list[tuple]:
+    """The (task, arch, budget) rows, sorted by task, architecture, then budget (none first)."""
+    keys = cells(df)[ROW].drop_duplicates()
+    return sorted(tuple(k) for k in keys.itertuples(index=False))
 
 
-def settings(rows: list[Row]) -> list[str]:
-    """The distance settings of a task's records, ordered by distance."""
-    found = {str(r["distance"]) for row in rows for r in row.records}
-    return sorted(found, key=sort_key)
+def row_label(key: tuple, with_budget: bool) -> str:
+    return f"{key[1]} ({_budget_text(key[2])})" if with_budget else key[1]
 
 
-def chances(rows: list[Row]) -> dict[str, float]:
-    """Chance-level token accuracy per distance setting (the first record that states it)."""
-    out: dict[str, float] = {}
-    for row in rows:
-        for r in row.records:
-            if r.get("chance") is not None:
-                out.setdefault(str(r["distance"]), r["chance"])
+def settings(df: pd.DataFrame) -> list[str]:
+    return sorted(df["distance"].astype(str).unique(), key=sort_key)
+
+
+def accuracy(df: pd.DataFrame, metric: str = "token_acc") -> pd.DataFrame:
+    """Per cell position and bin: the bin's span and label, the ok seeds, the mean and its 95% interval.
+
+    Columns: task, arch, budget, distance, lo, hi, label, x, seeds, mean, ci_lo, ci_hi, n, interval, chance, lr,
+    lrs. `n` counts what the interval is over: seeds ("t") or test examples ("wilson"). The last bin of a range
+    closes at the largest distance a seed's test set held, so `hi` is the widest over seeds.
+    """
+    if metric not in METRICS:
+        raise UserError(f"Unknown metric '{metric}'. Available: {', '.join(METRICS)}")
+    ok = df[(df["status"] == "ok") & df["bin.lo"].notna()].copy()
+    cols = ["task", "arch", "budget", "distance", "lo", "hi", "label", "x", "seeds", "mean", "ci_lo", "ci_hi", "n",
+            "interval", "chance", "lr", "lrs"]
+    if ok.empty:
+        return pd.DataFrame(columns=cols)
+    ok["lo"] = ok["bin.lo"].astype(int)
+    ok["value"] = pd.to_numeric(ok[f"bin.{metric}"], errors="coerce")
+    ok = ok.sort_values("bin.hi")
+    g = ok.groupby(POSITION + ["lo"], sort=False)
+    agg = g.agg(hi=("bin.hi", "max"), label=("bin.label", "last"), values=("value", list),
+                examples=("bin.n", "max"), seeds=("seed", "nunique"), chance=("chance", "first"),
+                lr=("lr", "first"), lrs=("lrs", "first") if "lrs" in ok else ("lr", "nunique")).reset_index()
+    agg["hi"] = agg["hi"].astype(int)
+    agg["x"] = np.sqrt(agg["lo"] * agg["hi"])
+    ivs = [accuracy_interval(v, e if pd.notna(e) else None) for v, e in zip(agg["values"], agg["examples"])]
+    agg["mean"] = [i.mean if i else math.nan for i in ivs]
+    agg["ci_lo"] = [i.lo if i else math.nan for i in ivs]
+    agg["ci_hi"] = [i.hi if i else math.nan for i in ivs]
+    agg["n"] = [i.n if i else 0 for i in ivs]
+    agg["interval"] = [i.method if i else "none" for i in ivs]
+    if metric != "token_acc":
+        agg["chance"] = math.nan  # chance is a token-level number
+    agg["dkey"] = agg["distance"].map(sort_key)
+    agg = agg.sort_values(["task", "arch", "lo", "hi", "dkey"], kind="stable")
+    return agg[cols].reset_index(drop=True)
+
+
+def overall(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Per cell position: mean and interval over ok seeds of `metrics.overall[key]` (token_acc, bleu, chrf...)."""
+    column = f"metrics.overall.{key}"
+    c = cells(df)
+    c = c[(c["status"] == "ok")]
+    if column not in c or c.empty:
+        return pd.DataFrame(columns=POSITION + ["mean", "ci_lo", "ci_hi", "n", "interval"])
+    c = c.assign(value=pd.to_numeric(c[column], errors="coerce"))
+    g = c.groupby(POSITION).agg(values=("value", list), examples=("metrics.overall.n", "max"))
+    g = g.reset_index()
+    bounded = key in METRICS or key in ("bleu", "chrf")
+    ivs: list[Interval | None] = [accuracy_interval(v, e if pd.notna(e) and bounded else None)
+                                  for v, e in zip(g["values"], g["examples"])]
+    g["mean"] = [i.mean if i else math.nan for i in ivs]
+    g["ci_lo"] = [i.lo if i else math.nan for i in ivs]
+    g["ci_hi"] = [i.hi if i else math.nan for i in ivs]
+    g["n"] = [i.n if i else 0 for i in ivs]
+    g["interval"] = [i.method if i else "none" for i in ivs]
+    return g.drop(columns=["values", "examples"])
+
+
+def states(df: pd.DataFrame) -> dict[tuple, str]:
+    """Per cell position whose records are all not ok: their states, e.g. `diverged` or `diverged, oom`."""
+    c = cells(df)
+    out: dict[tuple, str] = {}
+    for key, g in c.groupby(POSITION):
+        if not (g["status"] == "ok").any():
+            out[tuple(key)] = ", ".join(sorted(set(g["status"])))
     return out
 
 
-def bin_columns(rows: list[Row]) -> list[BinColumn]:
-    """The distance-bin columns of one task's rows, ordered by `lo`, then `hi`, then setting."""
-    found: dict[tuple[str, int], dict[str, Any]] = {}
-    chance = chances(rows)
-    for row in rows:
-        for r in row.ok:
-            for b in bins(r):
-                key = (str(r["distance"]), b["lo"])
-                if key not in found or b["hi"] > found[key]["hi"]:
-                    found[key] = b
-    labels = Counter(b["label"] for b in found.values())
-    cols = [BinColumn(header=b["label"] if labels[b["label"]] == 1 else f"{b['label']} [{d}]", label=b["label"],
-                      lo=b["lo"], hi=b["hi"], distance=d, chance=chance.get(d))
-            for (d, _), b in found.items()]
-    return sorted(cols, key=lambda c: (c.lo, c.hi, c.distance))
-
-
-def bin_values(row: Row, col: BinColumn, metric: str) -> list[float]:
-    """One value per ok record of `row` at the column's setting: that record's `metric` in the column's bin."""
-    values = []
-    for r in row.at(col.distance):
-        if r["status"] != "ok":
-            continue
-        for b in bins(r):
-            if b["lo"] == col.lo and b.get(metric) is not None:
-                values.append(b[metric])
-    return values
-
-
-def bin_stat(row: Row, col: BinColumn, metric: str) -> Stat | None:
-    return mean_ci(bin_values(row, col, metric))
-
-
-def overall_stat(records: list[dict[str, Any]], key: str) -> Stat | None:
-    """Mean and CI over ok records of `metrics.overall[key]` (token_acc, seq_acc, bleu, chrf)."""
-    return mean_ci(overall(r).get(key) for r in records if r["status"] == "ok")
-
-
-def throughput(records: list[dict[str, Any]], key: str) -> list[float]:
-    """`throughput[key]` of each ok record that measured it."""
-    return [r["throughput"][key] for r in records
-            if r["status"] == "ok" and _block(r, "throughput").get(key) is not None]
-
-
-def seq_len(record: dict[str, Any]) -> float | None:
-    """Mean source plus target length of a record's test set, from its throughput block."""
-    t = _block(record, "throughput")
-    if t.get("mean_src_len") is None or t.get("mean_tgt_len") is None:
-        return None
-    return t["mean_src_len"] + t["mean_tgt_len"]
+def status_text(g: pd.DataFrame, most: int = 3) -> str:
+    """A row's records: `ok`, or the ok count and each other state with its first seeds and settings."""
+    c = cells(g)
+    bad = c[c["status"] != "ok"]
+    if bad.empty:
+        return "ok"
+    parts = [f"{int((c['status'] == 'ok').sum())} ok"] if (c["status"] == "ok").any() else []
+    for state, b in bad.groupby("status"):
+        where = [f"seed {s} ({d})" for s, d in zip(b["seed"], b["distance"])]
+        more = f" and {len(where) - most} more" if len(where) > most else ""
+        parts.append(f"{state}: {', '.join(where[:most])}{more}")
+    return "; ".join(parts)

@@ -1,0 +1,121 @@
+"""Intervals and reach against hand-computed values and against scipy.stats."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import stats
+
+from seqbench.publish.reach import across, seed_reach
+from seqbench.publish.stats import accuracy_interval, median, t_interval, wilson
+
+T975_2 = 0.95 * math.sqrt(2 / (4 * 0.975 * 0.025))  # t(0.975, 2) in closed form (df 2): 4.3027
+
+
+# --- Student t across seeds -------------------------------------------------------------------------------------
+
+def test_t_interval_by_hand_and_against_scipy():
+    iv = t_interval([0.5, 0.6, 0.7])
+    half = T975_2 * 0.1 / math.sqrt(3)  # sd 0.1 over 3 seeds: 0.248414
+    assert (iv.mean, iv.n, iv.method) == (pytest.approx(0.6), 3, "t")
+    assert iv.lo == pytest.approx(0.6 - half, abs=1e-12) and iv.hi == pytest.approx(0.6 + half, abs=1e-12)
+    assert iv.hi - iv.mean == pytest.approx(0.2484, abs=1e-4)  # the printed-table value
+    for values in ([0.1, 0.9], [0.3, 0.31, 0.35, 0.2, 0.5], [12.0, 3.5, 7.25, 1.0, 2.0, 9.0, 4.0]):
+        lo, hi = stats.t.interval(0.95, len(values) - 1, loc=stats.tmean(values), scale=stats.sem(values))
+        iv = t_interval(values)
+        assert abs(iv.lo - lo) < 1e-9 and abs(iv.hi - hi) < 1e-9
+
+
+def test_t_interval_edges():
+    assert t_interval([]) is None and t_interval([None, float("nan")]) is None
+    one = t_interval([0.42])
+    assert (one.mean, one.lo, one.hi, one.n, one.method) == (0.42, 0.42, 0.42, 1, "none")
+    same = t_interval([0.9, 0.9, 0.9])
+    assert (same.lo, same.hi, same.method) == (0.9, 0.9, "t")
+    clipped = t_interval([0.1, 0.2], bounds=(0.0, 1.0))  # 0.15 ± 12.706 * 0.05: clipped to [0, 1]
+    assert (clipped.lo, clipped.hi) == (0.0, pytest.approx(0.15 + 12.7062047 * 0.05, abs=1e-6))
+
+
+# --- Wilson over examples ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("k, n, lo, hi", [
+    # Newcombe (1998), Statistics in Medicine 17:857, table I, method 3 (Wilson score, no continuity correction)
+    (81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611), (1, 29, 0.0061, 0.1718),
+])
+def test_wilson_matches_published_values(k, n, lo, hi):
+    iv = wilson(k / n, n)
+    assert iv.lo == pytest.approx(lo, abs=1e-4) and iv.hi == pytest.approx(hi, abs=1e-4)
+    assert (iv.n, iv.method, iv.mean) == (n, "wilson", k / n)
+
+
+def test_wilson_by_hand_and_against_scipy():
+    z = 1.959963984540054
+    centre, half = 0.5, z / (1 + z * z / 10) * math.sqrt(0.25 / 10 + z * z / 400)  # 5 of 10
+    iv = wilson(0.5, 10)
+    assert iv.lo == pytest.approx(centre - half, abs=1e-12) and iv.hi == pytest.approx(centre + half, abs=1e-12)
+    for k, n in ((0, 3), (3, 3), (7, 9), (81, 263), (255, 256), (1, 1000)):
+        ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        iv = wilson(k / n, n)
+        assert abs(iv.lo - ci.low) < 1e-9 and abs(iv.hi - ci.high) < 1e-9
+    with pytest.raises(ValueError):
+        wilson(0.5, 0)
+
+
+def test_accuracy_interval_picks_t_for_seeds_and_wilson_for_one():
+    assert accuracy_interval([0.5, 0.6, 0.7], 100).method == "t"
+    assert accuracy_interval([0.8], 64) == wilson(0.8, 64)
+    assert accuracy_interval([0.8], None).method == "none"
+    assert accuracy_interval([], 5) is None
+    assert median([3.0, None, 1.0, 2.0]) == 2.0 and median([]) is None
+
+
+# --- reach ------------------------------------------------------------------------------------------------------
+
+X = [2, 4, 8, 16]
+
+
+def test_reach_monotone_interpolates_on_log_distance():
+    r = seed_reach(X, [1.0, 0.9, 0.3, 0.1], [0.5] * 4)  # 0.4 above at 4, 0.2 below at 8
+    assert r.censored == "" and r.value == pytest.approx(2 ** (2 + 0.4 / 0.6))  # 6.35
+
+
+def test_reach_non_monotone_is_the_first_fall():
+    r = seed_reach(X, [1.0, 0.2, 0.9, 1.0], [0.5] * 4)  # falls between 2 and 4, recovers later
+    assert r.censored == "" and r.value == pytest.approx(2 ** (1 + 0.5 / 0.8))
+
+
+def test_reach_never_above_and_always_above_are_censored():
+    assert seed_reach(X, [0.1, 0.1, 0.9, 0.1], [0.5] * 4) == type(seed_reach(X, [0.1] * 4, [0.5] * 4))(2.0, "below")
+    assert seed_reach(X, [0.5, 0.9, 0.9, 0.9], [0.5] * 4).censored == "below"  # at the midpoint is not above
+    assert seed_reach(X, [1.0, 0.9, 0.6, 0.51], [0.5] * 4) == seed_reach([16, 2, 8, 4], [0.51, 1, 0.6, 0.9], [0.5] * 4)
+    assert seed_reach(X, [1.0, 0.9, 0.6, 0.51], [0.5] * 4).censored == "above"
+    assert seed_reach(X, [1.0, 0.9, 0.6, 0.51], [0.5] * 4).value == 16
+
+
+def test_reach_threshold_is_per_point_and_order_free():
+    # chance 0.125 -> midpoint 0.5625: 0.6 is above, 0.55 is not
+    r = seed_reach([8, 2, 4], [0.55, 1.0, 0.6], [0.5625] * 3)
+    assert r.value == pytest.approx(2 ** (2 + 0.0375 / 0.05))
+    assert seed_reach([], [], []) is None
+
+
+def test_reach_across_seeds_is_geometric_with_t_on_log2():
+    from seqbench.publish.reach import SeedReach
+
+    r = across([SeedReach(4.0), SeedReach(8.0), SeedReach(16.0)], 2.0, 256.0)
+    assert r.value == pytest.approx(8.0) and r.method == "t"
+    half = T975_2 * 1.0 / math.sqrt(3)  # log2 reach 2, 3, 4: sd 1
+    assert r.hi == pytest.approx(2 ** (3 + half)) and not r.hi_open  # 44.8
+    assert 2 ** (3 - half) < 2.0 and r.lo == 2.0 and r.lo_open  # 1.43: below the shortest distance measured
+    assert r.text() == "8 [<2-45]"
+    inside = across([SeedReach(4.0), SeedReach(8.0), SeedReach(16.0)], 1.0, 256.0)
+    assert inside.lo == pytest.approx(2 ** (3 - half)) and inside.text() == "8 [1.4-45]"
+    censored = across([SeedReach(256.0, "above"), SeedReach(256.0, "above"), SeedReach(64.0)], 2.0, 256.0)
+    assert censored.value == pytest.approx(2 ** (22 / 3)) and censored.hi == 256.0 and censored.hi_open
+    assert censored.text().startswith("≥161 [") and censored.text().endswith("-256+]")
+    assert across([SeedReach(256.0, "above")] * 3, 2.0, 256.0).text() == "256+"
+    assert across([SeedReach(2.0, "below")] * 2, 2.0, 256.0).text() == "<2"
+    wide = across([SeedReach(2.5), SeedReach(200.0)], 2.0, 256.0)  # the t interval reaches past both ends
+    assert wide.lo == 2.0 and wide.hi == 256.0 and wide.lo_open and wide.hi_open
+    assert wide.text().endswith("[<2-256+]")

@@ -70,18 +70,23 @@ def finished(out: Path, cell_id: str, repair: bool = False, retry_failed: bool =
 
 
 @contextlib.contextmanager
-def _stop_on_signals():
-    """Turn SIGINT and SIGTERM into `Interrupted` for the duration of a matrix (main thread only)."""
+def _stop_on_signals(stop_now: bool):
+    """SIGINT and SIGTERM during a matrix (main thread only): raise `Interrupted` at once when a cell trains in
+    this process (`stop_now`), else set a flag the runner's loop checks, so that nothing in multiprocessing's
+    plumbing is interrupted halfway."""
+    asked: list[str] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield asked
         return
 
     def stop(signum, frame):
-        raise Interrupted(signal.Signals(signum).name)
+        asked.append(signal.Signals(signum).name)
+        if stop_now:
+            raise Interrupted(asked[-1])
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield asked
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -120,10 +125,12 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
     display = Display(len(todo), executor.slots, Counter((c.arch, c.task) for c in todo), err=err, live=live,
                       verbose=verbose)
     running: dict[str, _Running] = {}
-    with _stop_on_signals():
+    with _stop_on_signals(isinstance(executor, InProcess)) as asked:
         try:
             pending = list(todo)
             while pending or running:
+                if asked:
+                    raise Interrupted(asked[0])
                 while pending and len(running) < executor.slots:
                     cell = pending.pop(0)
                     lock = _claim(out, cell, rerun, retry_failed, summary, display)
@@ -150,6 +157,8 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
                 for event in executor.events():
                     display.progress(event)
                 display.heartbeat()
+            if asked:
+                raise Interrupted(asked[0])
         except (Interrupted, KeyboardInterrupt):
             summary.interrupted = True
             executor.shutdown()

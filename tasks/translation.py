@@ -182,10 +182,6 @@ class CorpusTranslation(_Translation):
         """The first `n` pairs of the split inside the distance setting (all of them if fewer), in file order."""
         return Batch(*self.corpus.splits[split].take(self.rows[split][:n]))
 
-    def alignment_spans(self, batch: Batch) -> None:
-        """Real corpora come without word alignments."""
-        return None
-
     def decode(self, ids: list[int]) -> str:
         return self.corpus.decode(ids)
 

@@ -17,15 +17,15 @@ from torch import Tensor, nn
 import seqbench
 from seqbench.contract import registry
 from seqbench.contract.adapt import DecoderOnly
-from seqbench.run.config import ModelConfig
 from seqbench.run.config import build as build_options
 from seqbench.contract.errors import ConfigError
-from seqbench.contract.generate import greedy, is_incremental
+from seqbench.contract.generate import greedy, incremental, is_incremental
 from seqbench.contract.sizing import build_model, count_params, size_to_budget
-from seqbench.contract.specs import BOS, EOS, N_SPECIAL, PAD, ArchSpec
+from seqbench.contract.specs import BOS, EOS, N_SPECIAL, PAD, ArchSpec, ModelShape
 
 BUILTINS = {"rnn", "lstm", "gru", "seq2seq", "seq2seq-attn", "transformer", "gpt"}
 COPY_VOCAB = 14  # 4 specials + 10 symbols
+SHAPE = ModelShape(d_model=64, n_layers=2, n_heads=4, dropout=0.0, max_len=64)
 
 
 # --- a third-party-style plugin: one "mixer" layer, stacked by the host -----------------------------------------
@@ -94,7 +94,7 @@ def make(name: str, options: dict | None = None, vocab: int = COPY_VOCAB, d_mode
     spec = REGISTRY.arch(name)
     opts = build_options(spec.options, options or {}, f"arch.{name}")
     torch.manual_seed(seed)
-    return build_model(spec, ModelConfig(d_model=d_model, n_layers=2, n_heads=4), opts, vocab, max_len)
+    return build_model(spec, ModelShape(d_model, 2, 4, 0.0, max_len), opts, vocab)
 
 
 def random_batch(vocab: int, src_lens: list[int], t: int, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
@@ -108,26 +108,9 @@ def random_batch(vocab: int, src_lens: list[int], t: int, seed: int = 0) -> tupl
     return src, src_len, tgt_in
 
 
-class ForwardOnly(nn.Module):
-    """A seq2seq model seen through `forward` alone, so `greedy` takes its uncached path."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
-        return self.model(src, src_len, tgt_in)
-
-
 def greedy_uncached(model: nn.Module, src: Tensor, src_len: Tensor, max_len: int) -> Tensor:
     """`greedy` forced onto the path that re-runs the whole prefix for every token."""
-    if isinstance(model, DecoderOnly):
-        flag, model.incremental = model.incremental, False
-        try:
-            return greedy(model, src, src_len, max_len)
-        finally:
-            model.incremental = flag
-    return greedy(ForwardOnly(model), src, src_len, max_len)
+    return greedy(model, src, src_len, max_len, cache=False)
 
 
 # --- registry ------------------------------------------------------------------------------------------------
@@ -196,10 +179,11 @@ def test_incremental_logits_match_teacher_forcing(name, options):
     src, src_len, tgt_in = random_batch(COPY_VOCAB, [9, 2, 5], 40)  # 40 steps: key-value caches grow twice
     with torch.no_grad():
         full = model(src, src_len, tgt_in)  # (B, T, V)
-        logits, state = model.begin(src, src_len)
+        inc = incremental(model)
+        logits, state = inc.start(src, src_len)
         steps = [logits]
         for t in range(1, tgt_in.shape[1]):
-            logits, state = model.step(tgt_in[:, t], state)
+            logits, state = inc.step(tgt_in[:, t], state)
             steps.append(logits)
     torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=0)
 
@@ -267,18 +251,18 @@ BUDGET_CASES = [(name, budget) for name in ARCHS for budget in (20_000, 50_000, 
 @pytest.mark.parametrize("name,budget", BUDGET_CASES)
 def test_size_to_budget_lands_within_ten_percent(name, budget):
     spec = REGISTRY.arch(name)
-    config, count = size_to_budget(spec, ModelConfig(), spec.options(), COPY_VOCAB, 64, budget)
+    config, count = size_to_budget(spec, SHAPE, spec.options(), COPY_VOCAB, budget)
     assert abs(count - budget) <= 0.1 * budget
-    assert count_params(build_model(spec, config, spec.options(), COPY_VOCAB, 64)) == count  # meta count is real
+    assert count_params(build_model(spec, config, spec.options(), COPY_VOCAB)) == count  # meta count is real
     if spec.uses_heads:
-        assert config.d_model % config.n_heads == 0 and config.n_heads <= ModelConfig().n_heads
+        assert config.d_model % config.n_heads == 0 and config.n_heads <= SHAPE.n_heads
 
 
 @pytest.mark.parametrize("name", ARCHS)
 def test_too_small_budget_is_refused(name):
     spec = REGISTRY.arch(name)
     with pytest.raises(ConfigError, match="too small"):
-        size_to_budget(spec, ModelConfig(), spec.options(), COPY_VOCAB, 64, 10)  # below any width-1 model
+        size_to_budget(spec, SHAPE, spec.options(), COPY_VOCAB, 10)  # below any width-1 model
 
 
 # --- options -------------------------------------------------------------------------------------------------
@@ -323,6 +307,7 @@ def test_learned_positions_refuse_sequences_past_max_len(name):
     with pytest.raises(ValueError, match="max_len=10"):
         model(src, src_len, tgt_long)
     with torch.no_grad(), pytest.raises(ValueError, match="max_len=10"):  # and while generating
-        _, state = model.begin(src, src_len)
+        inc = incremental(model)
+        _, state = inc.start(src, src_len)
         for _ in range(12):
-            _, state = model.step(torch.full((2,), N_SPECIAL), state)
+            _, state = inc.step(torch.full((2,), N_SPECIAL), state)

@@ -28,7 +28,7 @@ from seqbench.run import config as C
 from seqbench.contract.errors import ConfigError, UserError, unknown
 from seqbench.contract.registry import Registry
 from seqbench.contract.sizing import build_model, count_params, size_to_budget
-from seqbench.contract.specs import Distance, Task
+from seqbench.contract.specs import Distance, ModelShape, Task
 
 SECTIONS = ("matrix", "model", "train", "eval", "task", "arch")
 DEFAULT_PROFILE = "quick"
@@ -49,6 +49,15 @@ class Cell:
     cell_id: str
     resolved: dict[str, Any]  # the record's "config"
     plugins: dict[str, str]  # the record's "plugins"
+
+    @property
+    def shape(self) -> ModelShape:
+        """The sizes the cell's model is built at."""
+        return model_shape(self.model, self.max_len)
+
+
+def model_shape(model: C.ModelConfig, max_len: int) -> ModelShape:
+    return ModelShape(model.d_model, model.n_layers, model.n_heads, model.dropout, max_len)
 
 
 def profiles() -> list[str]:
@@ -223,19 +232,21 @@ def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[Cell], dict[tuple[str, D
 
 def _size(spec, cfg: C.RunConfig, arch: str, task: Task, max_len: int, budget: int | None):
     options = cfg.arch_options[arch]
+    shape = model_shape(cfg.model, max_len)
     if budget is None:
         with torch.device("meta"):
             try:
-                n = count_params(build_model(spec, cfg.model, options, task.vocab_size, max_len))
+                n = count_params(build_model(spec, shape, options, task.vocab_size))
             except (ValueError, TypeError) as e:
                 raise ConfigError(f"architecture '{arch}' cannot be built with this model config: {e}") from None
         return dataclasses.replace(cfg.model, params=()), n
     try:
-        return size_to_budget(spec, cfg.model, options, task.vocab_size, max_len, budget)
+        sized, n = size_to_budget(spec, shape, options, task.vocab_size, budget)
     except (ValueError, TypeError) as e:
         if isinstance(e, UserError):
             raise
         raise ConfigError(f"architecture '{arch}' cannot be sized to {budget} parameters: {e}") from None
+    return dataclasses.replace(cfg.model, d_model=sized.d_model, n_heads=sized.n_heads, params=()), n
 
 
 def _cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, n_params, max_len) -> Cell:

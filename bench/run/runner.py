@@ -179,10 +179,7 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
     train_s: float | None = None
     try:
         pl.seed_everything(stream_seed(cell.seed, "model") % 2**32, verbose=False)
-        model = build_model(reg.arch(cell.arch), cell.model, cfg.arch_options[cell.arch], task.vocab_size,
-                            cell.max_len)
-        if not isinstance(model, torch.nn.Module):
-            raise ContractError("architecture", f"build() returned {type(model).__name__}, not a torch.nn.Module")
+        model = build_model(reg.arch(cell.arch), cell.shape, cfg.arch_options[cell.arch], task.vocab_size)
         record["params"] = count_params(model)
         bins = edges_to_bins(task.bin_edges(), task.distance.hi)
         module = SeqModule(model, task, cfg.train, cfg.eval, bins)

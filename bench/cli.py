@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 import seqbench
-from seqbench.contract.errors import UserError
+from seqbench.contract.errors import PluginFault, UserError
 
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -95,6 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"seqbench: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except PluginFault as e:  # a plugin's code failed outside a matrix (e.g. show-task building its task)
+        if debug:
+            raise
+        print(f"seqbench: error: {e.plugin}: {e}", file=sys.stderr)
+        return EXIT_CELLS_FAILED
     except KeyboardInterrupt:
         print("seqbench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -140,11 +145,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
-    print(f"seqbench: {len(cells)} cells -> {out}", file=sys.stderr)
+    faulty = [c for c in cells if c.fault is not None]
+    print(f"seqbench: {len(cells)} cells -> {out}" + (f"; {len(faulty)} cannot run, their plugin failed while "
+                                                        f"planning (recorded as failed)" if faulty else ""),
+          file=sys.stderr)
+    _report_stale(cells, out)
     if args.dry_run:
         for c in cells:
-            print(f"{c.cell_id}  {c.arch:<14} {c.task:<12} d={c.distance.label:<10} seed={c.seed} "
-                  f"params={c.params} d_model={c.model.d_model}")
+            what = (f"FAILED: {c.fault.plugin}: {c.fault}" if c.fault is not None
+                    else f"params={c.params} d_model={c.model.d_model}")
+            print(f"{c.cell_id}  {c.arch:<14} {c.task:<12} d={c.distance.label:<10} seed={c.seed} {what}")
         return EXIT_OK
     command = "seqbench " + " ".join(shlex.quote(a) for a in args.argv)
     summary = runner.run_matrix(cfg, reg, cells, tasks, out, rerun=args.rerun,
@@ -170,6 +180,22 @@ def cmd_run(args: argparse.Namespace) -> int:
           + (" (--retry-failed runs them again)" if not_ok else "") + f"; records in {results.records_dir(out)}",
           file=sys.stderr)
     return EXIT_CELLS_FAILED if not_ok else EXIT_OK
+
+
+def _report_stale(cells: list, out: Path) -> None:
+    """Name the planned cells whose slot holds a record under another id: not reused, not deleted."""
+    from seqbench.records import store
+    from seqbench.run import stale
+
+    pairs = stale.stale(cells, store.load_dir(out).records)
+    if pairs:
+        print(f"seqbench: {len(pairs)} records in {out} are stale (same arch, task, distance, seed and budget as a "
+              f"planned cell, but another id): they are kept and not reused", file=sys.stderr)
+    for cell, record in pairs[:10]:
+        print(f"  {cell.arch}/{cell.task}/d={cell.distance.label}/seed={cell.seed}: {record.cell_id} -> "
+              f"{cell.cell_id}: {stale.what_changed(cell, record)}", file=sys.stderr)
+    if len(pairs) > 10:
+        print(f"  and {len(pairs) - 10} more", file=sys.stderr)
 
 
 def _raw_config(args: argparse.Namespace) -> dict:

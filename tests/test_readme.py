@@ -47,5 +47,5 @@ def test_readme_plugin_runs_through_the_cli(tmp_path, monkeypatch):
     assert code == 0
     record = results.load_dir(out).dicts()[0]
     assert record["arch"] == "causal-conv" and record["config"]["arch_options"] == {"width": 8}
-    assert record["plugins"]["arch"].startswith(f"{path}==file-")
+    assert record["plugins"]["arch"]["plugin"] == "my_mixer" and record["plugins"]["arch"]["digest"]
     assert record["throughput"]["incremental_generation"] is False  # a mixer generates by the slower fallback

@@ -25,7 +25,9 @@ else:  # pragma: no cover
 import torch
 
 from seqbench.run import config as C
-from seqbench.contract.errors import ConfigError, UserError, unknown
+from seqbench.contract.checks import check_task
+from seqbench.contract.errors import ConfigError, PluginFault, UserError, unknown
+from seqbench.contract.host import HOST_BLOCK
 from seqbench.contract.registry import Registry
 from seqbench.contract.sizing import build_model, count_params, size_to_budget
 from seqbench.contract.specs import Distance, ModelShape, Task
@@ -44,11 +46,12 @@ class Cell:
     seed: int
     params_budget: int | None
     model: C.ModelConfig  # with d_model sized to the budget when there is one
-    params: int  # actual parameter count
+    params: int | None  # actual parameter count (None when planning failed)
     max_len: int  # the longest stream the model is built for
     cell_id: str
     resolved: dict[str, Any]  # the record's "config"
-    plugins: dict[str, str]  # the record's "plugins"
+    plugins: dict[str, dict[str, Any]]  # the record's "plugins": arch and task as `PluginRef` data
+    fault: PluginFault | None = None  # plugin code failed while planning: the cell is recorded as failed
 
     @property
     def shape(self) -> ModelShape:
@@ -187,29 +190,40 @@ def _distances(setting: Any, where: str) -> tuple[Distance, ...]:
 
 
 def build_task(reg: Registry, name: str, options: Any, distance: Distance) -> Task:
-    """Build a task, turning its refusals into one-line configuration errors."""
+    """Build a task, turning its refusals (UserError, ValueError, OSError) into one-line configuration errors and
+    any other failure of its code into a `PluginFault`."""
     try:
-        task = reg.task(name).build(options, distance)
+        return check_task(reg.task(name).build(options, distance), name)
     except UserError:
         raise
     except (ValueError, OSError) as e:
         raise ConfigError(f"task.{name} at distance {distance.label}: {e}") from None
-    if not isinstance(task, Task):
-        raise UserError(f"task plugin '{name}' returned {type(task).__name__} from build(), not a seqbench.contract.specs.Task")
-    return task
+    except (Exception, SystemExit) as e:
+        raise PluginFault(reg.who("task", name), e, f"building task '{name}' at distance {distance.label}") from e
 
 
 def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[Cell], dict[tuple[str, Distance], Task]]:
-    """Every cell of the matrix, sized and identified, and the built tasks they use."""
+    """Every cell of the matrix, sized and identified, and the built tasks they use. A task or architecture whose
+    code fails here makes its cells failed ones (`Cell.fault`); the rest of the matrix is planned as usual."""
     tasks: dict[tuple[str, Distance], Task] = {}
+    broken: dict[tuple[str, Distance], PluginFault] = {}
     for name in cfg.matrix.tasks:
         for d in cfg.distances[name]:
-            tasks[(name, d)] = build_task(reg, name, cfg.task_options[name], d)
+            try:
+                tasks[(name, d)] = build_task(reg, name, cfg.task_options[name], d)
+            except PluginFault as fault:
+                broken[(name, d)] = fault
     cells: list[Cell] = []
-    sized: dict[tuple, tuple[C.ModelConfig, int]] = {}
+    sized: dict[tuple, tuple[C.ModelConfig, int | None, PluginFault | None]] = {}
     budgets: tuple[int | None, ...] = cfg.model.params or (None,)
+    unsized = dataclasses.replace(cfg.model, params=())
     for task_name in cfg.matrix.tasks:
         for d in cfg.distances[task_name]:
+            if (task_name, d) in broken:
+                cells += [_cell(cfg, reg, arch, task_name, d, seed, budget, unsized, None, cfg.model.max_len,
+                                broken[(task_name, d)])
+                          for arch in cfg.matrix.archs for budget in budgets for seed in cfg.matrix.seeds]
+                continue
             task = tasks[(task_name, d)]
             stream = task.max_src_len + 1 + task.max_tgt_len
             if cfg.model.max_len and stream > cfg.model.max_len:
@@ -223,33 +237,35 @@ def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[Cell], dict[tuple[str, D
                 for budget in budgets:
                     key = (arch, task.vocab_size, max_len, budget)
                     if key not in sized:
-                        sized[key] = _size(spec, cfg, arch, task, max_len, budget)
-                    model_cfg, n_params = sized[key]
+                        sized[key] = _size(spec, cfg, reg, arch, task, max_len, budget)
+                    model_cfg, n_params, fault = sized[key]
                     for seed in cfg.matrix.seeds:
-                        cells.append(_cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, n_params, max_len))
+                        cells.append(_cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, n_params, max_len,
+                                           fault))
     return cells, tasks
 
 
-def _size(spec, cfg: C.RunConfig, arch: str, task: Task, max_len: int, budget: int | None):
+def _size(spec, cfg: C.RunConfig, reg: Registry, arch: str, task: Task, max_len: int, budget: int | None):
+    """(model config, parameter count, None), or (unsized config, None, fault) when the plugin's build fails on the
+    meta device. A budget the architecture cannot meet is the user's: a `ConfigError`."""
     options = cfg.arch_options[arch]
     shape = model_shape(cfg.model, max_len)
-    if budget is None:
-        with torch.device("meta"):
-            try:
-                n = count_params(build_model(spec, shape, options, task.vocab_size))
-            except (ValueError, TypeError) as e:
-                raise ConfigError(f"architecture '{arch}' cannot be built with this model config: {e}") from None
-        return dataclasses.replace(cfg.model, params=()), n
     try:
+        if budget is None:
+            with torch.device("meta"):
+                return dataclasses.replace(cfg.model, params=()), count_params(
+                    build_model(spec, shape, options, task.vocab_size)), None
         sized, n = size_to_budget(spec, shape, options, task.vocab_size, budget)
-    except (ValueError, TypeError) as e:
-        if isinstance(e, UserError):
-            raise
-        raise ConfigError(f"architecture '{arch}' cannot be sized to {budget} parameters: {e}") from None
-    return dataclasses.replace(cfg.model, d_model=sized.d_model, n_heads=sized.n_heads, params=()), n
+        return dataclasses.replace(cfg.model, d_model=sized.d_model, n_heads=sized.n_heads, params=()), n, None
+    except UserError:
+        raise
+    except (Exception, SystemExit) as e:
+        fault = PluginFault(reg.who("architecture", arch), e, "build() failed while sizing the model on the meta "
+                                                             "device (see seqbench.contract.hookspecs)")
+        return dataclasses.replace(cfg.model, params=()), None, fault
 
 
-def _cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, n_params, max_len) -> Cell:
+def _cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, n_params, max_len, fault=None) -> Cell:
     resolved = {
         "arch": arch,
         "task": task_name,
@@ -262,8 +278,9 @@ def _cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, n_params, max_l
         "eval": dataclasses.asdict(cfg.eval),
         "task_options": dataclasses.asdict(cfg.task_options[task_name]),
         "arch_options": dataclasses.asdict(cfg.arch_options[arch]),
+        "host_block": HOST_BLOCK,
     }
-    plugins = {"arch": reg.version_of("architecture", arch), "task": reg.version_of("task", task_name)}
+    plugins = {"arch": reg.ref("architecture", arch).model_dump(), "task": reg.ref("task", task_name).model_dump()}
     blob = json.dumps({"config": resolved, "plugins": plugins}, sort_keys=True, default=str)
     cell_id = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    return Cell(arch, task_name, d, seed, budget, model_cfg, n_params, max_len, cell_id, resolved, plugins)
+    return Cell(arch, task_name, d, seed, budget, model_cfg, n_params, max_len, cell_id, resolved, plugins, fault)

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from seqbench.records import store as results
 from seqbench.records.schema import SCHEMA, Record, describe
 from seqbench.contract.checks import ContractError
+from seqbench.contract.errors import PluginFault
 from seqbench.run.config import RunConfig
 from seqbench.run.data import TaskData, stream_seed
 from seqbench.run.env import environment
@@ -137,8 +138,9 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
                         summary.skipped.append(cell.cell_id)
                         continue
                     t0 = time.monotonic()
-                    print(f"{head}: training ({cell.params} parameters)", file=err)
-                    record = run_cell(cfg, reg, cell, tasks[(cell.task, cell.distance)], out, command, progress)
+                    if cell.fault is None:
+                        print(f"{head}: training ({cell.params} parameters)", file=err)
+                    record = run_cell(cfg, reg, cell, tasks.get((cell.task, cell.distance)), out, command, progress)
                     results.save(out, record)
                     spent.append(time.monotonic() - t0)
                 finally:
@@ -161,14 +163,15 @@ def _hms(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, command: str = "",
+def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task | None, out: Path, command: str = "",
              progress: bool = True) -> Record:
-    """Train, select by validation, test; return the cell's record whatever happened (ok, diverged, oom, failed)."""
+    """Train, select by validation, test; return the cell's record whatever happened (ok, diverged, oom, failed).
+    A cell whose plugin failed while planning (`cell.fault`, no task) is recorded as failed without training."""
     started, t0 = now(), time.monotonic()
     record: dict[str, Any] = {
         "schema": SCHEMA, "cell_id": cell.cell_id, "status": "ok", "arch": cell.arch, "task": cell.task,
         "distance": cell.distance.label, "seed": cell.seed, "params_budget": cell.params_budget,
-        "config": cell.resolved, "plugins": cell.plugins, "params": cell.params, "chance": task.chance,
+        "config": cell.resolved, "plugins": cell.plugins, "params": cell.params, "chance": None if task is None else task.chance,
         "metrics": {"bins": [], "overall": {}, "val": {}}, "throughput": {}, "error": None, "command": command,
     }
     work = out / WORK_DIR / cell.cell_id
@@ -178,6 +181,8 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
     module = None
     train_s: float | None = None
     try:
+        if cell.fault is not None:
+            raise cell.fault
         pl.seed_everything(stream_seed(cell.seed, "model") % 2**32, verbose=False)
         model = build_model(reg.arch(cell.arch), cell.shape, cfg.arch_options[cell.arch], task.vocab_size)
         record["params"] = count_params(model)
@@ -213,7 +218,7 @@ def run_cell(cfg: RunConfig, reg: Registry, cell: Cell, task: Task, out: Path, c
         _fail(record, "oom", e, cell, reg)
     except RuntimeError as e:
         _fail(record, "oom" if "out of memory" in str(e).lower() else "failed", e, cell, reg)
-    except Exception as e:  # a plugin that raises must not sink the matrix
+    except (Exception, SystemExit) as e:  # a plugin that raises (or calls sys.exit) must not sink the matrix
         _fail(record, "failed", e, cell, reg)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -250,12 +255,15 @@ def _trainer(cfg: RunConfig, callbacks: list, progress: bool) -> pl.Trainer:
 
 def _fail(record: dict, status: str, e: BaseException, cell: Cell, reg: Registry, step: int | None = None) -> None:
     record["status"] = status
-    record["error"] = {"type": type(e).__name__, "message": str(e).splitlines()[0][:500] if str(e) else type(e).__name__,
+    text = f"it called sys.exit({e.code!r})" if isinstance(e, SystemExit) else str(e)
+    record["error"] = {"type": getattr(e, "error_type", type(e).__name__), "message": text.splitlines()[0][:500] if text else type(e).__name__,
                        "plugin": _blame(e, cell, reg), "step": step}
 
 
 def _blame(e: BaseException, cell: Cell, reg: Registry) -> str:
     """The plugin whose code raised: the innermost traceback frame inside an architecture's or a task's code."""
+    if isinstance(e, PluginFault):
+        return e.plugin
     if isinstance(e, ContractError):
         name = cell.arch if e.kind == "architecture" else cell.task
         return f"{e.kind} plugin '{name}' ({reg.owner[(e.kind, name)].name})"

@@ -68,6 +68,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bar")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("check-plugin", parents=[common], help="run the contract suite on architectures or tasks")
+    p.add_argument("names", nargs="+", metavar="NAME", help="registered architecture or task names")
+    p.set_defaults(func=cmd_check_plugin)
+
     p = sub.add_parser("show-task", parents=[common], help="print examples of a task")
     p.add_argument("name")
     p.add_argument("--n", type=int, default=3, help="how many examples")
@@ -133,6 +137,16 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
     return EXIT_OK
+
+
+def cmd_check_plugin(args: argparse.Namespace) -> int:
+    import io
+
+    from seqbench.contract import registry
+    from seqbench.testing.report import check_plugins
+
+    reg = registry.load(args.plugins, err=io.StringIO())  # a plugin that failed to load is named if it matters
+    return check_plugins(reg, args.names, sys.stdout)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -86,6 +86,10 @@ class _Translation(Task):
     """What both translation tasks score beyond accuracy: BLEU and chrF over the test set, BLEU per length bin
     (Bahdanau et al. 2014, fig. 2). chrF is not binned: torchmetrics' chrF is slow enough to matter twice."""
 
+    def distance_from_tokens(self, batch: Batch) -> Tensor:
+        """The source length in tokens. -> (B,)"""
+        return (batch.src != PAD).sum(1)
+
     def text_metrics(self) -> dict[str, Callable[[], Any]]:
         from torchmetrics.text import BLEUScore, CHRFScore
 

@@ -43,6 +43,7 @@ def mixer(write_plugin, name: str, body: str = "return self.lin(x).cumsum(1)", b
 
 
 def test_check_plugin_passes_the_example_package(monkeypatch, capsys):
+    monkeypatch.setenv("SEQBENCH_DISABLE_PLUGIN_AUTOLOAD", "1")  # CI may have installed it as an entry point too
     monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
     assert main(["check-plugin", "-p", "seqbench_causal_conv", "causal-conv"]) == 0
     out = capsys.readouterr().out.splitlines()

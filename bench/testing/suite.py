@@ -47,37 +47,37 @@ def _test(check: Check) -> Callable[[Any], None]:
     return test
 
 
-class ArchitectureContract:
-    """Every architecture check of `seqbench check-plugin`, one test each, for the architecture `arch`."""
+class _Contract:
+    """One test per check of `seqbench check-plugin`, for the registered name in the attribute `_name_attr`."""
+
+    _kind = ""  # "architecture" or "task"
+    _name_attr = ""
+    _subject: type = ArchSubject
+    options: dict[str, Any] = {}  # options to build it with
+    plugins: tuple[str, ...] = ()  # further plugins to load, as -p takes them
+
+    def subject(self) -> Any:
+        name = getattr(self, self._name_attr)
+        assert name, f"{type(self).__name__} must set `{self._name_attr}` to a registered {self._kind} name"
+        return self._subject(name, lookup(_registry(tuple(self.plugins)), self._kind, name), dict(self.options))
+
+    def test_registered(self) -> None:
+        """The name is registered (its plugin loaded)."""
+        self.subject()
+
+
+class ArchitectureContract(_Contract):
+    """Every architecture check, one test each, for the architecture `arch`."""
 
     arch: str = ""  # the registered name to check
-    options: dict[str, Any] = {}  # options to build it with
-    plugins: tuple[str, ...] = ()  # further plugins to load, as -p takes them
-
-    def subject(self) -> ArchSubject:
-        assert self.arch, f"{type(self).__name__} must set `arch` to a registered architecture name"
-        spec = lookup(_registry(tuple(self.plugins)), "architecture", self.arch)
-        return ArchSubject(self.arch, spec, dict(self.options))
-
-    def test_registered(self) -> None:
-        """The architecture is registered (its plugin loaded)."""
-        self.subject()
+    _kind, _name_attr, _subject = "architecture", "arch", ArchSubject
 
 
-class TaskContract:
-    """Every task check of `seqbench check-plugin`, one test each, for the task `task`."""
+class TaskContract(_Contract):
+    """Every task check, one test each, for the task `task`."""
 
     task: str = ""  # the registered name to check
-    options: dict[str, Any] = {}  # options to build it with
-    plugins: tuple[str, ...] = ()  # further plugins to load, as -p takes them
-
-    def subject(self) -> TaskSubject:
-        assert self.task, f"{type(self).__name__} must set `task` to a registered task name"
-        return TaskSubject(self.task, lookup(_registry(tuple(self.plugins)), "task", self.task), dict(self.options))
-
-    def test_registered(self) -> None:
-        """The task is registered (its plugin loaded)."""
-        self.subject()
+    _kind, _name_attr, _subject = "task", "task", TaskSubject
 
 
 for _suite, _checks in ((ArchitectureContract, ARCHITECTURE_CHECKS), (TaskContract, TASK_CHECKS)):

@@ -109,6 +109,11 @@ def lookup(reg: Registry, kind: Literal["architecture", "task"], name: str) -> A
     table = reg.archs if kind == "architecture" else reg.tasks
     if name in table:
         return table[name]
-    broken = [f"plugin '{i.name}' ({i.source}): {'; '.join(i.errors)}" for i in reg.plugins if i.status != "ok"]
-    why = (" Plugins that failed to load: " + " | ".join(broken)) if broken else ""
-    raise NotRegistered(f"{kind} '{name}' is not registered.{why} Registered: {', '.join(sorted(table)) or '(none)'}")
+    raise NotRegistered(f"{kind} '{name}' is not registered.{broken(reg)} Registered: "
+                        f"{', '.join(sorted(table)) or '(none)'}")
+
+
+def broken(reg: Registry) -> str:
+    """` Plugins that failed to load: plugin 'x' (command line): could not load: ...`, or nothing."""
+    failed = [f"plugin '{i.name}' ({i.source}): {'; '.join(i.errors)}" for i in reg.plugins if i.status != "ok"]
+    return (" Plugins that failed to load: " + " | ".join(failed) + ".") if failed else ""

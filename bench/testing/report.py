@@ -3,12 +3,13 @@ summary per name; exit 0 only if every check passed (or does not apply)."""
 
 from __future__ import annotations
 
+from difflib import get_close_matches
 from typing import TextIO
 
-from seqbench.contract.errors import UserError, unknown
+from seqbench.contract.errors import UserError
 from seqbench.contract.registry import Registry
 from seqbench.testing.arch_checks import ARCHITECTURE_CHECKS, ArchSubject
-from seqbench.testing.core import NotRegistered, Outcome, lookup, run_checks
+from seqbench.testing.core import Outcome, broken, run_checks
 from seqbench.testing.task_checks import TASK_CHECKS, TaskSubject
 
 
@@ -21,13 +22,7 @@ def check_plugins(reg: Registry, names: list[str], out: TextIO) -> int:
             ("architecture", reg.archs, lambda: ArchSubject(name, reg.archs[name])),
             ("task", reg.tasks, lambda: TaskSubject(name, reg.tasks[name]))) if name in table]
         if not found:
-            try:
-                lookup(reg, "architecture", name)
-            except NotRegistered as e:
-                close = str(unknown("architecture or task", name, [*reg.archs, *reg.tasks]))
-                hint = close[close.index("Did you mean"):close.index("?") + 1] + " " if "Did you mean" in close else ""
-                raise UserError(f"{str(e).replace('architecture', 'architecture or task', 1)} {hint}"
-                                f"Tasks: {', '.join(sorted(reg.tasks))}") from None
+            raise UserError(_not_registered(reg, name))
         subjects += [(kind, name, make()) for kind, make in found]
     failed_any = False
     for kind, name, subject in subjects:
@@ -41,6 +36,14 @@ def check_plugins(reg: Registry, names: list[str], out: TextIO) -> int:
         failed_any |= bool(failed)
         print(_summary(kind, name, outcomes, failed), file=out)
     return 1 if failed_any else 0
+
+
+def _not_registered(reg: Registry, name: str) -> str:
+    """`architecture or task 'x' is not registered. Plugins that failed to load: ... Did you mean ...? ...`"""
+    close = get_close_matches(name, [*reg.archs, *reg.tasks], n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return (f"architecture or task '{name}' is not registered.{broken(reg)}{hint} Architectures: "
+            f"{', '.join(sorted(reg.archs))}; tasks: {', '.join(sorted(reg.tasks))}")
 
 
 def _summary(kind: str, name: str, outcomes: list[Outcome], failed: list[Outcome]) -> str:

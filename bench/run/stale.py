@@ -37,8 +37,13 @@ def what_changed(cell: Cell, record: Record) -> str:
             what = "source changed" if old is not None and old.plugin == new.plugin else "another plugin"
             changes.append(f"{role} plugin {new.plugin}: {what}")
     resolved = json.loads(json.dumps(cell.resolved, default=str))  # as the record holds it: lists, not tuples
-    changes += [f"{key}: {a!r} -> {b!r}" for key, a, b in _diff(record.config, resolved)]
+    changes += [f"{key}: {_short(a)} -> {_short(b)}" for key, a, b in _diff(record.config, resolved)]
     return "; ".join(changes[:4]) + (f" and {len(changes) - 4} more" if len(changes) > 4 else "") or "cell id scheme"
+
+
+def _short(value: Any) -> str:
+    text = "(none)" if value is None else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _diff(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:

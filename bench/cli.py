@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 import seqbench
-from seqbench.contract.errors import UserError
+from seqbench.contract.errors import PluginFault, UserError
 
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -74,6 +74,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", "-v", action="store_true", help="a progress line for every cell")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("check-plugin", parents=[common], help="run the contract suite on architectures or tasks")
+    p.add_argument("names", nargs="+", metavar="NAME", help="registered architecture or task names")
+    p.set_defaults(func=cmd_check_plugin)
+
     p = sub.add_parser("show-task", parents=[common], help="print examples of a task")
     p.add_argument("name")
     p.add_argument("--n", type=int, default=3, help="how many examples")
@@ -102,6 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"seqbench: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except PluginFault as e:  # a plugin's code failed outside a matrix (e.g. show-task building its task)
+        if debug:
+            raise
+        print(f"seqbench: error: {e.plugin}: {e}", file=sys.stderr)
+        return EXIT_CELLS_FAILED
     except KeyboardInterrupt:
         print("seqbench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -137,6 +146,16 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check_plugin(args: argparse.Namespace) -> int:
+    import io
+
+    from seqbench.contract import registry
+    from seqbench.testing.report import check_plugins
+
+    reg = registry.load(args.plugins, err=io.StringIO())  # a plugin that failed to load is named if it matters
+    return check_plugins(reg, args.names, sys.stdout)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from seqbench.run import executors, loggers, plan, resolve, runner, sources
 
@@ -157,11 +176,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
+    faulty = [c for c in cells if c.fault is not None]
+    if faulty:
+        print(f"seqbench: {len(faulty)} of {len(cells)} cells cannot run, their plugin failed while planning "
+              f"(recorded as failed)", file=sys.stderr)
+    _report_stale(cells, out)
     if args.dry_run:
         print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} planned", file=sys.stderr)
         for c in cells:
+            what = (f"FAILED: {c.fault.plugin}: {c.fault}" if c.fault is not None
+                    else f"params={c.params} d_model={c.model.d_model}")
             print(f"{c.cell_id}  {c.arch:<14} {c.task:<12} d={c.distance.label:<10} seed={c.seed} lr={c.lr:g} "
-                  f"params={c.params} d_model={c.model.d_model}")
+                  f"{what}")
         return EXIT_OK
     command = "seqbench " + " ".join(shlex.quote(a) for a in args.argv)
     device = plan.device_type(cfg.train.accelerator)
@@ -198,6 +224,22 @@ def cmd_run(args: argparse.Namespace) -> int:
           + (" (--retry-failed runs them again)" if not_ok else "") + f"; records in {results.records_dir(out)}",
           file=sys.stderr)
     return EXIT_CELLS_FAILED if not_ok else EXIT_OK
+
+
+def _report_stale(cells: list, out: Path) -> None:
+    """Name the planned cells whose slot holds a record under another id: not reused, not deleted."""
+    from seqbench.records import store
+    from seqbench.run import stale
+
+    pairs = stale.stale(cells, store.load_dir(out).records)
+    if pairs:
+        print(f"seqbench: {len(pairs)} records in {out} are stale (same arch, task, distance, seed and budget as a "
+              f"planned cell, but another id): they are kept and not reused", file=sys.stderr)
+    for cell, record in pairs[:10]:
+        print(f"  {cell.arch}/{cell.task}/d={cell.distance.label}/seed={cell.seed}: {record.cell_id} -> "
+              f"{cell.cell_id}: {stale.what_changed(cell, record)}", file=sys.stderr)
+    if len(pairs) > 10:
+        print(f"  and {len(pairs) - 10} more", file=sys.stderr)
 
 
 def cmd_show_task(args: argparse.Namespace) -> int:

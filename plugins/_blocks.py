@@ -1,7 +1,8 @@
 """Transformer building blocks shared by `transformer` and `gpt` (underscore: not a plugin itself).
 
 Vaswani et al. 2017, "Attention Is All You Need": multi-head attention (§3.2.2) through
-`F.scaled_dot_product_attention`, position-wise feed-forward (§3.3), embeddings scaled by sqrt(d_model) and shared
+`F.scaled_dot_product_attention`, in the host's residual block with its position-wise feed-forward (§3.3,
+`seqbench.contract.host`, the same block that wraps third-party mixers), embeddings scaled by sqrt(d_model) and shared
 with the output layer (§3.4), sinusoidal positions (§3.5). Residual sublayers are pre-norm (Xiong et al. 2020, "On
 Layer Normalization in the Transformer Architecture") or post-norm (the original).
 """
@@ -9,11 +10,12 @@ Layer Normalization in the Transformer Architecture") or post-norm (the original
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from seqbench.contract.host import HostBlock
 
 
 def sinusoids(pos: Tensor, d: int) -> Tensor:
@@ -107,30 +109,25 @@ class Attention(nn.Module):
         return x.unflatten(-1, (self.h, -1)).transpose(1, 2)  # (B, T, D) -> (B, H, T, hd)
 
 
-class Block(nn.Module):
-    """Self-attention, optional cross-attention, feed-forward: residual sublayers, pre- or post-norm."""
+class Block(HostBlock):
+    """Self-attention, optional cross-attention, feed-forward: the host's residual block (`seqbench.contract.host`)
+    around attention sublayers, pre- or post-norm."""
 
     def __init__(self, d: int, n_heads: int, dropout: float, norm: str, cross: bool = False) -> None:
-        super().__init__()
-        self.attn = Attention(d, n_heads, dropout)
-        self.cross = Attention(d, n_heads, dropout) if cross else None
-        self.ffn = nn.Sequential(nn.Linear(d, 4 * d), nn.ReLU(), nn.Linear(4 * d, d))  # d_ff = 4 d (§3.3)
-        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(3 if cross else 2))
-        self.drop = nn.Dropout(dropout)
-        self.pre = norm == "pre"
+        attention = {"attn": Attention(d, n_heads, dropout)}
+        if cross:
+            attention["cross"] = Attention(d, n_heads, dropout)
+        super().__init__(d, dropout, norm, **attention)
+        if not cross:
+            self.cross = None
 
     def forward(self, x: Tensor, mask: Tensor | None = None, causal: bool = False, cache: KVCache | None = None,
                 memory: tuple[Tensor, Tensor] | None = None, memory_mask: Tensor | None = None) -> Tensor:
         """x (B, T, D) -> (B, T, D). memory: the cross-attention's projected keys and values (B, H, S, hd)."""
-        x = self._sublayer(x, 0, lambda h: self.attn(h, mask=mask, causal=causal, cache=cache))
+        x = self.sublayer(x, 0, lambda h: self.attn(h, mask=mask, causal=causal, cache=cache))
         if self.cross is not None:
-            x = self._sublayer(x, 1, lambda h: self.cross(h, kv=memory, mask=memory_mask))
-        return self._sublayer(x, -1, self.ffn)
-
-    def _sublayer(self, x: Tensor, i: int, f: Callable[[Tensor], Tensor]) -> Tensor:
-        if self.pre:
-            return x + self.drop(f(self.norms[i](x)))  # Xiong 2020
-        return self.norms[i](x + self.drop(f(x)))  # Vaswani 2017: LayerNorm(x + Sublayer(x))
+            x = self.sublayer(x, 1, lambda h: self.cross(h, kv=memory, mask=memory_mask))
+        return self.feed_forward(x)
 
 
 def final_norm(d: int, norm: str) -> nn.Module:

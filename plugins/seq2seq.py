@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 import seqbench
-from seqbench.contract.specs import BOS, ArchSpec, BuildContext
+from seqbench.contract.specs import ArchSpec, BuildContext
 
 from ._options import check_fields
 from ._rnn import Bridge, Encoder, Maxout, make_rnn, shared_embedding, top
@@ -85,10 +85,10 @@ class Seq2Seq(nn.Module):
         out, _ = self.decoder(torch.cat([emb, cs], -1), self.bridge(c))  # (B, T, H), one fused pass
         return self.readout(out, emb, cs)
 
-    def begin(self, src: Tensor, src_len: Tensor) -> tuple[Tensor, Any]:
-        """Encode, then decode from BOS: logits (B, V) and the state (decoder state, c)."""
+    def encode(self, src: Tensor, src_len: Tensor) -> tuple[Any, Tensor]:
+        """src (B, S), src_len (B,) -> the decoding state (s_0, c) before the first target token."""
         _, c, _ = self.encoder(src, src_len)
-        return self.step(src.new_full((src.shape[0],), BOS), (self.bridge(c), c))
+        return self.bridge(c), c
 
     def step(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
         """token (B,) -> logits (B, V) for the next token, and the new state."""
@@ -150,15 +150,16 @@ class AttnSeq2Seq(nn.Module):
         else:
             self.readout = Maxout(d + d + e, d, vocab_size, dropout)
 
-    def encode(self, src: Tensor, src_len: Tensor) -> tuple[Memory, Any]:
-        """src (B, S) -> the source memory and the decoder's initial state s_0."""
+    def encode(self, src: Tensor, src_len: Tensor) -> tuple[Any, Memory]:
+        """src (B, S), src_len (B,) -> the decoding state before the first target token: the decoder's initial
+        state s_0 and the source memory."""
         annotations, _, last = self.encoder(src, src_len)  # (B, S, E), last direction's final state (B, H)
         mask = torch.arange(src.shape[1], device=src.device) < src_len.clamp(min=1)[:, None]  # (B, S)
-        return Memory(annotations, self.attn.key(annotations), mask), self.bridge(last)
+        return self.bridge(last), Memory(annotations, self.attn.key(annotations), mask)
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
         """src (B, S), src_len (B,), tgt_in (B, T) -> logits (B, T, V)."""
-        mem, state = self.encode(src, src_len)
+        state, mem = self.encode(src, src_len)
         emb = self.drop(self.embed(tgt_in))  # (B, T, D)
         if self.feed:  # c_i enters the recurrence: one step at a time
             steps = []
@@ -172,11 +173,6 @@ class AttnSeq2Seq(nn.Module):
         else:
             query = torch.cat([top(state)[:, None], out[:, :-1]], dim=1)  # s_{i-1}: (B, T, H)
         return self._output(out, emb, self.attn(query, mem))
-
-    def begin(self, src: Tensor, src_len: Tensor) -> tuple[Tensor, Any]:
-        """Encode, then decode from BOS: logits (B, V) and the state (decoder state, memory)."""
-        mem, state = self.encode(src, src_len)
-        return self.step(src.new_full((src.shape[0],), BOS), (state, mem))
 
     def step(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
         """token (B,) -> logits (B, V) for the next token, and the new state."""

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 import seqbench
-from seqbench.contract.specs import BOS, ArchSpec, BuildContext
+from seqbench.contract.specs import ArchSpec, BuildContext
 
 from ._blocks import Block, Embedding, KVCache, final_norm, init_weights
 from ._options import check_fields
@@ -72,7 +72,7 @@ class Transformer(nn.Module):
         self.enc_norm, self.dec_norm = final_norm(d, opts.norm), final_norm(d, opts.norm)
         init_weights(self)
 
-    def encode(self, src: Tensor, src_len: Tensor) -> tuple[Tensor, Tensor]:
+    def encode_source(self, src: Tensor, src_len: Tensor) -> tuple[Tensor, Tensor]:
         """src (B, S), src_len (B,) -> memory (B, S, D) and the key mask (B, 1, 1, S) of real positions."""
         pos = torch.arange(src.shape[1], device=src.device)  # (S,)
         mask = (pos < src_len.clamp(min=1)[:, None])[:, None, None]  # (B, 1, 1, S)
@@ -83,19 +83,18 @@ class Transformer(nn.Module):
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
         """src (B, S), src_len (B,), tgt_in (B, T) -> logits (B, T, V)."""
-        memory, mask = self.encode(src, src_len)
+        memory, mask = self.encode_source(src, src_len)
         t = tgt_in.shape[1]
         h = self.embed(tgt_in, torch.arange(t, device=src.device), t)  # (B, T, D)
         for block in self.decoder:
             h = block(h, causal=True, memory=block.cross.project(memory), memory_mask=mask)
         return self.embed.logits(self.dec_norm(h))  # (B, T, V)
 
-    def begin(self, src: Tensor, src_len: Tensor) -> tuple[Tensor, EncDecState]:
-        """Encode once, project the memory once per layer, then decode BOS: logits (B, V) and the state."""
-        memory, mask = self.encode(src, src_len)
-        state = EncDecState([KVCache() for _ in self.decoder], [b.cross.project(memory) for b in self.decoder],
-                            mask, 0)
-        return self.step(src.new_full((src.shape[0],), BOS), state)
+    def encode(self, src: Tensor, src_len: Tensor) -> EncDecState:
+        """Encode once and project the memory once per layer: the decoding state before the first target token."""
+        memory, mask = self.encode_source(src, src_len)
+        return EncDecState([KVCache() for _ in self.decoder], [b.cross.project(memory) for b in self.decoder],
+                           mask, 0)
 
     def step(self, token: Tensor, state: EncDecState) -> tuple[Tensor, EncDecState]:
         """token (B,) -> logits (B, V) for the next token; the new keys and values join the cache."""
@@ -149,12 +148,12 @@ class GPT(nn.Module):
 
 def build_transformer(ctx: BuildContext) -> Transformer:
     m = ctx.model
-    return Transformer(ctx.vocab_size, m.d_model, m.n_layers, m.n_heads, m.dropout, ctx.options, ctx.max_len)
+    return Transformer(ctx.vocab_size, m.d_model, m.n_layers, m.n_heads, m.dropout, ctx.options, m.max_len)
 
 
 def build_gpt(ctx: BuildContext) -> GPT:
     m = ctx.model
-    return GPT(ctx.vocab_size, m.d_model, m.n_layers, m.n_heads, m.dropout, ctx.options, ctx.max_len)
+    return GPT(ctx.vocab_size, m.d_model, m.n_layers, m.n_heads, m.dropout, ctx.options, m.max_len)
 
 
 @seqbench.hookimpl

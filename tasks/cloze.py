@@ -150,6 +150,15 @@ class ClozeTask(Task):
         tgt = torch.stack([language, torch.full_like(language, EOS)], 1)  # (n, 2)
         return Batch(src, tgt, dist)
 
+    def distance_from_tokens(self, batch: Batch) -> Tensor:
+        """Tokens after the clue: the source length - the clue's position - 1, the clue being the country of the
+        one fact whose person the query names. -> (B,)"""
+        src = batch.src
+        length = (src != PAD).sum(1)  # (B,)
+        asked = src.gather(1, (length - 3)[:, None])  # (B, 1): the person in `P speaks fluent`
+        fact = (src[:, :-1] == asked) & (src[:, 1:] == GREW)  # (B, S-1): where `P grew` starts
+        return length - (fact.long().argmax(1) + 4) - 1
+
     def decode(self, ids: list[int]) -> str:
         return " ".join(self.word(i) for i in map(int, ids) if i >= N_SPECIAL)
 

@@ -108,6 +108,10 @@ class CopyTask(Task):
         src, tgt = layout(symbols, delay)
         return Batch(src, tgt, delay)
 
+    def distance_from_tokens(self, batch: Batch) -> Tensor:
+        """The blanks between the last symbol and the delimiter: the delimiter's position - K. -> (B,)"""
+        return (batch.src == DELIM).long().argmax(1) - self.options.k
+
     def decode(self, ids: list[int]) -> str:
         names = {BLANK: "_", DELIM: ":"}
         return " ".join(names.get(i, f"s{i - SYM0}") for i in map(int, ids) if i >= N_SPECIAL)

@@ -86,6 +86,10 @@ class _Translation(Task):
     """What both translation tasks score beyond accuracy: BLEU and chrF over the test set, BLEU per length bin
     (Bahdanau et al. 2014, fig. 2). chrF is not binned: torchmetrics' chrF is slow enough to matter twice."""
 
+    def distance_from_tokens(self, batch: Batch) -> Tensor:
+        """The source length in tokens. -> (B,)"""
+        return (batch.src != PAD).sum(1)
+
     def text_metrics(self) -> dict[str, Callable[[], Any]]:
         from torchmetrics.text import BLEUScore, CHRFScore
 
@@ -181,10 +185,6 @@ class CorpusTranslation(_Translation):
     def eval_set(self, split: Split, n: int, generator: torch.Generator) -> Batch:
         """The first `n` pairs of the split inside the distance setting (all of them if fewer), in file order."""
         return Batch(*self.corpus.splits[split].take(self.rows[split][:n]))
-
-    def alignment_spans(self, batch: Batch) -> None:
-        """Real corpora come without word alignments."""
-        return None
 
     def decode(self, ids: list[int]) -> str:
         return self.corpus.decode(ids)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from seqbench.contract import registry
 from seqbench.run.config import ModelConfig
+from seqbench.run.plan import model_shape
 from seqbench.run.data import _TrainStream
 from seqbench.run.module import lengths, teacher_input
 from seqbench.contract.sizing import build_model, size_to_budget
@@ -73,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             max_len = task.max_src_len + 1 + task.max_tgt_len
             for arch in args.archs:
                 aspec = reg.arch(arch)
-                config, _ = size_to_budget(aspec, ModelConfig(), aspec.options(), task.vocab_size, max_len, args.params)
-                model = build_model(aspec, config, aspec.options(), task.vocab_size, max_len)
+                config, _ = size_to_budget(aspec, model_shape(ModelConfig(), max_len), aspec.options(), task.vocab_size,
+                                           args.params)
+                model = build_model(aspec, config, aspec.options(), task.vocab_size)
                 opt = torch.optim.AdamW(model.parameters())
 
                 def step() -> None:

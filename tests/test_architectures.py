@@ -1,7 +1,9 @@
-"""Contract tests over every registered architecture, through the registry and `seqbench.contract.sizing.build_model`.
+"""Contract tests over every registered architecture: the checks that ship as `seqbench.testing` (what
+`seqbench check-plugin` runs), parametrized over the registry, then what is particular to the built-ins and to
+the host (its block, its incremental protocols).
 
-A new plugin is tested the moment it registers. A third-party-style example (a GRU "mixer", registered with
-`seqbench.contract.registry.load(plugins=...)`) runs through the same checks, as a plugin author's would.
+A new plugin is tested the moment it registers. Two third-party-style mixers (GRU mixers, one with incremental
+state and one without, registered with `seqbench.contract.registry.load(plugins=...)`) run through the same checks.
 """
 
 from __future__ import annotations
@@ -11,24 +13,23 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 import seqbench
 from seqbench.contract import registry
-from seqbench.contract.adapt import DecoderOnly
-from seqbench.run.config import ModelConfig
-from seqbench.run.config import section as build_options
+from seqbench.contract.adapt import DecoderOnly, IncrementalMixerLM, MixerLM
 from seqbench.contract.errors import ConfigError
-from seqbench.contract.generate import greedy, is_incremental
-from seqbench.contract.sizing import build_model, count_params, size_to_budget
-from seqbench.contract.specs import BOS, EOS, N_SPECIAL, PAD, ArchSpec
+from seqbench.contract.generate import incremental, is_incremental
+from seqbench.contract.host import HOST_BLOCK, HostBlock
+from seqbench.contract.sizing import build_model
+from seqbench.contract.specs import N_SPECIAL, ArchSpec, BuildContext, ModelShape
+from seqbench.run.config import section as build_options
+from seqbench.testing.arch_checks import ARCHITECTURE_CHECKS, VOCAB, ArchSubject, random_batch
 
 BUILTINS = {"rnn", "lstm", "gru", "seq2seq", "seq2seq-attn", "transformer", "gpt"}
-COPY_VOCAB = 14  # 4 specials + 10 symbols
 
 
-# --- a third-party-style plugin: one "mixer" layer, stacked by the host -----------------------------------------
+# --- third-party-style plugins: one "mixer" layer, stacked by the host -----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,29 @@ class GRUMixer(nn.Module):
         return self.proj(self.rnn(x)[0])
 
 
-def _register_example(register):
+class IncrementalGRUMixer(GRUMixer):
+    """The same mixer with the host's `IncrementalMixer` protocol: its state is the GRU's hidden state."""
+
+    def prefill(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        out, _ = self.rnn(x)  # (B, L, H): a one-layer GRU's output is its state
+        return self.proj(out), out[torch.arange(x.shape[0]), lengths - 1][None].contiguous()  # (1, B, H)
+
+    def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        out, state = self.rnn(x[:, None], state)  # (B, 1, H)
+        return self.proj(out[:, 0]), state
+
+
+def _register_examples(register):
     register(ArchSpec(name="example-gru-mixer", description="example third-party mixer", kind="mixer",
                       build=lambda ctx: GRUMixer(ctx.model.d_model, ctx.options.hidden_mult),
+                      options=GRUMixerOptions))
+    register(ArchSpec(name="example-incremental-mixer", description="example mixer with state", kind="mixer",
+                      build=lambda ctx: IncrementalGRUMixer(ctx.model.d_model, ctx.options.hidden_mult),
                       options=GRUMixerOptions))
 
 
 EXAMPLE_PLUGIN = types.ModuleType("seqbench_example_plugin")
-EXAMPLE_PLUGIN.register_architectures = seqbench.hookimpl(_register_example)
+EXAMPLE_PLUGIN.register_architectures = seqbench.hookimpl(_register_examples)
 
 REGISTRY = registry.load(plugins=[("example", EXAMPLE_PLUGIN)])
 ARCHS = sorted(REGISTRY.archs)
@@ -77,6 +93,16 @@ VARIANTS = [  # non-default options of the built-ins, run through the same contr
 ]
 CASES = [(name, {}) for name in ARCHS] + [v for v in VARIANTS if v[0] in REGISTRY.archs]
 CASE_IDS = [name + "".join(f"[{k}={v}]" for k, v in opts.items()) for name, opts in CASES]
+FAST = [c for c in ARCHITECTURE_CHECKS if c.name != "learns"]  # `learns` once per architecture, not per variant
+
+
+def make(name: str, options: dict | None = None, vocab: int = VOCAB, d_model: int = 32, max_len: int = 128,
+         seed: int = 0) -> nn.Module:
+    """The architecture as a `Seq2SeqModel`, built through the registry with validated options."""
+    spec = REGISTRY.arch(name)
+    opts = build_options(spec.options, options or {}, f"arch.{name}")
+    torch.manual_seed(seed)
+    return build_model(spec, ModelShape(d_model, 2, 4, 0.0, max_len), opts, vocab)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -88,200 +114,126 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def make(name: str, options: dict | None = None, vocab: int = COPY_VOCAB, d_model: int = 32, max_len: int = 128,
-         seed: int = 0) -> nn.Module:
-    """The architecture as a `Seq2SeqModel`, built through the registry with validated options."""
-    spec = REGISTRY.arch(name)
-    opts = build_options(spec.options, options or {}, f"arch.{name}")
-    torch.manual_seed(seed)
-    return build_model(spec, ModelConfig(d_model=d_model, n_layers=2, n_heads=4), opts, vocab, max_len)
+def run(check, name: str, options: dict) -> None:
+    from seqbench.testing.core import NotApplicable
+
+    try:
+        check.run(ArchSubject(name, REGISTRY.arch(name), options))
+    except NotApplicable as e:
+        pytest.skip(str(e))
 
 
-def random_batch(vocab: int, src_lens: list[int], t: int, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
-    """src (B, max len) right-padded, src_len (B,), tgt_in (B, t) starting with BOS."""
-    g = torch.Generator().manual_seed(seed)
-    src_len = torch.tensor(src_lens)
-    src = torch.randint(N_SPECIAL, vocab, (len(src_lens), max(src_lens)), generator=g)
-    src[torch.arange(src.shape[1]) >= src_len[:, None]] = PAD
-    tgt_in = torch.randint(N_SPECIAL, vocab, (len(src_lens), t), generator=g)
-    tgt_in[:, 0] = BOS
-    return src, src_len, tgt_in
+# --- the registry ---------------------------------------------------------------------------------------------
 
 
-class ForwardOnly(nn.Module):
-    """A seq2seq model seen through `forward` alone, so `greedy` takes its uncached path."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
-        return self.model(src, src_len, tgt_in)
-
-
-def greedy_uncached(model: nn.Module, src: Tensor, src_len: Tensor, max_len: int) -> Tensor:
-    """`greedy` forced onto the path that re-runs the whole prefix for every token."""
-    if isinstance(model, DecoderOnly):
-        flag, model.incremental = model.incremental, False
-        try:
-            return greedy(model, src, src_len, max_len)
-        finally:
-            model.incremental = flag
-    return greedy(ForwardOnly(model), src, src_len, max_len)
-
-
-# --- registry ------------------------------------------------------------------------------------------------
-
-
-def test_builtins_and_example_plugin_are_registered():
+def test_builtins_and_example_plugins_are_registered():
     assert BUILTINS <= set(REGISTRY.archs)
     info = next(p for p in REGISTRY.plugins if p.name == "example")
-    assert (info.source, info.status, info.provides) == ("api", "ok", ["architecture:example-gru-mixer"])
+    assert (info.source, info.status) == ("api", "ok")
+    assert info.provides == ["architecture:example-gru-mixer", "architecture:example-incremental-mixer"]
     for name in BUILTINS:
         assert REGISTRY.owner[("architecture", name)].source == "builtin"
 
 
-# --- the Seq2SeqModel contract, for every architecture and option variant ------------------------------------
+def test_every_plugin_loaded():
+    """A plugin that failed to load would leave no tests below: that is a failure here, not an empty pass."""
+    assert all(info.status == "ok" for info in REGISTRY.plugins), [(i.name, i.errors) for i in REGISTRY.plugins]
 
 
+# --- the shipped contract, for every architecture and option variant ------------------------------------------
+
+
+@pytest.mark.parametrize("check", FAST, ids=[c.name for c in FAST])
 @pytest.mark.parametrize("name,options", CASES, ids=CASE_IDS)
-def test_output_shapes(name, options):
-    for vocab in (12, 40, 300):
-        model = make(name, options, vocab=vocab).eval()
-        for src_lens, t in (([1], 1), ([5, 2, 3], 4), ([9, 9], 12)):
-            src, src_len, tgt_in = random_batch(vocab, src_lens, t)
-            logits = model(src, src_len, tgt_in)
-            assert logits.shape == (len(src_lens), t, vocab)
-            assert torch.isfinite(logits).all()
-
-
-@pytest.mark.parametrize("name,options", CASES, ids=CASE_IDS)
-def test_no_information_from_future_target_tokens(name, options):
-    model = make(name, options).eval()
-    src, src_len, tgt_in = random_batch(COPY_VOCAB, [6, 3, 5], 8)
-    base = model(src, src_len, tgt_in)
-    for k in (1, 4, 7):
-        changed = tgt_in.clone()
-        changed[:, k:] = N_SPECIAL + (changed[:, k:] - N_SPECIAL + 1) % (COPY_VOCAB - N_SPECIAL)  # every later token
-        torch.testing.assert_close(model(src, src_len, changed)[:, :k], base[:, :k], atol=1e-5, rtol=0)
-
-
-@pytest.mark.parametrize("name,options", CASES, ids=CASE_IDS)
-def test_padding_never_changes_real_positions(name, options):
-    model = make(name, options).eval()
-    src, src_len, tgt_in = random_batch(COPY_VOCAB, [7, 2, 5, 4], 6)
-    t = tgt_in.shape[1]
-    tgt_in[1, 4:] = PAD  # a shorter target in the batch
-    base = model(src, src_len, tgt_in)
-
-    wide_src = torch.cat([src, src.new_full((4, 3), PAD)], 1)  # extra source padding columns
-    wide_tgt = torch.cat([tgt_in, tgt_in.new_full((4, 2), PAD)], 1)  # extra target padding columns
-    torch.testing.assert_close(model(wide_src, src_len, wide_tgt)[:, :t], base, atol=1e-5, rtol=0)
-
-    garbage = wide_src.clone()  # whatever sits past src_len must not matter either
-    pad = torch.arange(garbage.shape[1]) >= src_len[:, None]
-    garbage[pad] = torch.randint(N_SPECIAL, COPY_VOCAB, (int(pad.sum()),), generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(model(garbage, src_len, tgt_in), base, atol=1e-5, rtol=0)
-
-    for i in range(4):  # each row alone, without the padding its batch-mates forced on it
-        alone = model(src[i : i + 1, : src_len[i]], src_len[i : i + 1], tgt_in[i : i + 1])
-        torch.testing.assert_close(alone[0], base[i], atol=1e-5, rtol=0)
-
-
-@pytest.mark.parametrize("name,options", CASES, ids=CASE_IDS)
-def test_incremental_logits_match_teacher_forcing(name, options):
-    model = make(name, options).eval()
-    if not is_incremental(model):
-        pytest.skip(f"{name} offers no begin/step: generation re-runs forward")
-    src, src_len, tgt_in = random_batch(COPY_VOCAB, [9, 2, 5], 40)  # 40 steps: key-value caches grow twice
-    with torch.no_grad():
-        full = model(src, src_len, tgt_in)  # (B, T, V)
-        logits, state = model.begin(src, src_len)
-        steps = [logits]
-        for t in range(1, tgt_in.shape[1]):
-            logits, state = model.step(tgt_in[:, t], state)
-            steps.append(logits)
-    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=0)
-
-
-@pytest.mark.parametrize("name,options", CASES, ids=CASE_IDS)
-def test_cached_greedy_equals_uncached(name, options):
-    model = make(name, options).double().eval()  # float64: no near-ties for argmax to break differently
-    src, src_len, _ = random_batch(COPY_VOCAB, [8, 1, 5, 3], 1)
-    cached = greedy(model, src, src_len, 12)
-    assert cached.shape == (4, 12)
-    assert torch.equal(cached, greedy_uncached(model, src, src_len, 12))
-
-
-@pytest.mark.parametrize("name,options", CASES, ids=CASE_IDS)
-def test_same_seed_same_weights(name, options):
-    a, b, c = make(name, options, seed=3), make(name, options, seed=3), make(name, options, seed=4)
-    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
-    assert sa.keys() == sb.keys()
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
-
-
-# --- learning: every architecture overfits a tiny copy batch ----------------------------------------------------
-
-
-def copy_batch(n: int = 8, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """n copy examples of 3-6 symbols: src (n, S), src_len (n,), tgt = src EOS (n, S+1), tgt_in = BOS tgt[:-1]."""
-    g = torch.Generator().manual_seed(seed)
-    src_len = torch.randint(3, 7, (n,), generator=g)
-    s = int(src_len.max())
-    src = torch.randint(N_SPECIAL, COPY_VOCAB, (n, s), generator=g)
-    src[torch.arange(s) >= src_len[:, None]] = PAD
-    tgt = torch.full((n, s + 1), PAD)
-    tgt[:, :s] = src
-    tgt[torch.arange(n), src_len] = EOS
-    tgt_in = torch.cat([torch.full((n, 1), BOS), tgt[:, :-1]], 1).masked_fill(tgt == PAD, PAD)
-    return src, src_len, tgt, tgt_in
+def test_contract(name, options, check):
+    run(check, name, options)
 
 
 @pytest.mark.parametrize("name", ARCHS)
-def test_overfits_tiny_batch(name):
-    src, src_len, tgt, tgt_in = copy_batch()
-    model = make(name, d_model=32)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):  # every built-in gets below 0.05 within 90 steps (d_model=32, seed 0)
-        logits = model(src, src_len, tgt_in)
-        loss = F.cross_entropy(logits.flatten(0, 1), tgt.flatten(), ignore_index=PAD)
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-    assert loss.item() < 0.05, f"{name} did not fit 8 copy examples: loss {loss.item():.3f}"
-    model.eval()
-    out = greedy(model, src, src_len, tgt.shape[1])
-    assert torch.equal(out, tgt)  # the trained model generates its targets...
-    assert torch.equal(greedy_uncached(model, src, src_len, tgt.shape[1]), out)  # ...cached or not
+def test_learns(name):
+    run(next(c for c in ARCHITECTURE_CHECKS if c.name == "learns"), name, {})
 
 
-# --- sizing --------------------------------------------------------------------------------------------------
+def test_incremental_protocols_are_recognised_for_every_builtin():
+    assert {n for n in BUILTINS if is_incremental(make(n))} == BUILTINS
+    assert isinstance(make("example-incremental-mixer").lm, IncrementalMixerLM)
+    plain = make("example-gru-mixer")
+    assert type(plain.lm) is MixerLM and not is_incremental(plain)
 
 
-BUDGET_CASES = [(name, budget) for name in ARCHS for budget in (20_000, 50_000, 200_000)]
+class Stepper(nn.Module):
+    """A seq2seq model with methods that happen to be called `encode` and `step` but are not the protocol's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.steps = 0
+
+    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
+        return torch.zeros(*tgt_in.shape, VOCAB)
+
+    def step(self) -> None:  # e.g. a schedule's step: no token, no state
+        self.steps += 1
+
+    def encode(self, text: str) -> list[int]:  # e.g. a tokenizer's
+        return [ord(c) for c in text]
 
 
-@pytest.mark.parametrize("name,budget", BUDGET_CASES)
-def test_size_to_budget_lands_within_ten_percent(name, budget):
-    spec = REGISTRY.arch(name)
-    config, count = size_to_budget(spec, ModelConfig(), spec.options(), COPY_VOCAB, 64, budget)
-    assert abs(count - budget) <= 0.1 * budget
-    assert count_params(build_model(spec, config, spec.options(), COPY_VOCAB, 64)) == count  # meta count is real
-    if spec.uses_heads:
-        assert config.d_model % config.n_heads == 0 and config.n_heads <= ModelConfig().n_heads
+class LMWithStep(nn.Module):
+    """A causal LM with a `step(token, state)` but no `prefill`: not incremental either."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.zeros(*x.shape, VOCAB)
+
+    def step(self, token: Tensor, state: object) -> tuple[Tensor, object]:
+        return torch.zeros(token.shape[0], VOCAB), state
 
 
-@pytest.mark.parametrize("name", ARCHS)
-def test_too_small_budget_is_refused(name):
-    spec = REGISTRY.arch(name)
-    with pytest.raises(ConfigError, match="too small"):
-        size_to_budget(spec, ModelConfig(), spec.options(), COPY_VOCAB, 64, 10)  # below any width-1 model
+def test_a_model_with_an_unrelated_step_method_is_not_incremental():
+    assert not is_incremental(Stepper()) and incremental(Stepper()) is None
+    assert not is_incremental(DecoderOnly(LMWithStep()))
+    src, src_len, _ = random_batch(VOCAB, [3, 2], 1)
+    from seqbench.contract.generate import greedy
+
+    assert greedy(Stepper(), src, src_len, 4).shape == (2, 4)  # generated by re-running forward, not via step()
 
 
-# --- options -------------------------------------------------------------------------------------------------
+# --- the host block -------------------------------------------------------------------------------------------
+
+
+def test_gpt_and_a_third_party_mixer_at_the_same_width_have_the_same_feed_forward():
+    gpt, mixer = make("gpt", d_model=32), make("example-gru-mixer", d_model=32)
+    gpt_blocks = [m for m in gpt.modules() if isinstance(m, HostBlock)]
+    mixer_blocks = [m for m in mixer.modules() if isinstance(m, HostBlock)]
+    assert len(gpt_blocks) == len(mixer_blocks) == 2
+    a, b = gpt_blocks[0], mixer_blocks[0]
+    assert [type(m) for m in a.ffn] == [type(m) for m in b.ffn] == [nn.Linear, nn.ReLU, nn.Linear]
+    assert [p.shape for p in a.ffn.parameters()] == [p.shape for p in b.ffn.parameters()]
+    assert a.pre and b.pre and type(a.drop) is type(b.drop) and len(a.norms) == len(b.norms) == 2
+    b.ffn.load_state_dict(a.ffn.state_dict())
+    x = torch.randn(2, 5, 32)
+    torch.testing.assert_close(a.feed_forward(x), b.feed_forward(x))  # the same sublayer, residual and norm included
+    assert HOST_BLOCK["ffn"] == "Linear(d, 4d) -> ReLU -> Linear(4d, d)"
+
+
+def test_mixer_build_gets_its_layer_index_and_shape():
+    seen: list[BuildContext] = []
+
+    def build(ctx: BuildContext) -> nn.Module:
+        seen.append(ctx)
+        return GRUMixer(ctx.model.d_model, 1)
+
+    spec = ArchSpec("probe", "records its contexts", "mixer", build)
+    build_model(spec, ModelShape(16, 3, 2, 0.1, 40), GRUMixerOptions(), 12)
+    assert [c.layer for c in seen] == [0, 1, 2]
+    assert {(c.model, c.vocab_size) for c in seen} == {(ModelShape(16, 3, 2, 0.1, 40), 12)}
+    seen.clear()
+    build_model(ArchSpec("whole", "x", "causal_lm", lambda ctx: seen.append(ctx) or LMWithStep()),
+                ModelShape(16, 3, 2, 0.1, 40), GRUMixerOptions(), 12)
+    assert [c.layer for c in seen] == [None]  # whole models are built once, with no layer index
+
+
+# --- options of the built-ins ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ARCHS)
@@ -316,13 +268,14 @@ def test_bad_options_are_refused(name, options):
 @pytest.mark.parametrize("name", ["gpt", "transformer"])
 def test_learned_positions_refuse_sequences_past_max_len(name):
     model = make(name, {"positions": "learned"}, max_len=10).eval()
-    src, src_len, tgt_in = random_batch(COPY_VOCAB, [6, 4], 4)  # gpt stream: 6 + 4 = 10 fits
+    src, src_len, tgt_in = random_batch(VOCAB, [6, 4], 4)  # gpt stream: 6 + 4 = 10 fits
     model(src, src_len, tgt_in)
     too_long = 5 if name == "gpt" else 11  # gpt: 6 + 5 = 11; transformer: a target of 11
-    _, _, tgt_long = random_batch(COPY_VOCAB, [6, 4], too_long)
+    _, _, tgt_long = random_batch(VOCAB, [6, 4], too_long)
     with pytest.raises(ValueError, match="max_len=10"):
         model(src, src_len, tgt_long)
     with torch.no_grad(), pytest.raises(ValueError, match="max_len=10"):  # and while generating
-        _, state = model.begin(src, src_len)
+        inc = incremental(model)
+        _, state = inc.start(src, src_len)
         for _ in range(12):
-            _, state = model.step(torch.full((2,), N_SPECIAL), state)
+            _, state = inc.step(torch.full((2,), N_SPECIAL), state)

@@ -125,3 +125,93 @@ def test_task_breaking_the_contract_is_named(tmp_path, write_plugin, bad_sample,
     record = results.load_dir(out).dicts()[0]
     assert record["status"] == "failed"
     assert "task plugin 'bad-task'" in record["error"]["plugin"] and message in record["error"]["message"]
+
+
+BROKEN = """
+    import sys
+    import torch.nn as nn
+    import seqbench
+    from seqbench.contract.specs import ArchSpec, Task, TaskSpec
+
+    def raising_build(ctx):
+        raise RuntimeError("build is broken")
+
+    class ExitingMixer(nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.lin = nn.Linear(d, d)
+        def forward(self, x):
+            sys.exit(7)
+
+    class NoVocab(Task):
+        def __init__(self, distance):
+            self.distance = distance  # forgot vocab_size and the rest
+        def sample(self, split, n, generator):
+            raise AssertionError("never sampled")
+        def decode(self, ids):
+            return ""
+
+    @seqbench.hookimpl
+    def register_architectures(register):
+        register(ArchSpec("raising-build", "build raises", "mixer", raising_build))
+        register(ArchSpec("exiting", "sys.exit in forward", "mixer", lambda ctx: ExitingMixer(ctx.model.d_model)))
+        register(ArchSpec("exit-build", "sys.exit in build", "causal_lm", lambda ctx: sys.exit("no")))
+
+    @seqbench.hookimpl
+    def register_tasks(register):
+        register(TaskSpec("no-vocab", "a task without its attributes", lambda o, d: NoVocab(d),
+                          default_distances=("3",)))
+"""
+
+
+def test_plugin_faults_while_planning_fail_their_cells_and_the_rest_runs(tmp_path, write_plugin, capsys):
+    plugin = write_plugin("broken", BROKEN)
+    config = tmp_path / "c.toml"
+    config.write_text(TINY.replace('archs = ["lstm"]', 'archs = ["raising-build", "lstm", "exiting", "exit-build"]')
+                      .replace('tasks = ["copy"]', 'tasks = ["copy", "no-vocab"]'))
+    out = tmp_path / "out"
+    args = ["run", "-p", str(plugin), "--config", str(config), "--profile", "none", "--out", str(out), "--no-progress"]
+    assert main([*args, "--params", "3000", "--dry-run"]) == 0  # the dry run plans and lists the failures
+    captured = capsys.readouterr()
+    lines = {tuple(l.split()[1:3]): l for l in captured.out.splitlines()}
+    assert len(lines) == 8 and "8 cells" in captured.err and "6 of 8 cells cannot run" in captured.err
+    assert "params=" in lines[("lstm", "copy")] and "params=" in lines[("exiting", "copy")]
+    assert ("FAILED: architecture plugin 'raising-build'" in lines[("raising-build", "copy")]
+            and "build() failed while sizing the model on the meta device" in lines[("raising-build", "copy")]
+            and "build is broken" in lines[("raising-build", "copy")])
+    assert "it called sys.exit('no')" in lines[("exit-build", "copy")]
+    for arch in ("raising-build", "lstm", "exiting", "exit-build"):
+        assert "FAILED: task plugin 'no-vocab'" in lines[(arch, "no-vocab")]
+        assert "vocab_size must be set" in lines[(arch, "no-vocab")]
+    assert not (out / "records").exists()
+
+    assert main(args) == 1
+    by_cell = {(r["arch"], r["task"]): r for r in results.load_dir(out).dicts()}
+    assert len(by_cell) == 8
+    assert by_cell[("lstm", "copy")]["status"] == "ok"
+    broken = by_cell[("raising-build", "copy")]
+    assert broken["status"] == "failed" and broken["error"]["type"] == "RuntimeError"
+    assert "architecture plugin 'raising-build'" in broken["error"]["plugin"] and broken["params"] is None
+    exiting = by_cell[("exiting", "copy")]
+    assert exiting["status"] == "failed" and exiting["error"]["type"] == "SystemExit"
+    assert exiting["error"]["message"] == "it called sys.exit(7)" and "'exiting'" in exiting["error"]["plugin"]
+    assert by_cell[("exit-build", "copy")]["error"]["type"] == "SystemExit"
+    for arch in ("raising-build", "lstm", "exiting", "exit-build"):
+        record = by_cell[(arch, "no-vocab")]
+        assert record["status"] == "failed" and "task plugin 'no-vocab'" in record["error"]["plugin"]
+    assert "7 of 8 cells not ok" in capsys.readouterr().err  # the six above, and `exiting`, at training
+
+
+def test_run_names_stale_records_and_does_not_reuse_them(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text(TINY)
+    out = tmp_path / "out"
+    args = ["run", "--config", str(config), "--profile", "none", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    first = results.load_dir(out).records[0]
+    capsys.readouterr()
+    assert main([*args, "--set", "train.max_steps=20"]) == 0
+    err = capsys.readouterr().err
+    assert "1 records in" in err and "are stale" in err and "kept and not reused" in err
+    assert f"lstm/copy/d=2-6/seed=0: {first.cell_id} -> " in err and "train.max_steps: 40 -> 20" in err
+    assert len(results.load_dir(out).records) == 2  # trained anew; the old record is still there

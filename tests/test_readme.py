@@ -10,8 +10,8 @@ import torch
 from seqbench.contract import registry
 from seqbench.records import store as results
 from seqbench.cli import main
-from seqbench.run.config import ModelConfig
 from seqbench.contract.sizing import build_model
+from seqbench.contract.specs import ModelShape
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -26,7 +26,7 @@ def test_readme_plugin_registers_and_is_causal(tmp_path):
     path.write_text(plugin_source())
     reg = registry.load([str(path)], entry_points=False)
     spec = reg.arch("causal-conv")
-    model = build_model(spec, ModelConfig(d_model=16, n_layers=2), spec.options(width=3), 12, 32).eval()
+    model = build_model(spec, ModelShape(16, 2, 4, 0.0, 32), spec.options(width=3), 12).eval()
     src = torch.randint(4, 12, (2, 5))
     tgt = torch.randint(4, 12, (2, 4))
     before = model(src, torch.tensor([5, 5]), tgt)
@@ -47,5 +47,5 @@ def test_readme_plugin_runs_through_the_cli(tmp_path, monkeypatch):
     assert code == 0
     record = results.load_dir(out).dicts()[0]
     assert record["arch"] == "causal-conv" and record["config"]["arch_options"] == {"width": 8}
-    assert record["plugins"]["arch"].startswith(f"{path}==file-")
+    assert record["plugins"]["arch"]["plugin"] == "my_mixer" and record["plugins"]["arch"]["digest"]
     assert record["throughput"]["incremental_generation"] is False  # a mixer generates by the slower fallback

@@ -10,7 +10,6 @@ import pytest
 import seqbench
 from seqbench.contract import registry
 from seqbench.contract.errors import UserError
-from seqbench.contract.specs import ArchSpec
 from conftest import TOY_ARCH
 
 BUILTIN_ARCHS = {"rnn", "lstm", "gru", "seq2seq", "seq2seq-attn", "transformer", "gpt"}
@@ -24,7 +23,11 @@ def test_builtins_register_through_the_hooks():
     sources = {info.source for info in reg.plugins}
     assert sources == {"builtin"}
     assert all(info.status == "ok" for info in reg.plugins), [i.errors for i in reg.plugins]
-    assert reg.version_of("architecture", "lstm") == f"seqbench.plugins.recurrent=={seqbench.__version__}"
+    ref = reg.ref("architecture", "lstm")
+    assert (ref.plugin, ref.version) == ("seqbench.plugins.recurrent", seqbench.__version__)
+    assert ref.digest and ref == reg.ref("architecture", "gru")  # one module, one digest
+    assert reg.ref("architecture", "gpt").digest != ref.digest
+    assert reg.who("architecture", "lstm") == "architecture plugin 'lstm' (seqbench.plugins.recurrent)"
 
 
 def test_entry_point_plugin_is_loaded_with_its_version(entry_point_dist):
@@ -41,13 +44,28 @@ def test_entry_points_can_be_turned_off(entry_point_dist, monkeypatch):
     assert "toy-ep2" not in registry.load().archs
 
 
-def test_command_line_plugin_file_versioned_by_content(write_plugin):
+def test_command_line_plugin_file_identified_by_content_not_by_how_its_path_is_written(write_plugin, monkeypatch):
     path = write_plugin("myarch", TOY_ARCH.format(name="mine"))
-    reg = registry.load([str(path)], entry_points=False)
-    info = reg.owner[("architecture", "mine")]
-    assert info.source == "command line" and info.version.startswith("file-")
+    monkeypatch.chdir(path.parent)
+    refs = []
+    for spelling in ("myarch.py", "./myarch.py", str(path), f"../{path.parent.name}/myarch.py"):
+        reg = registry.load([spelling], entry_points=False)
+        info = reg.owner[("architecture", "mine")]
+        assert (info.source, info.name) == ("command line", spelling)  # shown as written
+        refs.append(reg.ref("architecture", "mine"))
+    assert all(r == refs[0] for r in refs) and refs[0].plugin == "myarch" and refs[0].digest
     path.write_text(path.read_text() + "\n# edited\n")
-    assert registry.load([str(path)], entry_points=False).owner[("architecture", "mine")].version != info.version
+    assert registry.load([str(path)], entry_points=False).ref("architecture", "mine").digest != refs[0].digest
+
+
+def test_same_file_twice_loads_once(write_plugin, monkeypatch):
+    path = write_plugin("twice", TOY_ARCH.format(name="twice"))
+    monkeypatch.chdir(path.parent)
+    err = io.StringIO()
+    reg = registry.load(["twice.py", str(path)], entry_points=False, err=err)
+    assert "twice" in reg.archs and "duplicate" not in err.getvalue()
+    assert err.getvalue().strip() == (f"seqbench: plugin '{path}' (command line) is already loaded as command line "
+                                      f"plugin 'twice.py'; not loaded twice")
 
 
 @pytest.mark.parametrize("source, expected", [
@@ -58,6 +76,9 @@ def test_command_line_plugin_file_versioned_by_content(write_plugin):
     ("import seqbench\n@seqbench.hookimpl\ndef register_architectures(register):\n    register('lstm')\n",
      "register() takes a ArchSpec, got str"),
     ("import seqbench\n@seqbench.hookimpl\ndef register_widgets(register):\n    pass\n", "could not load"),
+    ("import sys\nsys.exit(3)\n", "could not load: SystemExit: it called sys.exit(3)"),
+    ("import sys, seqbench\n@seqbench.hookimpl\ndef register_tasks(register):\n    sys.exit('bye')\n",
+     "hook register_tasks raised SystemExit: it called sys.exit('bye')"),
 ])
 def test_broken_plugin_is_skipped_with_one_line(write_plugin, source, expected):
     path = write_plugin("broken", source)
@@ -106,5 +127,77 @@ def test_unknown_name_suggests_the_closest_and_lists_all():
         reg.task("cpy")
 
 
-def test_spec_must_be_the_right_type():
-    assert ArchSpec("x", "y", "mixer", lambda ctx: None).uses_heads is False
+SPEC = "import seqbench\nfrom seqbench.contract.specs import ArchSpec, TaskSpec\n{imports}\n" \
+       "@seqbench.hookimpl\ndef register_architectures(register):\n    register({spec})\n" \
+       "    register(ArchSpec('fine', 'kept', 'mixer', lambda ctx: None))\n"
+
+
+@pytest.mark.parametrize("spec, imports, expected", [
+    ("ArchSpec('typo-kind', 'x', 'mixr', lambda ctx: None)", "",
+     "architecture 'typo-kind': kind 'mixr' is not one of seq2seq, causal_lm, mixer"),
+    ("ArchSpec('has.dot', 'x', 'mixer', lambda ctx: None)", "", "architecture name 'has.dot' refused"),
+    ("ArchSpec('', 'x', 'mixer', lambda ctx: None)", "", "architecture name '' refused"),
+    ("ArchSpec('no-build', 'x', 'mixer', None)", "", "build must be callable"),
+    ("ArchSpec('opts', 'x', 'mixer', lambda ctx: None, options=dict)", "", "options must be a dataclass class"),
+    ("ArchSpec('opts2', 'x', 'mixer', lambda ctx: None, options=Needs)",
+     "from dataclasses import dataclass\n@dataclass(frozen=True)\nclass Needs:\n    width: int\n",
+     "its options must build with their defaults; Needs() raised"),
+    ("ArchSpec('wm', 'x', 'mixer', lambda ctx: None, width_multiple=0)", "", "width_multiple must be a positive"),
+])
+def test_invalid_spec_is_refused_at_registration(write_plugin, capsys, spec, imports, expected):
+    path = write_plugin("badspec", SPEC.format(spec=spec, imports=imports))
+    reg = registry.load([str(path)], entry_points=False, err=io.StringIO())
+    info = next(i for i in reg.plugins if i.source == "command line")
+    assert info.status == "error" and len(info.errors) == 1 and expected in info.errors[0]
+    assert info.provides == ["architecture:fine"]  # the valid spec beside it is kept
+    from seqbench.cli import main
+
+    assert main(["plugins", "-p", str(path)]) == 0  # `plugins` shows the truth, not "ok"
+    line = next(l for l in capsys.readouterr().out.splitlines() if "badspec" in l)
+    assert "error: " in line and expected in line
+
+
+@pytest.mark.parametrize("name, default_distances, expected", [
+    ("distance", ("10",), "task name 'distance' refused"),
+    ("no-distances", (), "default_distances must be a tuple of distance settings"),
+    ("bad-distance", ("far",), "default_distances must be a tuple of distance settings"),
+])
+def test_invalid_task_spec_is_refused(write_plugin, name, default_distances, expected):
+    path = write_plugin("badtask", f"""
+        import seqbench
+        from seqbench.contract.specs import TaskSpec
+
+        @seqbench.hookimpl
+        def register_tasks(register):
+            register(TaskSpec({name!r}, "x", lambda o, d: None, default_distances={default_distances!r}))
+    """)
+    reg = registry.load([str(path)], entry_points=False, err=io.StringIO())
+    info = next(i for i in reg.plugins if i.source == "command line")
+    assert name not in reg.tasks and info.status == "error" and expected in info.errors[0]
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("no_such_file.py", "plugin file no_such_file.py does not exist"),
+    ("sub/dir/plugin.py", "plugin file sub/dir/plugin.py does not exist"),
+    ("no_such_module_anywhere", "no plugin module named 'no_such_module_anywhere'"),
+    ("no_such_package.sub", "no plugin module named 'no_such_package.sub'"),
+])
+def test_missing_plugin_is_a_typo_refused(spec, expected, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=expected):
+        registry.load([spec], entry_points=False)
+    from seqbench.cli import main
+
+    assert main(["run", "-p", spec, "--dry-run", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0] and not (tmp_path / "o").exists()
+
+
+def test_dash_p_for_an_installed_entry_point_says_so_in_one_line(entry_point_dist):
+    entry_point_dist("seqbench-toy3", "0.2", "seqbench_toy_ep3", TOY_ARCH.format(name="toy-ep3"))
+    err = io.StringIO()
+    reg = registry.load(["seqbench_toy_ep3"], err=err)
+    assert "toy-ep3" in reg.archs and reg.owner[("architecture", "toy-ep3")].source == "entry point"
+    lines = err.getvalue().strip().splitlines()
+    assert lines == ["seqbench: plugin 'seqbench_toy_ep3' (command line) is already loaded as entry point plugin "
+                     "'seqbench-toy3'; not loaded twice"]

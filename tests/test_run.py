@@ -62,7 +62,10 @@ def test_tiny_run_writes_a_record_and_a_table(tiny_config, tmp_path, capsys):
     assert (record["arch"], record["task"], record["distance"], record["seed"], record["status"]) == (
         "lstm", "copy", "2-6", 0, "ok")
     assert record["config"]["model"]["d_model"] == 24 and record["config"]["train"]["max_steps"] == 40
-    assert record["plugins"]["arch"].startswith("seqbench.plugins.recurrent==")
+    arch_ref = record["plugins"]["arch"]
+    assert arch_ref["plugin"] == "seqbench.plugins.recurrent" and len(arch_ref["digest"]) == 16
+    assert record["plugins"]["task"]["plugin"] == "seqbench.tasks.copy"
+    assert record["config"]["host_block"]["ffn"] == "Linear(d, 4d) -> ReLU -> Linear(4d, d)"
     assert record["params"] > 1000 and record["chance"] == pytest.approx(0.25)
     bins = record["metrics"]["bins"]
     assert [b["label"] for b in bins] == ["2-3", "4-6"]  # powers of two across the range

@@ -1,17 +1,20 @@
 """Adapters that give every architecture one interface, the `Seq2SeqModel` of `seqbench.contract.specs`.
 
 - `DecoderOnly` runs a `CausalLM` over one stream `source SEP target`, with the loss on target positions only.
-- `MixerLM` stacks a plugin's causal sequence mixer (B, T, D) -> (B, T, D) into a full `CausalLM`.
+- `MixerLM` stacks a plugin's causal sequence mixers (B, T, D) -> (B, T, D), each in the host's residual block
+  (`seqbench.contract.host`), into a full `CausalLM`; `IncrementalMixerLM` when every mixer keeps
+  `IncrementalMixer`, so that the host generates from it one token at a time.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from seqbench.contract.specs import PAD, SEP
+from seqbench.contract.host import MixerBlock
+from seqbench.contract.specs import PAD, SEP, IncrementalMixer, conforms
 
 
 class DecoderOnly(nn.Module):
@@ -19,13 +22,12 @@ class DecoderOnly(nn.Module):
 
     Example i becomes the right-padded stream `src_i[:s_i] SEP y_1 .. y_{T-1}`; the logits at the SEP and
     at every target token predict the next target token. Padding only ever follows real tokens, so a causal
-    model's real positions never see it.
+    model's real positions never see it. Generation (`seqbench.contract.generate`) prefills `prompt(src)`.
     """
 
     def __init__(self, lm: nn.Module) -> None:
         super().__init__()
         self.lm = lm
-        self.incremental = callable(getattr(lm, "prefill", None)) and callable(getattr(lm, "step", None))
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
         b, s = src.shape  # (B, S)
@@ -47,41 +49,16 @@ class DecoderOnly(nn.Module):
         stream.scatter_(1, src_len[:, None], SEP)
         return stream, src_len + 1
 
-    def begin(self, src: Tensor, src_len: Tensor) -> tuple[Tensor, Any]:
-        stream, lengths = self.prompt(src, src_len)
-        return self.lm.prefill(stream, lengths)  # logits (B, V) after SEP, state
-
-    def step(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
-        return self.lm.step(token, state)
-
-
-class MixerBlock(nn.Module):
-    """Pre-norm residual block: x + mixer(norm(x)), then x + mlp(norm(x))."""
-
-    def __init__(self, mixer: nn.Module, d_model: int, dropout: float) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(d_model)
-        self.mixer = mixer
-        self.norm2 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(
-            nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model), nn.Dropout(dropout)
-        )
-
-    def forward(self, x: Tensor) -> Tensor:  # (B, T, D)
-        x = x + self.mixer(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
 
 class MixerLM(nn.Module):
-    """Embeddings, `n_layers` mixer blocks, a final norm and an output head. No positions are added: a mixer that
-    needs them adds its own."""
+    """Embeddings, `n_layers` host blocks around the plugin's mixers, a final norm and an output head. No positions
+    are added: a mixer that needs them adds its own."""
 
-    def __init__(self, make_mixer: Callable[[], nn.Module], d_model: int, n_layers: int, vocab_size: int,
-                 dropout: float = 0.0) -> None:
+    def __init__(self, mixers: list[nn.Module], d_model: int, vocab_size: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d_model, padding_idx=PAD)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(MixerBlock(make_mixer(), d_model, dropout) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(MixerBlock(m, d_model, dropout) for m in mixers)
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size)
 
@@ -90,3 +67,32 @@ class MixerLM(nn.Module):
         for block in self.blocks:
             h = block(h)
         return self.head(self.norm(h))
+
+
+class IncrementalMixerLM(MixerLM):
+    """A `MixerLM` whose mixers all keep `IncrementalMixer`: it keeps `IncrementalLM`, a state per layer."""
+
+    def prefill(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, list[Any]]:
+        """x (B, L), lengths (B,) -> logits (B, V) at position lengths-1, and each layer's state."""
+        h = self.drop(self.embed(x))  # (B, L, D)
+        states = []
+        for block in self.blocks:
+            h, state = block.prefill(h, lengths)
+            states.append(state)
+        last = h[torch.arange(h.shape[0], device=h.device), lengths - 1]  # (B, D)
+        return self.head(self.norm(last)), states
+
+    def step(self, token: Tensor, states: list[Any]) -> tuple[Tensor, list[Any]]:
+        """token (B,) -> logits (B, V), new states."""
+        h = self.drop(self.embed(token))  # (B, D)
+        new = []
+        for block, state in zip(self.blocks, states):
+            h, state = block.step(h, state)
+            new.append(state)
+        return self.head(self.norm(h)), new
+
+
+def mixer_lm(mixers: list[nn.Module], d_model: int, vocab_size: int, dropout: float) -> MixerLM:
+    """The host's language model around these mixers: incremental when every one of them keeps the protocol."""
+    incremental = all(conforms(m, IncrementalMixer) for m in mixers)
+    return (IncrementalMixerLM if incremental else MixerLM)(mixers, d_model, vocab_size, dropout)

@@ -3,12 +3,17 @@ deep inside the core."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from seqbench.contract.specs import EOS, Batch
+from seqbench.contract.specs import ARCH_KINDS, EOS, ArchSpec, Batch, Distance, Task, TaskSpec
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # a key of [arch.NAME] / [task.NAME] and of --set paths
+RESERVED_TASK_NAMES = ("distance",)  # task.distance is the setting for every task
 
 
 class ContractError(Exception):
@@ -41,6 +46,59 @@ def check_batch(batch: Any, task: Any, split: str, n: int) -> Batch:
     if int(batch.distance.min()) < 1:
         raise ContractError("task", f"{where}: distances must be at least 1, found {int(batch.distance.min())}")
     return batch
+
+
+def check_spec(spec: ArchSpec | TaskSpec) -> str | None:
+    """What is wrong with a spec handed to `register`, or None: checked when it registers, so that `seqbench
+    plugins` shows the truth and no run finds out later."""
+    kind = "architecture" if isinstance(spec, ArchSpec) else "task"
+    name = spec.name
+    if not isinstance(name, str) or not NAME.match(name):
+        return (f"{kind} name {name!r} refused: use letters, digits, '-' and '_', starting with a letter or digit "
+                f"(it is a configuration key, [{'arch' if kind == 'architecture' else 'task'}.NAME])")
+    if kind == "task" and name in RESERVED_TASK_NAMES:
+        return f"task name {name!r} refused: task.{name} is a setting for every task"
+    if not isinstance(spec.description, str):
+        return f"{kind} '{name}': description must be a string, got {type(spec.description).__name__}"
+    if not callable(spec.build):
+        return f"{kind} '{name}': build must be callable, got {type(spec.build).__name__}"
+    if isinstance(spec, ArchSpec):
+        if spec.kind not in ARCH_KINDS:
+            return f"architecture '{name}': kind {spec.kind!r} is not one of {', '.join(ARCH_KINDS)}"
+        if not isinstance(spec.width_multiple, int) or isinstance(spec.width_multiple, bool) or spec.width_multiple < 1:
+            return f"architecture '{name}': width_multiple must be a positive integer, got {spec.width_multiple!r}"
+    else:
+        settings = spec.default_distances
+        for setting in settings if isinstance(settings, (tuple, list)) and settings else [None]:
+            try:
+                Distance.parse(setting)
+            except (ValueError, TypeError):
+                return (f"task '{name}': default_distances must be a tuple of distance settings like '10' or "
+                        f"'10-100', got {spec.default_distances!r}")
+    return _check_options(kind, name, spec.options)
+
+
+def _check_options(kind: str, name: str, options: Any) -> str | None:
+    if not (isinstance(options, type) and dataclasses.is_dataclass(options)):
+        return (f"{kind} '{name}': options must be a dataclass class (e.g. seqbench.contract.specs.NoOptions), "
+                f"got {options!r}")
+    try:
+        options()
+    except Exception as e:  # noqa: BLE001 - any failure here is the plugin's
+        return f"{kind} '{name}': its options must build with their defaults; {options.__name__}() raised {e!r}"
+    return None
+
+
+def check_task(task: Any, name: str) -> Task:
+    """A task's `build` result: a `Task` with the attributes the host reads before sampling."""
+    if not isinstance(task, Task):
+        raise ContractError("task", f"build() of '{name}' returned {type(task).__name__}, "
+                                    f"not a seqbench.contract.specs.Task")
+    for attr, kinds in (("vocab_size", int), ("chance", (int, float)), ("max_src_len", int), ("max_tgt_len", int)):
+        value = getattr(task, attr, None)
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise ContractError("task", f"task '{name}': {attr} must be set to a number in __init__, got {value!r}")
+    return task
 
 
 def check_logits(logits: Any, b: int, t: int, v: int) -> Tensor:

@@ -1,37 +1,72 @@
-"""Greedy generation: incremental when the model offers `begin`/`step`, else a slower full re-run per token."""
+"""Greedy generation, owned by the host: incremental when the model keeps an incremental protocol of
+`seqbench.contract.specs`, else a slower full re-run of `forward` per token.
+
+The host owns the start of decoding: for an `IncrementalSeq2Seq` it calls `encode`, then `step(BOS)`; for a
+decoder-only model (`DecoderOnly` around an `IncrementalLM`) it prefills the prompts `source SEP`.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
-from seqbench.contract.specs import BOS, EOS, PAD, has_incremental
+from seqbench.contract.adapt import DecoderOnly
+from seqbench.contract.specs import BOS, EOS, PAD, IncrementalLM, IncrementalSeq2Seq, conforms
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """How the host decodes a model one token at a time."""
+
+    start: Callable[[Tensor, Tensor], tuple[Tensor, Any]]  # (src, src_len) -> logits (B, V) of the first token, state
+    step: Callable[[Tensor, Any], tuple[Tensor, Any]]  # (token (B,), state) -> logits (B, V) of the next, state
+
+
+def incremental(model: nn.Module) -> Incremental | None:
+    """The incremental decoding of a (host-adapted) model, or None when generation must re-run `forward`."""
+    if isinstance(model, DecoderOnly):
+        lm = model.lm
+        if not conforms(lm, IncrementalLM):
+            return None
+        return Incremental(lambda src, src_len: lm.prefill(*model.prompt(src, src_len)), lm.step)
+    if not conforms(model, IncrementalSeq2Seq):
+        return None
+
+    def start(src: Tensor, src_len: Tensor) -> tuple[Tensor, Any]:
+        state = model.encode(src, src_len)
+        return model.step(src.new_full((src.shape[0],), BOS), state)  # (B, V): the first target token
+
+    return Incremental(start, model.step)
 
 
 def is_incremental(model: nn.Module) -> bool:
-    """Whether `greedy` can run this model one token at a time (its record says so)."""
-    flag = getattr(model, "incremental", None)
-    return bool(flag) if flag is not None else has_incremental(model)
+    """Whether `greedy` runs this model one token at a time (its record says so)."""
+    return incremental(model) is not None
 
 
 @torch.no_grad()
-def greedy(model: nn.Module, src: Tensor, src_len: Tensor, max_len: int) -> Tensor:
+def greedy(model: nn.Module, src: Tensor, src_len: Tensor, max_len: int, cache: bool = True) -> Tensor:
     """Greedy decoding. src (B, S), src_len (B,) -> tokens (B, max_len), PAD after each row's EOS.
 
-    Stops early once every row has produced EOS.
+    Stops early once every row has produced EOS. `cache=False` re-runs `forward` even for an incremental model
+    (the contract suite compares the two).
     """
     b = src.shape[0]
     out = src.new_full((b, max_len), PAD)  # (B, max_len)
     done = torch.zeros(b, dtype=torch.bool, device=src.device)
-    if is_incremental(model):
-        logits, state = model.begin(src, src_len)  # (B, V)
+    inc = incremental(model) if cache else None
+    if inc is not None:
+        logits, state = inc.start(src, src_len)  # (B, V)
         for t in range(max_len):
             token = logits.argmax(-1)  # (B,)
             out[:, t] = token.masked_fill(done, PAD)
             done |= token == EOS
             if bool(done.all()) or t == max_len - 1:
                 break
-            logits, state = model.step(token, state)
+            logits, state = inc.step(token, state)
         return out
     tgt_in = src.new_full((b, 1), BOS)  # (B, 1)
     for t in range(max_len):

@@ -6,19 +6,23 @@ import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import pkgutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable, Iterable, Sequence, TextIO
 
 import pluggy
 
 import seqbench
-from seqbench.contract import hookspecs
-from seqbench.contract.errors import unknown
+from seqbench.contract import hookspecs, identity
+from seqbench.contract.checks import check_spec
+from seqbench.contract.errors import UserError, unknown
 from seqbench.contract.specs import ArchSpec, TaskSpec
+from seqbench.records.schema import PluginRef
 
 ENTRY_POINT_GROUP = "seqbench"
 DISABLE_AUTOLOAD_ENV = "SEQBENCH_DISABLE_PLUGIN_AUTOLOAD"
@@ -30,12 +34,14 @@ BUILTIN_PACKAGES = ("seqbench.plugins", "seqbench.tasks")
 class PluginInfo:
     """One plugin as the registry saw it, for `seqbench plugins`."""
 
-    name: str
+    name: str  # as given: module name, entry-point name, or the path written after -p
     version: str
-    source: str  # "builtin", "entry point" or "command line"
+    source: str  # "builtin", "entry point", "api", "environment" or "command line"
     provides: list[str] = field(default_factory=list)  # "architecture:lstm", "task:copy"
     status: str = "ok"  # "ok", or "error" when the plugin or part of it was refused
     errors: list[str] = field(default_factory=list)
+    key: str = ""  # the name in cell ids: `name`, except a .py file's stem (however its path is written)
+    module: Any = field(default=None, repr=False)  # the loaded plugin object
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Registry:
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     owner: dict[tuple[str, str], PluginInfo] = field(default_factory=dict)  # (kind, name) -> plugin
     plugins: list[PluginInfo] = field(default_factory=list)
+    _digests: dict[int, str | None] = field(default_factory=dict, repr=False)  # id(PluginInfo) -> digest
 
     def arch(self, name: str) -> ArchSpec:
         if name not in self.archs:
@@ -57,10 +64,18 @@ class Registry:
             raise unknown("task", name, self.tasks)
         return self.tasks[name]
 
-    def version_of(self, kind: str, name: str) -> str:
-        """`plugin-name==version` of what provides an architecture or task: part of every cell id."""
+    def ref(self, kind: str, name: str) -> PluginRef:
+        """What provides an architecture or task: plugin, version and a digest of its source files (part of every
+        cell id, so changed code never reuses an old record)."""
         info = self.owner[(kind, name)]
-        return f"{info.name}=={info.version}"
+        if id(info) not in self._digests:
+            module = info.module if isinstance(info.module, ModuleType) else inspect.getmodule(info.module)
+            self._digests[id(info)] = identity.digest(module) if module is not None else None
+        return PluginRef(plugin=info.key or info.name, version=info.version, digest=self._digests[id(info)])
+
+    def who(self, kind: str, name: str) -> str:
+        """`architecture plugin 'lstm' (seqbench.plugins.recurrent)`: how errors name the plugin to blame."""
+        return f"{kind} plugin '{name}' ({self.owner[(kind, name)].name})"
 
 
 def load(
@@ -73,8 +88,9 @@ def load(
     """Load built-ins, then entry points (unless disabled), then `plugins` objects, then the modules named in
     $SEQBENCH_PLUGINS, then those in `extra`.
 
-    `extra` items are module names or paths to `.py` files (`-p` on the command line). A broken plugin is skipped
-    with one line on `err` (stderr by default).
+    `extra` items are module names or paths to `.py` files (`-p` on the command line); one that does not exist is
+    a typo, refused with a `UserError`. A broken plugin (its import, or a hook, raises, `SystemExit` included, or
+    registers an invalid spec) is skipped with one line on `err` (stderr by default); the rest load.
     """
     err = err if err is not None else sys.stderr
     if entry_points is None:
@@ -85,34 +101,55 @@ def load(
     candidates: list[tuple[PluginInfo, Callable[[], Any]]] = []
     for pkg in BUILTIN_PACKAGES:
         for mod in _submodules(pkg):
-            candidates.append((PluginInfo(mod, seqbench.__version__, "builtin"), lambda m=mod: importlib.import_module(m)))
+            candidates.append((PluginInfo(mod, seqbench.__version__, "builtin", key=mod),
+                               lambda m=mod: importlib.import_module(m)))
     if entry_points:
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             version = ep.dist.version if ep.dist is not None else "unknown"
-            candidates.append((PluginInfo(ep.name, version, "entry point"), ep.load))
+            candidates.append((PluginInfo(ep.name, version, "entry point", key=ep.name), ep.load))
     for name, obj in plugins:
-        candidates.append((PluginInfo(name, str(getattr(obj, "__version__", "unknown")), "api"), lambda o=obj: o))
+        candidates.append((PluginInfo(name, str(getattr(obj, "__version__", "unknown")), "api", key=name),
+                           lambda o=obj: o))
     from_env = [p for p in os.environ.get(PLUGINS_ENV, "").split(os.pathsep) if p.strip()]
-    for spec, source in [(s, "environment") for s in from_env] + [(s, "command line") for s in extra]:
-        candidates.append((PluginInfo(spec, "unknown", source), lambda s=spec: _import_cli_plugin(s)))
+    cli = [(s, "environment") for s in from_env] + [(s, "command line") for s in extra]
+    for spec, source in cli:
+        candidates.append((PluginInfo(spec, "unknown", source, key=_cli_key(spec)),
+                           lambda s=spec: _import_cli_plugin(s)))
 
+    for spec, _ in cli:
+        _check_exists(spec)
     for info, loader in candidates:
-        reg.plugins.append(info)
         try:
             obj = loader()
             if info.source in ("command line", "environment"):
-                info.version = _module_version(obj)
+                info.version = str(getattr(obj, "__version__", "") or "unversioned")
+            already = pm.get_name(obj)
+            if already is not None:  # e.g. -p pkg for a package that is also installed as an entry point
+                source, _, first = already.partition(":")
+                print(f"seqbench: plugin '{info.name}' ({info.source}) is already loaded as {source} plugin "
+                      f"'{first}'; not loaded twice", file=err)
+                continue
+            info.module = obj
+            reg.plugins.append(info)
             pm.register(obj, name=f"{info.source}:{info.name}")
             try:
                 pm.check_pending()  # a hook name the contract does not know is a typo, not a silent no-op
             except pluggy.PluginValidationError:
                 pm.unregister(name=f"{info.source}:{info.name}")
                 raise
-        except Exception as e:  # a broken plugin must not take the host down
-            _fail(info, f"could not load: {type(e).__name__}: {e}", err)
+        except (Exception, SystemExit) as e:  # a broken plugin must not take the host down, not even by sys.exit
+            if info not in reg.plugins:
+                reg.plugins.append(info)
+            _fail(info, f"could not load: {_describe(e)}", err)
             continue
         _collect(pm, reg, info, err)
     return reg
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, SystemExit):
+        return f"SystemExit: it called sys.exit({e.code!r})"
+    return f"{type(e).__name__}: {e}"
 
 
 def _collect(pm: pluggy.PluginManager, reg: Registry, info: PluginInfo, err: TextIO) -> None:
@@ -127,6 +164,10 @@ def _collect(pm: pluggy.PluginManager, reg: Registry, info: PluginInfo, err: Tex
         def register(spec: Any, _kind=kind, _table=table, _type=spec_type, _staged=staged) -> None:
             if not isinstance(spec, _type):
                 raise TypeError(f"register() takes a {_type.__name__}, got {type(spec).__name__}")
+            problem = check_spec(spec)
+            if problem is not None:
+                _fail(info, problem, err)
+                return
             if spec.name in _table or spec.name in _staged:
                 first = reg.owner[(_kind, spec.name)] if spec.name in _table else info
                 msg = (
@@ -142,9 +183,9 @@ def _collect(pm: pluggy.PluginManager, reg: Registry, info: PluginInfo, err: Tex
                 continue
             try:
                 impl.function(**({"register": register} if "register" in impl.argnames else {}))
-            except Exception as e:
+            except (Exception, SystemExit) as e:
                 staged.clear()
-                _fail(info, f"hook {hook_name} raised {type(e).__name__}: {e}", err)
+                _fail(info, f"hook {hook_name} raised {_describe(e)}", err)
         for name, spec in staged.items():
             table[name] = spec
             reg.owner[(kind, name)] = info
@@ -164,34 +205,53 @@ def _submodules(package: str) -> list[str]:
     )
 
 
+def _is_file_spec(spec: str) -> bool:
+    return spec.endswith(".py") or os.sep in spec or (os.altsep is not None and os.altsep in spec)
+
+
+def _cli_key(spec: str) -> str:
+    """The name of a -p plugin in cell ids: a module's name, or a file's stem, however its path is written."""
+    if not _is_file_spec(spec):
+        return spec
+    path = Path(spec)
+    return path.parent.resolve().name if path.stem == "__init__" else path.stem
+
+
+def _check_exists(spec: str) -> None:
+    """A -p file or module that does not exist is a typo: refused before anything loads."""
+    if _is_file_spec(spec):
+        if not Path(spec).is_file():
+            raise UserError(f"plugin file {spec} does not exist (-p takes a module name or a path to a .py file)")
+        return
+    try:
+        found = importlib.util.find_spec(spec)
+    except ModuleNotFoundError:
+        found = None
+    except (ImportError, ValueError) as e:
+        raise UserError(f"plugin module name {spec!r} cannot be looked up: {e}") from None
+    except (Exception, SystemExit):  # the parent package's own import failed: reported when the plugin loads
+        return
+    if found is None:
+        raise UserError(f"no plugin module named {spec!r} (-p takes an importable module name or a path to a "
+                        f".py file)")
+
+
 def _import_cli_plugin(spec: str) -> Any:
     """A `-p` plugin: a path to a .py file, or an importable module name."""
-    if spec.endswith(".py") or os.sep in spec:
+    if _is_file_spec(spec):
         path = Path(spec)
-        if not path.is_file():
-            raise FileNotFoundError(f"no such file {spec}")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         mod_name = f"seqbench_cli_plugin_{path.stem}_{digest}"
+        if mod_name in sys.modules:  # the same file again (perhaps spelled another way): the same plugin
+            return sys.modules[mod_name]
         loader_spec = importlib.util.spec_from_file_location(mod_name, path)
         if loader_spec is None or loader_spec.loader is None:
             raise ImportError(f"cannot import {spec}")
         module = importlib.util.module_from_spec(loader_spec)
         sys.modules[mod_name] = module
         loader_spec.loader.exec_module(module)
-        module.__seqbench_digest__ = digest
         return module
     return importlib.import_module(spec)
-
-
-def _module_version(module: Any) -> str:
-    """A command-line plugin's version: its __version__, else a digest of its file, so cell ids track edits."""
-    version = getattr(module, "__version__", None)
-    if version:
-        return str(version)
-    digest = getattr(module, "__seqbench_digest__", None)
-    if digest is None and getattr(module, "__file__", None):
-        digest = hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()[:12]
-    return f"file-{digest}" if digest else "unknown"
 
 
 __all__ = ["Registry", "PluginInfo", "load"]

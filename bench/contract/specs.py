@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import inspect
+import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping, Protocol, runtime_checkable
 
@@ -101,6 +103,16 @@ class Task(abc.ABC):
         twice)."""
         return {}
 
+    def alignment_spans(self, batch: Batch) -> Tensor | None:
+        """Optional: each example's longest alignment span (B,) long, recorded per bin as `mean_alignment_span`;
+        None (the default) when the task has no word alignments."""
+        return None
+
+    def distance_from_tokens(self, batch: Batch) -> Tensor | None:
+        """Optional: each example's distance (B,) long, recomputed from its tokens alone. The contract suite checks
+        it equals `batch.distance`; None (the default) leaves that check out."""
+        return None
+
     distance: Distance  # the distance setting this task was built for
 
 
@@ -117,16 +129,28 @@ class TaskSpec:
 
 
 ArchKind = Literal["seq2seq", "causal_lm", "mixer"]
+ARCH_KINDS: tuple[str, ...] = typing.get_args(ArchKind)
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The sizes a model is built at. Every architecture reads the ones it uses."""
+
+    d_model: int  # width: embedding and hidden size (the host sizes it to a parameter budget)
+    n_layers: int  # stacked layers (recurrent layers, Transformer blocks per stack, mixer layers)
+    n_heads: int  # attention heads, for architectures that attend (`ArchSpec.uses_heads`)
+    dropout: float  # dropout probability inside the model
+    max_len: int  # the longest sequence the model will see (source + SEP + target for a causal model)
 
 
 @dataclass(frozen=True)
 class BuildContext:
-    """Everything an architecture's `build` receives."""
+    """Everything an architecture's `build` receives: shapes and options, nothing else."""
 
-    model: Any  # seqbench.run.config.ModelConfig: d_model, n_layers, n_heads, dropout
-    options: Any  # the architecture's own options dataclass
-    vocab_size: int  # shared token space of the task
-    max_len: int  # the longest sequence the model will see (source + separator + target for a causal model)
+    model: ModelShape  # the sizes to build at
+    options: Any  # the architecture's own options (an instance of `ArchSpec.options`)
+    vocab_size: int  # the task's shared token space, specials included
+    layer: int | None = None  # kind "mixer": which layer this is, 0 .. model.n_layers - 1; other kinds: None
 
 
 @dataclass(frozen=True)
@@ -134,26 +158,35 @@ class ArchSpec:
     """An architecture as registered.
 
     `kind` says which interface `build` returns:
-    - "seq2seq": a `Seq2SeqModel` (encoder-decoder; sees the source, then decodes the target);
-    - "causal_lm": a `CausalLM` over one stream `source SEP target`; the host adapts it to every task;
-    - "mixer": one causal sequence-mixing layer (B, T, D) -> (B, T, D); the host stacks `n_layers` of them with
-      embeddings, residuals, norms and an output head into a `CausalLM`.
+    - "seq2seq": a `Seq2SeqModel` (encoder-decoder; sees the source, then decodes the target), optionally an
+      `IncrementalSeq2Seq`;
+    - "causal_lm": a `CausalLM` over one stream `source SEP target`, optionally an `IncrementalLM`; the host adapts
+      it to every task;
+    - "mixer": one causal sequence-mixing layer (B, T, D) -> (B, T, D), optionally an `IncrementalMixer`; the host
+      calls `build` once per layer (`ctx.layer`) and wraps each in its residual block (`seqbench.contract.host`).
     """
 
-    name: str
-    description: str
+    name: str  # registry name: letters, digits, `-` and `_` (it is a key of `[arch.NAME]` in configs)
+    description: str  # one line for `seqbench list`
     kind: ArchKind
     build: Callable[[BuildContext], nn.Module]
-    options: type = NoOptions
+    options: type = NoOptions  # frozen dataclass of the architecture's options, validated in __post_init__
     width_multiple: int = 1  # d_model is kept a multiple of this when sizing to a parameter budget
     uses_heads: bool = False  # attention with model.n_heads heads: d_model is also kept a multiple of n_heads
     train: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # training defaults this architecture needs,
     # any key of [train], e.g. {"lr": 3e-3}; a configuration that sets the key (train.lr, matrix.lrs) overrides it
 
 
+# --- model interfaces ------------------------------------------------------------------------------------------
+# `forward` is required. The incremental protocols are optional: a model that keeps one generates a token at a
+# constant cost (the record says `incremental_generation: true`); otherwise generation re-runs `forward` over the
+# whole prefix for every token. Whether a model keeps one is decided in one place, `conforms`, by the methods
+# themselves (names and positional parameters), never by a flag or a single method name.
+
+
 @runtime_checkable
 class Seq2SeqModel(Protocol):
-    """Encoder-decoder interface. `begin`/`step` are optional: without them generation re-runs `forward`."""
+    """Encoder-decoder interface (kind "seq2seq"; the host adapts the other kinds to it)."""
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher-forced logits. src (B, S), src_len (B,), tgt_in (B, T) = BOS y1..y_{T-1} -> (B, T, V).
@@ -162,27 +195,74 @@ class Seq2SeqModel(Protocol):
         """
         ...
 
-    # def begin(self, src, src_len) -> tuple[Tensor, Any]: logits (B, V) for the first target token, and a state
-    # def step(self, token, state) -> tuple[Tensor, Any]: token (B,) -> logits (B, V) for the next one, new state
+
+@runtime_checkable
+class IncrementalSeq2Seq(Protocol):
+    """Incremental generation of an encoder-decoder. The host calls `encode` once, then `step(BOS)`, then `step`
+    with each token it chose; `step`'s logits equal `forward`'s at the same position."""
+
+    def encode(self, src: Tensor, src_len: Tensor) -> Any:
+        """src (B, S), src_len (B,) -> the decoding state before the first target token (anything the model likes)."""
+        ...
+
+    def step(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """token (B,) -> logits (B, V) for the next token, and the new state."""
+        ...
 
 
 @runtime_checkable
 class CausalLM(Protocol):
-    """Decoder-only interface over one right-padded stream. `prefill`/`step` are optional."""
+    """Decoder-only interface over one right-padded stream (kind "causal_lm")."""
 
     def forward(self, x: Tensor) -> Tensor:
         """x (B, L) -> logits (B, L, V); position t depends on x[:, :t+1] only."""
         ...
 
-    # def prefill(self, x, lengths) -> tuple[Tensor, Any]: logits (B, V) at position lengths-1, and a state
-    # def step(self, token, state) -> tuple[Tensor, Any]: token (B,) -> logits (B, V), new state
+
+@runtime_checkable
+class IncrementalLM(Protocol):
+    """Incremental generation of a decoder-only model. The host calls `prefill` on the prompts `source SEP`,
+    then `step` with each token it chose."""
+
+    def prefill(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Any]:
+        """Right-padded prompts x (B, L), lengths (B,) -> logits (B, V) at position lengths-1, and the state."""
+        ...
+
+    def step(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """token (B,) -> logits (B, V) for the next position of every row, and the new state."""
+        ...
 
 
-def has_incremental(model: nn.Module) -> bool:
-    """Whether a model offers incremental generation (begin/prefill and step)."""
-    return callable(getattr(model, "step", None)) and (
-        callable(getattr(model, "begin", None)) or callable(getattr(model, "prefill", None))
-    )
+@runtime_checkable
+class IncrementalMixer(Protocol):
+    """Incremental form of a sequence mixer (kind "mixer"): a state in, a state out."""
+
+    def prefill(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Any]:
+        """Right-padded x (B, L, D), lengths (B,) -> the same output as `forward(x)` (B, L, D), and each row's
+        state after its position lengths-1 (what `step` needs to continue that row)."""
+        ...
+
+    def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """x (B, D): the next position of every row -> output (B, D) as `forward` gives there, and the new state."""
+        ...
+
+
+def conforms(obj: Any, protocol: type) -> bool:
+    """Whether `obj` keeps `protocol`: every method the protocol declares is there and takes the protocol's
+    positional parameters. The one check the host makes: an unrelated method that happens to be called `step`
+    does not make a model incremental."""
+    for name, declared in vars(protocol).items():
+        if name.startswith("_") or not inspect.isfunction(declared):
+            continue
+        method = getattr(obj, name, None)
+        if not callable(method):
+            return False
+        n = len(inspect.signature(declared).parameters) - 1  # without self
+        try:
+            inspect.signature(method).bind(*range(n))
+        except (TypeError, ValueError):
+            return False
+    return True
 
 
 def option_fields(options: type) -> dict[str, dataclasses.Field]:

@@ -23,6 +23,7 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 
 from seqbench.contract.checks import ContractError
+from seqbench.contract.errors import PluginFault
 from seqbench.contract.generate import is_incremental
 from seqbench.contract.registry import Registry
 from seqbench.contract.sizing import build_model, count_params
@@ -55,7 +56,7 @@ class CellInputs:
     """What one cell needs besides the registry: picklable, so a cell can run in another process."""
 
     cell: Cell
-    task: Task
+    task: Task | None  # None when the task's plugin failed while planning (`cell.fault`)
     eval: EvalConfig
     arch_options: Any
     command: str = ""
@@ -64,13 +65,15 @@ class CellInputs:
 
 
 def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], None] | None = None) -> Record:
-    """Train, select by validation, test; return the cell's record."""
+    """Train, select by validation, test; return the cell's record. A cell whose plugin failed while planning
+    (`cell.fault`) is recorded as failed without training."""
     cell, task, train_cfg = inputs.cell, inputs.task, inputs.cell.train
     started, t0 = now(), time.monotonic()
     record: dict[str, Any] = {
         "schema": SCHEMA, "cell_id": cell.cell_id, "status": "ok", "arch": cell.arch, "task": cell.task,
         "distance": cell.distance.label, "seed": cell.seed, "params_budget": cell.params_budget, "lr": cell.lr,
-        "config": cell.resolved, "plugins": cell.plugins, "params": cell.params, "chance": task.chance,
+        "config": cell.resolved, "plugins": cell.plugins, "params": cell.params,
+        "chance": None if task is None else task.chance,
         "metrics": {}, "throughput": {}, "error": None, "command": inputs.command,
     }
     work = Path(inputs.work) if inputs.work else Path(tempfile.mkdtemp(prefix="seqbench-"))
@@ -82,10 +85,10 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            if cell.fault is not None:
+                raise cell.fault
             pl.seed_everything(stream_seed(cell.seed, "model") % 2**32, verbose=False)
-            model = build_model(reg.arch(cell.arch), cell.model, inputs.arch_options, task.vocab_size, cell.max_len)
-            if not isinstance(model, torch.nn.Module):
-                raise ContractError("architecture", f"build() returned {type(model).__name__}, not a torch.nn.Module")
+            model = build_model(reg.arch(cell.arch), cell.shape, inputs.arch_options, task.vocab_size)
             record["params"] = count_params(model)
             bins = edges_to_bins(task.bin_edges(), task.distance.hi)
             module = SeqModule(model, task, train_cfg, inputs.eval, bins)
@@ -124,7 +127,7 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
             _fail(record, "oom", e, cell, reg)
         except RuntimeError as e:
             _fail(record, "oom" if "out of memory" in str(e).lower() else "failed", e, cell, reg)
-        except Exception as e:  # a plugin that raises must not sink the matrix
+        except (Exception, SystemExit) as e:  # a plugin that raises (or calls sys.exit) must not sink the matrix
             _fail(record, "failed", e, cell, reg)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -191,12 +194,16 @@ def _trainer(train: TrainConfig, callbacks: list, logger: Any) -> pl.Trainer:
 def _fail(record: dict, status: str, e: BaseException, cell: Cell, reg: Registry, step: int | None = None) -> None:
     record["status"] = status
     record["metrics"], record["throughput"] = {}, {}
-    record["error"] = {"type": type(e).__name__, "message": str(e).splitlines()[0][:500] if str(e) else type(e).__name__,
+    text = f"it called sys.exit({e.code!r})" if isinstance(e, SystemExit) else str(e)
+    record["error"] = {"type": getattr(e, "error_type", type(e).__name__),
+                       "message": text.splitlines()[0][:500] if text else type(e).__name__,
                        "plugin": _blame(e, cell, reg), "step": step}
 
 
 def _blame(e: BaseException, cell: Cell, reg: Registry) -> str:
     """The plugin whose code raised: the innermost traceback frame inside an architecture's or a task's code."""
+    if isinstance(e, PluginFault):
+        return e.plugin
     if isinstance(e, ContractError):
         name = cell.arch if e.kind == "architecture" else cell.task
         return f"{e.kind} plugin '{name}' ({reg.owner[(e.kind, name)].name})"

@@ -65,7 +65,6 @@ class SeqModule(pl.LightningModule):
         self.text_bins = [{name: make() for name, make in task.binned_text_metrics().items()} for _ in bins]
         self.bin_counts = [0] * len(bins)  # test examples per bin
         self.bin_tokens = [0] * len(bins)  # target content tokens scored per bin
-        self.spans = getattr(task, "alignment_spans", None)  # optional: longest alignment span per example
         self.span_sums: list[float] | None = None  # per bin, once the task has given spans
         self.gen_tokens: list[int] = []
         self.gen_seconds: list[float] = []
@@ -123,7 +122,7 @@ class SeqModule(pl.LightningModule):
         content = batch.tgt.masked_fill(batch.tgt == EOS, PAD)  # token accuracy is over content, not EOS
         which = bin_index(batch.distance, self.bins)  # (B,)
         texts = self._texts(out, batch.tgt) if self.text or self.text_bins[0] else None
-        spans = self.spans(batch) if self.spans is not None else None  # (B,) or None
+        spans = self.task.alignment_spans(batch)  # (B,), or None for a task without alignments
         self.test_all["token_acc"].update(out, content)
         self.test_all["seq_acc"].update(out, batch.tgt)
         for j in range(len(self.bins)):

@@ -15,10 +15,12 @@ from typing import Any
 
 import torch
 
-from seqbench.contract.errors import ConfigError, UserError
+from seqbench.contract.checks import check_task
+from seqbench.contract.errors import ConfigError, PluginFault, UserError
+from seqbench.contract.host import HOST_BLOCK
 from seqbench.contract.registry import Registry
 from seqbench.contract.sizing import build_model, count_params, size_to_budget
-from seqbench.contract.specs import Distance, Task
+from seqbench.contract.specs import Distance, ModelShape, Task
 from seqbench.run import config as C
 
 
@@ -34,28 +36,38 @@ class Cell:
     lr: float  # the peak learning rate this cell trains with
     model: C.ModelConfig  # with d_model sized to the budget when there is one
     train: C.TrainConfig  # the architecture's defaults under the configuration's values
-    params: int  # actual parameter count
+    params: int | None  # actual parameter count (None when planning failed)
     max_len: int  # the longest stream the model is built for
     cell_id: str
     resolved: dict[str, Any]  # the record's "config"
-    plugins: dict[str, Any]  # the record's "plugins"
+    plugins: dict[str, dict[str, Any]]  # the record's "plugins": arch and task as `PluginRef` data
+    fault: PluginFault | None = None  # plugin code failed while planning: the cell is recorded as failed
+
+    @property
+    def shape(self) -> ModelShape:
+        """The sizes the cell's model is built at."""
+        return model_shape(self.model, self.max_len)
 
     @property
     def name(self) -> str:
         return f"{self.arch}/{self.task}/d={self.distance.label}/seed={self.seed}/lr={self.lr:g}"
 
 
+def model_shape(model: C.ModelConfig, max_len: int) -> ModelShape:
+    return ModelShape(model.d_model, model.n_layers, model.n_heads, model.dropout, max_len)
+
+
 def build_task(reg: Registry, name: str, options: Any, distance: Distance) -> Task:
-    """Build a task, turning its refusals into one-line configuration errors."""
+    """Build a task, turning its refusals (UserError, ValueError, OSError) into one-line configuration errors and
+    any other failure of its code into a `PluginFault`."""
     try:
-        task = reg.task(name).build(options, distance)
+        return check_task(reg.task(name).build(options, distance), name)
     except UserError:
         raise
     except (ValueError, OSError) as e:
         raise ConfigError(f"task.{name} at distance {distance.label}: {e}") from None
-    if not isinstance(task, Task):
-        raise UserError(f"task plugin '{name}' returned {type(task).__name__} from build(), not a seqbench Task")
-    return task
+    except (Exception, SystemExit) as e:
+        raise PluginFault(reg.who("task", name), e, f"building task '{name}' at distance {distance.label}") from e
 
 
 def device_type(accelerator: str) -> str:
@@ -86,21 +98,32 @@ def check_machine(cfg: C.RunConfig, train: C.TrainConfig) -> str:
 
 
 def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[Cell], dict[tuple[str, Distance], Task]]:
-    """Every cell of the matrix, sized and identified, and the built tasks they use."""
+    """Every cell of the matrix, sized and identified, and the built tasks they use. A task or architecture whose
+    code fails here makes its cells failed ones (`Cell.fault`); the rest of the matrix is planned as usual."""
     tasks: dict[tuple[str, Distance], Task] = {}
+    broken: dict[tuple[str, Distance], PluginFault] = {}
     for name in cfg.matrix.tasks:
         for d in cfg.distances[name]:
-            tasks[(name, d)] = build_task(reg, name, cfg.task_options[name], d)
+            try:
+                tasks[(name, d)] = build_task(reg, name, cfg.task_options[name], d)
+            except PluginFault as fault:
+                broken[(name, d)] = fault
     trains = {arch: [cfg.train_for(reg.arch(arch).train, lr) for lr in (cfg.matrix.lrs or (None,))]
               for arch in cfg.matrix.archs}
     for arch_trains in trains.values():
         for train in arch_trains:
             check_machine(cfg, train)
     cells: list[Cell] = []
-    sized: dict[tuple, tuple[C.ModelConfig, int]] = {}
+    sized: dict[tuple, tuple[C.ModelConfig, int | None, PluginFault | None]] = {}
     budgets: tuple[int | None, ...] = cfg.matrix.params or (None,)
     for task_name in cfg.matrix.tasks:
         for d in cfg.distances[task_name]:
+            if (task_name, d) in broken:
+                cells += [_cell(cfg, reg, arch, task_name, d, seed, budget, cfg.model, train, None, cfg.model.max_len,
+                                broken[(task_name, d)])
+                          for arch in cfg.matrix.archs for budget in budgets for train in trains[arch]
+                          for seed in cfg.matrix.seeds]
+                continue
             task = tasks[(task_name, d)]
             stream = task.max_src_len + 1 + task.max_tgt_len
             if cfg.model.max_len and stream > cfg.model.max_len:
@@ -114,33 +137,35 @@ def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[Cell], dict[tuple[str, D
                 for budget in budgets:
                     key = (arch, task.vocab_size, max_len, budget)
                     if key not in sized:
-                        sized[key] = _size(spec, cfg, arch, task, max_len, budget)
-                    model_cfg, n_params = sized[key]
+                        sized[key] = _size(spec, cfg, reg, arch, task, max_len, budget)
+                    model_cfg, n_params, fault = sized[key]
                     for train in trains[arch]:
                         for seed in cfg.matrix.seeds:
                             cells.append(_cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, train,
-                                               n_params, max_len))
+                                               n_params, max_len, fault))
     return cells, tasks
 
 
-def _size(spec, cfg: C.RunConfig, arch: str, task: Task, max_len: int, budget: int | None):
+def _size(spec, cfg: C.RunConfig, reg: Registry, arch: str, task: Task, max_len: int, budget: int | None):
+    """(model config, parameter count, None), or (unsized config, None, fault) when the plugin's build fails on the
+    meta device. A budget the architecture cannot meet is the user's: a `ConfigError`."""
     options = cfg.arch_options[arch]
-    if budget is None:
-        with torch.device("meta"):
-            try:
-                n = count_params(build_model(spec, cfg.model, options, task.vocab_size, max_len))
-            except (ValueError, TypeError) as e:
-                raise ConfigError(f"architecture '{arch}' cannot be built with this model config: {e}") from None
-        return cfg.model, n
+    shape = model_shape(cfg.model, max_len)
     try:
-        return size_to_budget(spec, cfg.model, options, task.vocab_size, max_len, budget)
-    except (ValueError, TypeError) as e:
-        if isinstance(e, UserError):
-            raise
-        raise ConfigError(f"architecture '{arch}' cannot be sized to {budget} parameters: {e}") from None
+        if budget is None:
+            with torch.device("meta"):
+                return cfg.model, count_params(build_model(spec, shape, options, task.vocab_size)), None
+        sized, n = size_to_budget(spec, shape, options, task.vocab_size, budget)
+        return dataclasses.replace(cfg.model, d_model=sized.d_model, n_heads=sized.n_heads), n, None
+    except UserError:
+        raise
+    except (Exception, SystemExit) as e:
+        fault = PluginFault(reg.who("architecture", arch), e, "build() failed while sizing the model on the meta "
+                                                             "device (see seqbench.contract.hookspecs)")
+        return cfg.model, None, fault
 
 
-def _cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, train, n_params, max_len) -> Cell:
+def _cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, train, n_params, max_len, fault=None) -> Cell:
     resolved = {
         "arch": arch,
         "task": task_name,
@@ -153,9 +178,10 @@ def _cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, train, n_params
         "eval": dataclasses.asdict(cfg.eval),
         "task_options": dataclasses.asdict(cfg.task_options[task_name]),
         "arch_options": dataclasses.asdict(cfg.arch_options[arch]),
+        "host_block": HOST_BLOCK,
     }
-    plugins = {"arch": reg.version_of("architecture", arch), "task": reg.version_of("task", task_name)}
+    plugins = {"arch": reg.ref("architecture", arch).model_dump(), "task": reg.ref("task", task_name).model_dump()}
     blob = json.dumps({"config": resolved, "plugins": plugins}, sort_keys=True, default=str)
     cell_id = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return Cell(arch, task_name, d, seed, budget, train.lr, model_cfg, train, n_params, max_len, cell_id, resolved,
-                plugins)
+                plugins, fault)

@@ -136,7 +136,7 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
                     lock = _claim(out, cell, rerun, retry_failed, summary, display)
                     if lock is None:
                         continue
-                    inputs = CellInputs(cell, tasks[(cell.task, cell.distance)], cfg.eval,
+                    inputs = CellInputs(cell, tasks.get((cell.task, cell.distance)), cfg.eval,
                                         cfg.arch_options[cell.arch], command, work=out / WORK_DIR / cell.cell_id,
                                         logger=logger)
                     running[cell.cell_id] = _Running(cell, lock, time.monotonic())

@@ -1,0 +1,55 @@
+"""`seqbench check-plugin NAME...`: the contract suite on named architectures and tasks, a line per check and a
+summary per name; exit 0 only if every check passed (or does not apply)."""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from typing import TextIO
+
+from seqbench.contract.errors import UserError
+from seqbench.contract.registry import Registry
+from seqbench.testing.arch_checks import ARCHITECTURE_CHECKS, ArchSubject
+from seqbench.testing.core import Outcome, broken, run_checks
+from seqbench.testing.task_checks import TASK_CHECKS, TaskSubject
+
+
+def check_plugins(reg: Registry, names: list[str], out: TextIO) -> int:
+    """Run the suite on every name; 0 when all passed, 1 when a check failed. An unregistered name is a
+    UserError naming the plugins that failed to load."""
+    subjects = []
+    for name in names:
+        found = [(kind, subject) for kind, table, subject in (
+            ("architecture", reg.archs, lambda: ArchSubject(name, reg.archs[name])),
+            ("task", reg.tasks, lambda: TaskSubject(name, reg.tasks[name]))) if name in table]
+        if not found:
+            raise UserError(_not_registered(reg, name))
+        subjects += [(kind, name, make()) for kind, make in found]
+    failed_any = False
+    for kind, name, subject in subjects:
+        info = reg.owner[(kind, name)]
+        print(f"{kind} {name} (plugin {info.name} {info.version}, {info.source})", file=out)
+        checks = ARCHITECTURE_CHECKS if kind == "architecture" else TASK_CHECKS
+        outcomes = run_checks(subject, checks, first="builds")
+        for o in outcomes:
+            print(f"  {o.status:<8} {o.check.name:<20} {o.seconds:5.1f}s  {o.message}".rstrip(), file=out)
+        failed = [o for o in outcomes if o.status in ("failed", "not run")]
+        failed_any |= bool(failed)
+        print(_summary(kind, name, outcomes, failed), file=out)
+    return 1 if failed_any else 0
+
+
+def _not_registered(reg: Registry, name: str) -> str:
+    """`architecture or task 'x' is not registered. Plugins that failed to load: ... Did you mean ...? ...`"""
+    close = get_close_matches(name, [*reg.archs, *reg.tasks], n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return (f"architecture or task '{name}' is not registered.{broken(reg)}{hint} Architectures: "
+            f"{', '.join(sorted(reg.archs))}; tasks: {', '.join(sorted(reg.tasks))}")
+
+
+def _summary(kind: str, name: str, outcomes: list[Outcome], failed: list[Outcome]) -> str:
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("passed", "failed", "not run", "n/a")}
+    text = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    first = next((o for o in failed if o.status == "failed"), None)
+    verdict = f"FAILED {', '.join(o.check.name for o in failed if o.status == 'failed')}: {first.message}" if first \
+        else "contract kept"
+    return f"seqbench: check-plugin {kind} '{name}': {text}; {verdict}"

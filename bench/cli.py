@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import traceback
 from pathlib import Path
 from typing import Sequence
 
@@ -103,12 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as e:
         if debug:
-            raise
+            traceback.print_exc()
         print(f"seqbench: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except PluginFault as e:  # a plugin's code failed outside a matrix (e.g. show-task building its task)
         if debug:
-            raise
+            traceback.print_exc()
         print(f"seqbench: error: {e.plugin}: {e}", file=sys.stderr)
         return EXIT_CELLS_FAILED
     except KeyboardInterrupt:
@@ -157,8 +158,11 @@ def cmd_check_plugin(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from seqbench.publish.output import check_folder
     from seqbench.run import executors, loggers, plan, resolve, runner, sources
 
+    out = check_folder(args.out, "--out", subfolders=("records", runner.LOCK_DIR, runner.WORK_DIR, "logs"))
+    logger = loggers.logger_spec(args.logger, out)
     reg = _registry(args)
     if args.jobs is not None and args.jobs < 0:
         raise UserError(f"--jobs must be 0 (cells in this process) or more, got {args.jobs}")
@@ -173,9 +177,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     cells, tasks = plan.plan(cfg, reg)
     for note in settings.notes:
         print(f"seqbench: note: {note}", file=sys.stderr)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a directory")
     faulty = [c for c in cells if c.fault is not None]
     if faulty:
         print(f"seqbench: {len(faulty)} of {len(cells)} cells cannot run, their plugin failed while planning "
@@ -197,12 +198,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         executor = executors.LocalProcesses(jobs, list(range(jobs)) if device == "cuda" else None)
     threads = args.threads or max(1, executors.cpu_count() // max(1, executor.slots))
-    print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} -> {out}; {executor.slots} at a time"
+    print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} -> {out}; {min(executor.slots, len(cells))} at a time"
           f"{f', {threads} CPU thread(s) each' if device == 'cpu' else ''}", file=sys.stderr)
     summary = runner.run_matrix(cfg, reg, cells, tasks, out, executor=executor,
                                 load=executors.PluginLoad.here(args.plugins), threads=threads, rerun=args.rerun,
                                 retry_failed=args.retry_failed, command=command,
-                                logger=loggers.logger_spec(args.logger, out),
+                                logger=logger,
                                 live=False if args.no_progress else None, verbose=args.verbose)
     if summary.interrupted:
         left = [c for c in cells if not runner.finished(out, c.cell_id)]
@@ -219,11 +220,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     mine = [r for r in results.load_dir(out).dicts() if r["cell_id"] in ids]
     print(tables.terminal(mine))
     not_ok = [r for r in mine if r["status"] != "ok"]
-    print(f"seqbench: {len(summary.done)} cells run, {len(summary.skipped)} finished before, "
-          f"{len(summary.busy)} held by another run; {len(not_ok)} of {len(cells)} cells not ok"
+    print(f"seqbench: {_n(len(summary.done), 'cell')} run, {len(summary.skipped)} finished before, "
+          f"{len(summary.busy)} held by another run; {len(not_ok)} of {_n(len(cells), 'cell')} not ok"
           + (" (--retry-failed runs them again)" if not_ok else "") + f"; records in {results.records_dir(out)}",
           file=sys.stderr)
     return EXIT_CELLS_FAILED if not_ok else EXIT_OK
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def _report_stale(cells: list, out: Path) -> None:

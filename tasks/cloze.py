@@ -177,7 +177,7 @@ def register_tasks(register) -> None:
     register(
         TaskSpec(
             name="cloze",
-            description="cloze: name a person's language from a fact stated far back, among distractor facts",
+            description="name a person's language from a fact stated far back, among distractor facts",
             build=ClozeTask,
             options=ClozeOptions,
             default_distances=("20", "100"),

@@ -136,13 +136,87 @@ def test_out_is_a_file(tmp_path, capsys):
     target = tmp_path / "file.txt"
     target.write_text("keep me")
     assert main(["run", "--arch", "lstm", "--task", "copy", "--out", str(target)]) == 2
-    check_one_line(capsys, ["exists and is not a directory"])
+    check_one_line(capsys, ["exists and is not a folder"])
     assert target.read_text() == "keep me"
 
 
-def test_debug_shows_the_traceback(out):
-    with pytest.raises(Exception, match="Unknown architecture"):
-        main(["run", "--arch", "lstmm", "--task", "copy", "--out", str(out), "--debug"])
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(out, capsys):
+    assert main(["run", "--arch", "lstmm", "--task", "copy", "--out", str(out), "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "Unknown architecture 'lstmm'" in err.strip().splitlines()[-1]
+
+
+# --- the classes of issue 15: each answered with one line and exit 2, the output untouched -------------------
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda root: root / "file.txt" / "out", ["is a file, not a folder"]),  # a component is a file
+    (lambda root: "", ["must name a folder", "empty"]),
+    (lambda root: root / "out-records-file", ["records", "must be a folder"]),
+    (lambda root: root / "out-locks-file", [".locks", "must be a folder"]),
+], ids=["under-a-file", "empty", "records-is-a-file", "locks-is-a-file"])
+def test_run_destination_checked_before_any_work(tmp_path, capsys, make, expected):
+    (tmp_path / "file.txt").write_text("keep me")
+    for name, inner in (("out-records-file", "records"), ("out-locks-file", ".locks")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / inner).write_text("a file where a folder must be")
+    before = snapshot(tmp_path)
+    assert main(["run", "--arch", "lstm", "--task", "copy", "--out", str(make(tmp_path))]) == 2
+    check_one_line(capsys, expected)
+    assert snapshot(tmp_path) == before
+
+
+VALUE_CASES = [
+    ("lr-inf", ["--set", "train.lr=inf"], ["train.lr", "finite"]),
+    ("weight-decay-inf", ["--set", "train.weight_decay=inf"], ["train.weight_decay", "finite"]),
+    ("lr-nan-text", ["--set", "train.lr=nan"], ["train.lr", "finite"]),
+    ("params-empty", ["--params", ""], ["matrix.params", "empty"]),
+    ("params-twice", ["--params", "40000,40000"], ["matrix.params", "twice"]),
+    ("seeds-empty-item", ["--seeds", "0,,1"], ["matrix.seeds", "empty items"]),
+    ("data-dir-empty", ["--task", "translation", "--set", "task.translation.data_dir="],
+     ["task.translation.data_dir", "must not be empty"]),
+    ("profile-empty", ["--profile", ""], ["--profile needs a name"]),
+    ("config-empty", ["--config", ""], ["--config needs a file name"]),
+    ("bool-for-number", ["--set", "train.max_steps=true"], ["train.max_steps", "must be a number"]),
+    ("jobs-negative", ["--jobs", "-1"], ["--jobs", "0"]),
+    ("logger-unknown", ["--logger", "tensorbord"], ["Unknown logger 'tensorbord'", "Did you mean 'tensorboard'"]),
+]
+
+
+@pytest.mark.parametrize("argv, expected", [c[1:] for c in VALUE_CASES], ids=[c[0] for c in VALUE_CASES])
+def test_values_that_are_not_values(argv, expected, out, capsys):
+    before = snapshot(out)
+    argv = ["--task", "copy", *argv] if "--task" not in argv else argv
+    assert main(["run", "--arch", "lstm", "--out", str(out), "--no-progress", *argv]) == 2
+    check_one_line(capsys, expected)
+    assert snapshot(out) == before
+
+
+def test_lr_inf_in_a_toml_file_too(tmp_path, out, capsys):
+    cfg = write(tmp_path, "c.toml", "[train]\nlr = inf\nweight_decay = 0.0\n")
+    assert main(["run", "--config", str(cfg), "--out", str(out)]) == 2
+    check_one_line(capsys, ["train.lr", "finite"])
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--accelerator", "gpu"], ["train.accelerator=gpu needs a CUDA GPU", "use auto or cpu"]),
+    (["--accelerator", "mps"], ["train.accelerator=mps needs Apple MPS"]),
+    (["--precision", "16-mixed"], ["train.precision=16-mixed needs a GPU", "32-true or bf16-mixed"]),
+], ids=["gpu-without-one", "mps-on-linux", "fp16-on-cpu"])
+def test_the_machine_is_checked_before_any_cell(argv, expected, out, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the refusals under test are for a CPU-only machine")
+    before = snapshot(out)
+    assert main(["run", "--arch", "lstm", "--task", "copy", "--out", str(out), *argv]) == 2
+    check_one_line(capsys, expected)
+    assert snapshot(out) == before
+
+
+def test_show_task_checks_its_seed_like_run_checks_seeds(capsys):
+    assert main(["show-task", "copy", "--seed", "-1"]) == 2
+    check_one_line(capsys, ["--seed", "0 or more"])
 
 
 def test_show_task_bad_input(capsys):

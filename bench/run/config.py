@@ -154,9 +154,11 @@ def section(cls: type, values: Any, where: str) -> Any:
     if not isinstance(values, Mapping):
         raise ConfigError(f"{where} must be a section of key = value, got {_typename(values)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    for key in values:
+    for key, value in values.items():
         if key not in fields:
             raise unknown_key(where, str(key), fields)
+        if isinstance(value, str) and not value.strip():
+            raise ConfigError(f"{where}.{key}: must not be empty (leave the key out for its default)")
     values = _prepared(cls, dict(values), where)
     try:
         return TypeAdapter(cls).validate_python(values)
@@ -197,7 +199,8 @@ def unknown_key(where: str, key: str, allowed: Mapping[str, Any] | list[str], wh
 def message(error: ValidationError, where: str) -> str:
     """A pydantic error as one line: `train.max_steps: must be an integer, got 'many'`."""
     e = error.errors(include_url=False)[0]
-    loc = ".".join(str(p) for p in e["loc"] if not isinstance(p, int))
+    loc = ".".join(str(p) for p in e["loc"]
+                   if not isinstance(p, int) and "[" not in str(p) and p not in ("str", "int", "float", "bool"))
     key = f"{where}.{loc}" if loc else where
     got = e.get("input")
     ctx = e.get("ctx") or {}

@@ -13,27 +13,23 @@ prompts so each row's state stops at its own length, then carries that state, so
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
 from torch import Tensor, nn
 
 import seqbench
-from seqbench.contract.specs import ArchSpec, BuildContext, NoOptions
+from seqbench.contract.specs import ArchSpec, BuildContext, NoOptions, options
 
-from ._options import check_fields
 from ._rnn import make_rnn, run_packed, shared_embedding, top
 
 
-@dataclass(frozen=True)
+@options
 class RNNOptions:
     """Options of `rnn`."""
 
     nonlinearity: Literal["tanh", "relu"] = "tanh"  # Elman's tanh; relu gives the IRNN-style cell (Le et al. 2015)
 
-    def __post_init__(self) -> None:
-        check_fields(self)
 
 
 class RecurrentLM(nn.Module):

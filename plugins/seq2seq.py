@@ -25,31 +25,27 @@ Both share one embedding table between encoder and decoder (tasks share one toke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 import seqbench
-from seqbench.contract.specs import ArchSpec, BuildContext
+from seqbench.contract.specs import ArchSpec, BuildContext, options
 
-from ._options import check_fields
 from ._rnn import Bridge, Encoder, Maxout, make_rnn, shared_embedding, top
 
 
-@dataclass(frozen=True)
+@options
 class Seq2SeqOptions:
     """Options of `seq2seq`."""
 
     cell: Literal["gru", "lstm"] = "gru"  # Cho 2014 used gated (GRU) units; Sutskever 2014 used LSTMs
     bidirectional: bool = False  # False: RNNencdec's one-way encoder; True: c = [fwd final; bwd final]
 
-    def __post_init__(self) -> None:
-        check_fields(self)
 
 
-@dataclass(frozen=True)
+@options
 class AttnOptions:
     """Options of `seq2seq-attn`."""
 
@@ -59,7 +55,6 @@ class AttnOptions:
     feed_context: bool = False  # bahdanau only: also feed c_i into the recurrence (the paper's exact form; loops)
 
     def __post_init__(self) -> None:
-        check_fields(self)
         if self.feed_context and self.attention != "bahdanau":
             raise ValueError("feed_context applies to attention='bahdanau' only")
 

@@ -22,21 +22,18 @@ import torch
 from torch import Tensor, nn
 
 import seqbench
-from seqbench.contract.specs import ArchSpec, BuildContext
+from seqbench.contract.specs import ArchSpec, BuildContext, options
 
 from ._blocks import Block, Embedding, KVCache, final_norm, init_weights
-from ._options import check_fields
 
 
-@dataclass(frozen=True)
+@options
 class TransformerOptions:
     """Options of `transformer` and `gpt`."""
 
     positions: Literal["sinusoidal", "learned"] = "sinusoidal"  # fixed sinusoids, or a learned table of max_len rows
     norm: Literal["pre", "post"] = "pre"  # pre-LN (Xiong 2020), or post-LN as in Vaswani 2017
 
-    def __post_init__(self) -> None:
-        check_fields(self)
 
 
 @dataclass

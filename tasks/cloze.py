@@ -32,13 +32,12 @@ torch.Generator().manual_seed(1))`, decoded (b = 1: one distractor before the tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 import seqbench
-from seqbench.contract.specs import EOS, N_SPECIAL, PAD, Batch, Distance, Split, Task, TaskSpec
+from seqbench.contract.specs import EOS, N_SPECIAL, PAD, Batch, Distance, Split, Task, TaskSpec, options
 from seqbench.contract.splits import draw_in_split
 from seqbench.tasks._common import ENUMERATE_UP_TO, check_key_space, check_split
 
@@ -49,7 +48,7 @@ FACT_LEN = 6  # person grew up in country .
 MIN_DISTANCE = 4  # the clue is followed at least by `.` and `person speaks fluent`
 
 
-@dataclass(frozen=True)
+@options
 class ClozeOptions:
     """Options of the cloze task (`task.cloze.<name>`)."""
 

@@ -26,20 +26,19 @@ Chance (a memoryless guess of each symbol) is 1/alphabet. Ids: blank 4, delimite
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 import seqbench
-from seqbench.contract.specs import EOS, N_SPECIAL, PAD, Batch, Distance, Split, Task, TaskSpec
+from seqbench.contract.specs import EOS, N_SPECIAL, PAD, Batch, Distance, Split, Task, TaskSpec, options
 from seqbench.contract.splits import draw_in_split
 from seqbench.tasks._common import ENUMERATE_UP_TO, check_key_space, check_split
 
 BLANK, DELIM, SYM0 = N_SPECIAL, N_SPECIAL + 1, N_SPECIAL + 2
 
 
-@dataclass(frozen=True)
+@options
 class CopyOptions:
     """Options of the copy task (`task.copy.<name>`)."""
 

@@ -21,7 +21,7 @@ below hi. The synthetic task also reports each example's longest alignment span,
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any, Callable, Literal
 
 import torch
@@ -29,7 +29,7 @@ from torch import Tensor
 
 import seqbench
 from seqbench.contract.errors import UserError
-from seqbench.contract.specs import N_SPECIAL, PAD, Batch, Distance, Split, Task, TaskSpec
+from seqbench.contract.specs import N_SPECIAL, PAD, Batch, Distance, Split, Task, TaskSpec, options
 from seqbench.contract.splits import draw_in_split
 
 from . import _corpus
@@ -39,7 +39,7 @@ SYNTHETIC_ONLY = ("n_nouns", "n_adjectives", "n_verbs", "max_adjectives")
 CORPUS_ONLY = ("src_lang", "tgt_lang", "val_prefix", "test_prefix", "tokenizer", "vocab_size", "min_freq", "max_len")
 
 
-@dataclass(frozen=True)
+@options
 class TranslationOptions:
     """Options of the translation task. The first four shape the synthetic language; the rest need `data_dir`."""
 

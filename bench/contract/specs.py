@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping, Protocol, runtime_checkable
 
 import torch
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import Tensor, nn
 
 from seqbench.records.distance import Distance, default_edges
@@ -28,7 +30,14 @@ Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
 
 
-@dataclass(frozen=True)
+def options(cls: type) -> type:
+    """Make `cls` a plugin's options class: a frozen dataclass whose fields pydantic checks however it is built,
+    from a config file or directly in Python (`AttnOptions(attention="dot")` raises). Cross-field checks go in
+    `__post_init__` (raise ValueError). A plain frozen dataclass works too: the host checks it from config."""
+    return pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))(cls)
+
+
+@options
 class NoOptions:
     """Options of a plugin that has none."""
 

@@ -171,7 +171,7 @@ def section(cls: type, values: Any, where: str) -> Any:
 def _prepared(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
     """What plain dataclasses (plugin options) do not check themselves: no booleans for numbers, lists from
     comma-separated text."""
-    if hasattr(cls, "__pydantic_fields__"):
+    if cls in (MatrixConfig, ModelConfig, TrainConfig, EvalConfig):
         return values  # a config section: its own validators do this
     hints = typing.get_type_hints(cls)
     for key, value in values.items():
@@ -179,6 +179,8 @@ def _prepared(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
         base = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
         if isinstance(value, bool) and bool not in base and any(t in (int, float) for t in base):
             raise ConfigError(f"{where}.{key}: must be a number, got {str(value).lower()}")
+        if bool in base and not isinstance(value, bool) and str(value).lower() not in ("true", "false"):
+            raise ConfigError(f"{where}.{key}: must be true or false, got {value!r}")
         if typing.get_origin(hint) is tuple and isinstance(value, str):
             try:
                 values[key] = _items(value)

@@ -33,7 +33,7 @@ from seqbench.records.schema import SCHEMA, Record, describe
 from seqbench.run.config import EvalConfig, TrainConfig
 from seqbench.run.data import TaskData, stream_seed
 from seqbench.run.env import environment
-from seqbench.run.measure import Progress, TrainThroughput, peak_memory, reset_peak_memory
+from seqbench.run.measure import GenerationThroughput, Progress, TrainThroughput, peak_memory, reset_peak_memory
 from seqbench.run.module import Diverged, SeqModule
 from seqbench.run.plan import Cell
 
@@ -79,7 +79,7 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
     work = Path(inputs.work) if inputs.work else Path(tempfile.mkdtemp(prefix="seqbench-"))
     device = torch.device("cpu")
     precision = train_cfg.precision
-    throughput = TrainThroughput(train_cfg.throughput_warmup)
+    throughput, generation = TrainThroughput(train_cfg.throughput_warmup), GenerationThroughput()
     module = None
     train_s: float | None = None
     with warnings.catch_warnings(record=True) as caught:
@@ -96,7 +96,7 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
             ckpt = ModelCheckpoint(dirpath=work, monitor="val_loss", mode="min", save_top_k=1, save_last=False,
                                    filename="best", save_weights_only=True)
             solved = _solved(train_cfg)
-            callbacks = [ckpt, throughput, *solved] + ([Progress(cell.cell_id, on_progress)] if on_progress else [])
+            callbacks = [ckpt, throughput, generation, *solved] + ([Progress(cell.cell_id, on_progress)] if on_progress else [])
             trainer = _trainer(train_cfg, callbacks, inputs.logger(cell) if inputs.logger else False)
             device = trainer.strategy.root_device
             precision = str(trainer.precision)
@@ -114,9 +114,9 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
                 "text_metrics": sorted(task.text_metrics()),
             }
             record["throughput"] = {
-                "train_tokens_per_s": throughput.tokens_per_s, "gen_tokens_per_s": module.results["gen_tokens_per_s"],
+                "train_tokens_per_s": throughput.tokens_per_s, "gen_tokens_per_s": generation.tokens_per_s,
                 "peak_memory_mb": round(mem, 1), "memory_kind": mem_kind,
-                "train_steps_timed": len(throughput.seconds), "gen_batches_timed": module.results["gen_batches_timed"],
+                "train_steps_timed": len(throughput.seconds), "gen_batches_timed": len(generation.seconds),
                 "incremental_generation": is_incremental(model),
                 "mean_src_len": float(torch.cat([(b.src != PAD).sum(1) for b in test]).float().mean()),
                 "mean_tgt_len": float(torch.cat([(b.tgt != PAD).sum(1) for b in test]).float().mean()),

@@ -60,6 +60,31 @@ class TrainThroughput(pl.Callback):
         return median_rate(self.tokens, self.seconds)
 
 
+class GenerationThroughput(pl.Callback):
+    """Times each test batch's greedy generation (the LightningModule's `test_step`, after an untimed warm-up in
+    `on_test_epoch_start`), counting the tokens generated."""
+
+    def __init__(self) -> None:
+        self.tokens: list[int] = []
+        self.seconds: list[float] = []
+        self._t0 = 0.0
+
+    def on_test_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int,
+                            dataloader_idx: int = 0) -> None:
+        sync(module.device)
+        self._t0 = time.perf_counter()
+
+    def on_test_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any, idx: int,
+                          dataloader_idx: int = 0) -> None:
+        sync(module.device)
+        self.seconds.append(time.perf_counter() - self._t0)
+        self.tokens.append(int((outputs != PAD).sum()))
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return median_rate(self.tokens, self.seconds)
+
+
 class Progress(pl.Callback):
     """Reports a cell's progress (`{"cell", "step", "max_steps", "val_acc"?}`) to a callable, about 50 times a cell
     and at every validation, for the runner's display. Runs in whatever process trains the cell."""

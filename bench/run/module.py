@@ -4,7 +4,6 @@ generation per distance bin with torchmetrics and times it."""
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import pytorch_lightning as pl
@@ -19,7 +18,6 @@ from seqbench.run.config import EvalConfig, TrainConfig
 from seqbench.contract.generate import greedy
 from seqbench.records.distance import label
 from seqbench.run.data import bin_index
-from seqbench.run.measure import median_rate, sync
 from seqbench.contract.specs import BOS, EOS, PAD, Batch, Task
 
 
@@ -66,8 +64,6 @@ class SeqModule(pl.LightningModule):
         self.bin_counts = [0] * len(bins)  # test examples per bin
         self.bin_tokens = [0] * len(bins)  # target content tokens scored per bin
         self.span_sums: list[float] | None = None  # per bin, once the task has given spans
-        self.gen_tokens: list[int] = []
-        self.gen_seconds: list[float] = []
         self.results: dict[str, Any] = {}
         self.val_history: list[dict[str, Any]] = []  # one entry per validation: step, loss, accuracy
 
@@ -108,17 +104,20 @@ class SeqModule(pl.LightningModule):
         best = min(self.val_history, key=lambda v: v["val_loss"])
         return {"best_step": best["step"], "best_val_loss": best["val_loss"], "best_val_acc": best["val_acc"]}
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        src_len = lengths(batch.src)
-        if batch_idx == 0:  # warm up on the first batch, untimed, so that every batch can be timed
-            for _ in range(self.eval_cfg.generation_warmup):
-                greedy(self.model, batch.src, src_len, batch.tgt.shape[1])
-        sync(self.device)
-        t0 = time.perf_counter()
-        out = greedy(self.model, batch.src, src_len, batch.tgt.shape[1])  # (B, T)
-        sync(self.device)
-        self.gen_tokens.append(int((out != PAD).sum()))
-        self.gen_seconds.append(time.perf_counter() - t0)
+    def on_test_epoch_start(self) -> None:
+        """Warm generation up on the first test batch, untimed, so that every test batch can be timed."""
+        batches = self.trainer.test_dataloaders
+        first = next(iter(batches[0] if isinstance(batches, list) else batches)).to(self.device)
+        for _ in range(self.eval_cfg.generation_warmup):
+            greedy(self.model, first.src, lengths(first.src), first.tgt.shape[1])
+
+    def test_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        """Greedy generation only (timed by `measure.GenerationThroughput`); scoring follows in
+        `on_test_batch_end`. -> tokens (B, T)."""
+        return greedy(self.model, batch.src, lengths(batch.src), batch.tgt.shape[1])
+
+    def on_test_batch_end(self, out: Tensor, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Score one generated batch, per distance bin."""
         content = batch.tgt.masked_fill(batch.tgt == EOS, PAD)  # token accuracy is over content, not EOS
         which = bin_index(batch.distance, self.bins)  # (B,)
         texts = self._texts(out, batch.tgt) if self.text or self.text_bins[0] else None
@@ -162,9 +161,7 @@ class SeqModule(pl.LightningModule):
         overall = {"n": sum(self.bin_counts), "tokens": sum(self.bin_tokens)}
         overall.update({k: float(v) for k, v in self.test_all.compute().items()})
         overall.update({k: float(m.compute()) for k, m in self.text.items()})
-        self.results = {"bins": bins, "overall": overall,
-                        "gen_tokens_per_s": median_rate(self.gen_tokens, self.gen_seconds),
-                        "gen_batches_timed": len(self.gen_seconds)}
+        self.results = {"bins": bins, "overall": overall}
 
     def configure_optimizers(self) -> Any:
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)

@@ -204,7 +204,8 @@ def build_attn(ctx: BuildContext) -> AttnSeq2Seq:
 
 @seqbench.hookimpl
 def register_architectures(register):
+    # lr 1e-2 for both, chosen on validation as for the recurrent LMs (see plugins/recurrent.py)
     register(ArchSpec(name="seq2seq", description="RNN encoder-decoder, one context vector (Cho 2014)",
-                      kind="seq2seq", build=build_seq2seq, options=Seq2SeqOptions))
+                      kind="seq2seq", build=build_seq2seq, options=Seq2SeqOptions, train={"lr": 1e-2}))
     register(ArchSpec(name="seq2seq-attn", description="RNN encoder-decoder with attention (Bahdanau 2014)",
-                      kind="seq2seq", build=build_attn, options=AttnOptions))
+                      kind="seq2seq", build=build_attn, options=AttnOptions, train={"lr": 1e-2}))

@@ -156,9 +156,10 @@ def build_gpt(ctx: BuildContext) -> GPT:
 @seqbench.hookimpl
 def register_architectures(register):
     # width_multiple=2: sinusoids pair sin and cos over even widths
+    # lr 1e-2 for both (pre-LN takes it), chosen on validation as for the recurrent LMs (see plugins/recurrent.py)
     register(ArchSpec(name="transformer", description="encoder-decoder Transformer (Vaswani 2017), pre-LN",
                       kind="seq2seq", build=build_transformer, options=TransformerOptions, width_multiple=2,
-                      uses_heads=True))
+                      uses_heads=True, train={"lr": 1e-2}))
     register(ArchSpec(name="gpt", description="decoder-only causal Transformer (GPT), pre-LN",
                       kind="causal_lm", build=build_gpt, options=TransformerOptions, width_multiple=2,
-                      uses_heads=True))
+                      uses_heads=True, train={"lr": 1e-2}))

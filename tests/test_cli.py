@@ -59,7 +59,8 @@ def test_python_dash_m_seqbench_runs(tmp_path):
 
 
 def test_distance_flag_replaces_the_profiles_per_task_distances(capsys, tmp_path):
-    assert main(["run", "--arch", "lstm", "--task", "copy,cloze", "--distance", "12", "--dry-run",
-                 "--out", str(tmp_path / "o")]) == 0
+    assert main(["run", "--arch", "lstm", "--task", "copy,cloze", "--distance", "12", "--seeds", "0",
+                 "--dry-run", "--out", str(tmp_path / "o")]) == 0
     lines = [l for l in capsys.readouterr().out.splitlines() if l.strip()]
     assert len(lines) == 2 and all(" d=12 " in l for l in lines)
+    assert {l.split()[2] for l in lines} == {"copy", "cloze"}

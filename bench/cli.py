@@ -68,7 +68,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and list the cells, train nothing")
     p.add_argument("--jobs", type=int, help="cells at once, each in its own process (default: one per CPU core, or "
                    "one per GPU); 0 runs cells in this process")
-    p.add_argument("--threads", type=int, help="CPU threads per cell (default: cores divided by jobs)")
+    p.add_argument("--threads", type=int, help="CPU threads per cell (default: 1 on a CPU, whatever --jobs is, so that "
+                   "metrics do not depend on --jobs; on a GPU, cores divided by jobs)")
     p.add_argument("--logger", help="also log every cell's curves with Lightning: csv, tensorboard, wandb, mlflow")
     p.add_argument("--no-progress", action="store_true", help="plain progress lines, no live display")
     p.add_argument("--verbose", "-v", action="store_true", help="a progress line for every cell")
@@ -193,10 +194,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     device = plan.device_type(cfg.train.accelerator)
     jobs = executors.default_jobs(device) if args.jobs is None else args.jobs
     if args.debug or jobs == 0:
-        executor = executors.InProcess(reg, threads=args.threads)
+        executor = executors.InProcess(reg)
     else:
         executor = executors.LocalProcesses(jobs, list(range(jobs)) if device == "cuda" else None)
-    threads = args.threads or max(1, executors.cpu_count() // max(1, executor.slots))
+    threads = args.threads or executors.default_threads(device, executor.slots)
     print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} -> {out}; {executor.slots} at a time"
           f"{f', {threads} CPU thread(s) each' if device == 'cpu' else ''}", file=sys.stderr)
     summary = runner.run_matrix(cfg, reg, cells, tasks, out, executor=executor,

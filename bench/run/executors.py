@@ -86,6 +86,14 @@ def default_jobs(device: str) -> int:
     return cpu_count() if device == "cpu" else 1
 
 
+def default_threads(device: str, slots: int) -> int:
+    """CPU threads per cell. On a CPU, one, whatever `--jobs` is: a thread count changes the order of a CPU's
+    floating-point reductions (a Transformer's metrics differ in their last digits between one and two threads), so
+    fixing it makes `--jobs N` give the metrics of `--jobs 1` bit for bit, and small models use processes better
+    than threads. On a GPU, the cores divided between the cells (they only feed the device)."""
+    return 1 if device == "cpu" else max(1, cpu_count() // max(1, slots))
+
+
 def execute(job: Job, report: Callable[[dict], None] | None = None) -> Record:
     """Run one job in this (fresh) process: the same registry as the runner's, this cell's threads and device."""
     measure.CELL_PROCESS = True
@@ -135,16 +143,18 @@ def _die_with_parent() -> None:
 class InProcess:
     """Each cell in this process, one after another."""
 
-    def __init__(self, reg: registry.Registry, threads: int | None = None) -> None:
+    def __init__(self, reg: registry.Registry) -> None:
         self.reg, self.slots = reg, 1
-        self.threads = threads
         self._done: list[tuple[str, Record | BaseException]] = []
         self._events: list[dict] = []
 
     def submit(self, key: str, job: Job) -> None:
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        self._done.append((key, run_cell(job.inputs, self.reg, self._events.append)))
+        before = torch.get_num_threads()
+        torch.set_num_threads(job.threads)
+        try:
+            self._done.append((key, run_cell(job.inputs, self.reg, self._events.append)))
+        finally:
+            torch.set_num_threads(before)
 
     def wait(self, timeout: float) -> list[tuple[str, Record | BaseException]]:
         done, self._done = self._done, []

@@ -61,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", help="learning rates, comma-separated (several: an axis chosen on validation)")
     p.add_argument("--precision", help="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
     p.add_argument("--accelerator", help="auto (default), cpu, gpu")
+    p.add_argument("--devices", help="devices training each cell together (DDP, the batch split between them)")
+    p.add_argument("--strategy", help="how several devices train a cell: auto (ddp when --devices > 1), ddp")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a setting")
     p.add_argument("--out", default="runs/latest", help="output directory (default: runs/latest)")
     p.add_argument("--rerun", action="store_true", help="run finished cells again")
@@ -169,6 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "matrix.archs": args.arch, "matrix.tasks": args.task, "matrix.seeds": args.seeds,
         "matrix.distances": args.distance, "matrix.params": args.params, "matrix.lrs": args.lr,
         "train.max_steps": args.max_steps, "train.precision": args.precision, "train.accelerator": args.accelerator,
+        "train.devices": args.devices, "train.strategy": args.strategy,
     }, args.set)
     cfg = resolve.resolve(settings, reg)
     cells, tasks = plan.plan(cfg, reg)
@@ -192,11 +195,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     command = "seqbench " + " ".join(shlex.quote(a) for a in args.argv)
     device = plan.device_type(cfg.train.accelerator)
-    jobs = executors.default_jobs(device) if args.jobs is None else args.jobs
+    jobs = executors.default_jobs(device, cfg.train.devices) if args.jobs is None else args.jobs
+    if device == "cuda" and jobs > executors.default_jobs(device, cfg.train.devices):
+        jobs = executors.default_jobs(device, cfg.train.devices)
+        print(f"seqbench: note: --jobs lowered to {jobs}: each cell has {cfg.train.devices} GPU(s) of its own",
+              file=sys.stderr)
     if args.debug or jobs == 0:
         executor = executors.InProcess(reg)
     else:
-        executor = executors.LocalProcesses(jobs, list(range(jobs)) if device == "cuda" else None)
+        import torch
+
+        executor = executors.LocalProcesses(jobs, list(range(torch.cuda.device_count())) if device == "cuda" else None)
     threads = args.threads or executors.default_threads(device, executor.slots)
     print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} -> {out}; {executor.slots} at a time"
           f"{f', {threads} CPU thread(s) each' if device == 'cpu' else ''}", file=sys.stderr)

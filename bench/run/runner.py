@@ -165,6 +165,9 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
             for key, job in running.items():
                 shutil.rmtree(out / WORK_DIR / key, ignore_errors=True)
                 job.lock.release()
+        except BaseException:
+            executor.shutdown()  # no cell outlives a runner that failed
+            raise
         finally:
             display.close()
     return summary

@@ -24,17 +24,20 @@ DUMPING = """
     @dataclass(frozen=True)
     class Options:
         folder: str = ""
+        die_on_rank: int = -1  # this rank's process ends itself at its first training step
 
     class Dumping(nn.Module):
         def __init__(self, ctx):
             super().__init__()
-            self.folder = ctx.options.folder
+            self.folder, self.die_on_rank = ctx.options.folder, ctx.options.die_on_rank
             self.emb = nn.Embedding(ctx.vocab_size, 16)
             self.out = nn.Linear(16, ctx.vocab_size)
 
         def forward(self, src, src_len, tgt_in):  # (B, S), (B,), (B, T) -> (B, T, V)
             if self.training:
                 rank = os.environ.get("LOCAL_RANK", "single")
+                if rank == str(self.die_on_rank):
+                    os._exit(5)
                 with open(os.path.join(self.folder, rank + ".txt"), "a") as f:
                     rows = [" ".join(str(t) for t in row if t != PAD) for row in src.tolist()]
                     f.write(" | ".join(rows) + "\\n")  # one line per training step
@@ -98,3 +101,17 @@ def test_devices_must_divide_the_batch(tmp_path, capsys):
     assert err == ["seqbench: error: train.batch_size=16 must be a multiple of train.devices=3 (each device trains "
                    "on its own slice of every batch)"]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_rank_that_dies_fails_the_cell_and_ends_the_other_ranks(tmp_path, write_plugin):
+    plugin = write_plugin("dumping", DUMPING)
+    config = tmp_path / "matrix.toml"
+    config.write_text(MATRIX)
+    code = main(["run", "--config", str(config), "--profile", "none", "--no-progress", "-p", str(plugin),
+                 "--jobs", "0", "--out", str(tmp_path / "out"), "--devices", "2", "--accelerator", "cpu",
+                 "--set", f"arch.dumping.folder={tmp_path}", "--set", "arch.dumping.die_on_rank=1"])
+    assert code == 1
+    record = results.load_dir(tmp_path / "out").dicts()[0]
+    assert record["status"] == "failed" and record["error"]["type"] == "WorkerDied"
+    assert record["error"]["message"] == ("rank 1 of 2: the process running the cell exited with code 5 before it "
+                                          "finished")

@@ -72,7 +72,9 @@ class RayCells:
             try:
                 done.append((key, self.ray.get(ref)))
             except self.ray.exceptions.RayTaskError as e:  # raised outside the cell (run_cell catches the rest)
-                done.append((key, WorkerDied(f"the Ray task of the cell failed: {_first_line(e.cause or e)}")))
+                cause = e.cause if isinstance(e.cause, WorkerDied) else WorkerDied(
+                    f"the Ray task of the cell failed: {_first_line(e.cause or e)}")
+                done.append((key, cause))
             except self.ray.exceptions.RayError as e:  # the worker died (a crash, the OOM killer) or its node did
                 done.append((key, WorkerDied(f"the Ray worker running the cell died before it finished: "
                                              f"{_first_line(e)}")))

@@ -140,6 +140,8 @@ def _child(conn: Any, events: Any, job: Job) -> None:
 
     try:
         conn.send(("ok", execute(job, report)))
+    except WorkerDied as e:  # a rank of the cell died (seqbench.run.ranks)
+        conn.send(("died", str(e)))
     except BaseException as e:  # noqa: BLE001 - reported to the runner, which records the cell as failed
         conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc(limit=5)))
     finally:
@@ -170,6 +172,8 @@ class InProcess:
         torch.set_num_threads(job.threads)
         try:
             self._done.append((key, run_job(job, self.reg, self._events.append)))
+        except WorkerDied as e:  # a rank of the cell died (seqbench.run.ranks)
+            self._done.append((key, e))
         finally:
             torch.set_num_threads(before)
 
@@ -234,6 +238,8 @@ class LocalProcesses:
                 result = WorkerDied(_ended(proc.exitcode))
             elif message[0] == "ok":
                 result = message[1]
+            elif message[0] == "died":
+                result = WorkerDied(message[1])
             else:
                 result = WorkerDied(f"the cell's process failed outside the cell: {message[1]}")
             proc.join(timeout=30)

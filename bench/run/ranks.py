@@ -33,8 +33,9 @@ def strategy(devices: int) -> Any:
     from lightning_fabric.plugins.environments import LightningEnvironment
     from pytorch_lightning.strategies import DDPStrategy
 
-    # Plugins may leave parameters unused (an option turned off); DDP must not wait for their gradients.
-    return DDPStrategy(cluster_environment=LightningEnvironment(), find_unused_parameters=True)
+    # A static graph: parameters a plugin leaves unused (an option turned off) are found once, in the first step,
+    # not searched for in every step.
+    return DDPStrategy(cluster_environment=LightningEnvironment(), static_graph=True)
 
 
 def close_group() -> None:

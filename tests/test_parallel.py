@@ -161,3 +161,16 @@ def test_a_cell_whose_process_dies_is_recorded_as_failed_and_the_matrix_goes_on(
     assert "exited with code 3 before it finished" in by_arch["exits"]["error"]["message"]
     assert "killed by SIGKILL" in by_arch["killed"]["error"]["message"]
     assert "3 cells run" in capsys.readouterr().err
+
+
+def test_options_of_one_executor_are_refused_by_another(tmp_path, capsys):
+    for argv, message in (
+        (["--address", "127.0.0.1:6379"], "--address is an option of --executor ray, not of --executor local"),
+        (["--executor", "ray", "--partition", "gpu"], "--partition is an option of --executor slurm, not of "
+                                                       "--executor ray"),
+        (["--executor", "slurm", "--jobs", "0"], "--jobs 0 runs cells in this process; with --executor slurm give "
+                                                  "1 or more"),
+    ):
+        assert main(["run", "--out", str(tmp_path / "out"), *argv]) == 2
+        assert capsys.readouterr().err.strip() == f"seqbench: error: {message}"
+    assert not (tmp_path / "out").exists()

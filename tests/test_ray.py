@@ -14,10 +14,3 @@ def test_ray_runs_cells_resumes_and_records_dying_workers(tmp_path, write_plugin
     err = check_remote_run(tmp_path, write_plugin, capsys, ["--executor", "ray", "--jobs", "2"])
     assert "the Ray worker running the cell died before it finished" in err
 
-
-def test_ray_flags_belong_to_ray(tmp_path, capsys):
-    from seqbench.cli import main
-
-    assert main(["run", "--out", str(tmp_path / "out"), "--address", "127.0.0.1:6379"]) == 2
-    assert capsys.readouterr().err.strip() == (
-        "seqbench: error: --address is an option of --executor ray, not of --executor local")

@@ -195,7 +195,8 @@ def _trainer(train: TrainConfig, callbacks: list, logger: Any) -> pl.Trainer:
         max_steps=train.max_steps, max_time=None if train.max_time is None else timedelta(seconds=train.max_time),
         val_check_interval=min(train.val_every, train.max_steps), check_val_every_n_epoch=None,
         num_sanity_val_steps=0, limit_train_batches=None, gradient_clip_val=train.grad_clip or None,
-        callbacks=callbacks, logger=logger, use_distributed_sampler=False, log_every_n_steps=max(1, min(50, train.val_every)),
+        callbacks=callbacks, logger=logger, log_every_n_steps=max(1, min(50, train.val_every)),
+        use_distributed_sampler=False,  # every rank validates on the whole validation set
         enable_progress_bar=False, enable_model_summary=False, deterministic="warn",
     )
 

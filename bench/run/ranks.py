@@ -64,7 +64,7 @@ class _Rank:
 
 
 def supervise(job: Any, inputs: Any, report: Callable[[dict], None] | None = None) -> Record:
-    """Train the cell of `job` on `inputs.cell.train.devices` ranks; rank zero's record (or the first rank's failure)."""
+    """Train the cell of `job` on `inputs.cell.train.devices` ranks: rank zero's record, or the first failure."""
     from seqbench.run.executors import WorkerDied
 
     world = inputs.cell.train.devices

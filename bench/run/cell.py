@@ -189,6 +189,9 @@ def _stopped(trainer: pl.Trainer, train: TrainConfig, solved: list[EarlyStopping
 
 
 def _trainer(train: TrainConfig, callbacks: list, logger: Any) -> pl.Trainer:
+    # deterministic="warn" asks torch for deterministic kernels, which also fills every new tensor with NaN before a
+    # kernel writes it (5% of an LSTM step on a CPU); the kernels stay deterministic without that fill.
+    torch.utils.deterministic.fill_uninitialized_memory = False
     return pl.Trainer(
         accelerator=train.accelerator, devices=train.devices, strategy=ranks.strategy(train.devices),
         precision=train.precision,

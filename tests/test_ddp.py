@@ -7,8 +7,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
 from seqbench.cli import main
 from seqbench.records import store as results
 from test_run import TINY

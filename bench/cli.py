@@ -62,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", help="learning rates, comma-separated (several: an axis chosen on validation)")
     p.add_argument("--precision", help="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...")
     p.add_argument("--accelerator", help="auto (default), cpu, gpu")
+    p.add_argument("--devices", help="devices training each cell together (DDP, the batch split between them)")
+    p.add_argument("--strategy", help="how several devices train a cell: auto (ddp when --devices > 1), ddp")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a setting")
     p.add_argument("--out", default="runs/latest", help="output directory (default: runs/latest)")
     p.add_argument("--rerun", action="store_true", help="run finished cells again")
@@ -69,7 +71,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and list the cells, train nothing")
     p.add_argument("--jobs", type=int, help="cells at once, each in its own process (default: one per CPU core, or "
                    "one per GPU); 0 runs cells in this process")
-    p.add_argument("--threads", type=int, help="CPU threads per cell (default: cores divided by jobs)")
+    p.add_argument("--executor", choices=["local", "ray", "slurm"], default="local",
+                   help="where cells run: local processes (default), Ray tasks, a SLURM job array")
+    p.add_argument("--address", help="--executor ray: the Ray cluster to join (default: RAY_ADDRESS, else a local "
+                   "instance)")
+    p.add_argument("--partition", help="--executor slurm: the partition")
+    p.add_argument("--time", type=int, metavar="MINUTES", help="--executor slurm: time limit per cell (default 1440)")
+    p.add_argument("--gpus-per-cell", type=int, metavar="N", help="--executor ray or slurm: GPUs each cell asks for "
+                   "(default: --devices when cells run on a GPU here, else 0)")
+    p.add_argument("--threads", type=int, help="CPU threads per cell (default: 1 on a CPU, whatever --jobs is, so that "
+                   "metrics do not depend on --jobs; on a GPU, cores divided by jobs)")
     p.add_argument("--logger", help="also log every cell's curves with Lightning: csv, tensorboard, wandb, mlflow")
     p.add_argument("--no-progress", action="store_true", help="plain progress lines, no live display")
     p.add_argument("--verbose", "-v", action="store_true", help="a progress line for every cell")
@@ -168,10 +179,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"--jobs must be 0 (cells in this process) or more, got {args.jobs}")
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
+    _check_executor_flags(args)
     settings = sources.gather(args.profile, args.config, {
         "matrix.archs": args.arch, "matrix.tasks": args.task, "matrix.seeds": args.seeds,
         "matrix.distances": args.distance, "matrix.params": args.params, "matrix.lrs": args.lr,
         "train.max_steps": args.max_steps, "train.precision": args.precision, "train.accelerator": args.accelerator,
+        "train.devices": args.devices, "train.strategy": args.strategy,
     }, args.set)
     cfg = resolve.resolve(settings, reg)
     cells, tasks = plan.plan(cfg, reg)
@@ -192,12 +205,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     command = "seqbench " + " ".join(shlex.quote(a) for a in args.argv)
     device = plan.device_type(cfg.train.accelerator)
-    jobs = executors.default_jobs(device) if args.jobs is None else args.jobs
-    if args.debug or jobs == 0:
-        executor = executors.InProcess(reg, threads=args.threads)
-    else:
-        executor = executors.LocalProcesses(jobs, list(range(jobs)) if device == "cuda" else None)
-    threads = args.threads or max(1, executors.cpu_count() // max(1, executor.slots))
+    jobs = executors.default_jobs(device, cfg.train.devices) if args.jobs is None else args.jobs
+    if device == "cuda" and jobs > executors.default_jobs(device, cfg.train.devices):
+        jobs = executors.default_jobs(device, cfg.train.devices)
+        print(f"seqbench: note: --jobs lowered to {jobs}: each cell has {cfg.train.devices} GPU(s) of its own",
+              file=sys.stderr)
+    executor = _executor(args, reg, device, jobs, len(cells), out)
+    threads = args.threads or executors.default_threads(device, executor.slots)
     print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} -> {out}; {min(executor.slots, len(cells))} at a time"
           f"{f', {threads} CPU thread(s) each' if device == 'cpu' else ''}", file=sys.stderr)
     summary = runner.run_matrix(cfg, reg, cells, tasks, out, executor=executor,
@@ -229,6 +243,40 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' * (count != 1)}"
+
+
+def _check_executor_flags(args: argparse.Namespace) -> None:
+    """Options of one executor given to another, or impossible values: refused before anything runs."""
+    own = {"--address": ("ray", args.address), "--partition": ("slurm", args.partition),
+           "--time": ("slurm", args.time), "--gpus-per-cell": ("ray or slurm", args.gpus_per_cell)}
+    for flag, (where, value) in own.items():
+        if value is not None and args.executor not in where.split(" or "):
+            raise UserError(f"{flag} is an option of --executor {where}, not of --executor {args.executor}")
+    if args.executor != "local" and args.jobs == 0:
+        raise UserError(f"--jobs 0 runs cells in this process; with --executor {args.executor} give 1 or more")
+    if args.time is not None and args.time < 1:
+        raise UserError(f"--time must be at least 1 minute, got {args.time}")
+    if args.gpus_per_cell is not None and args.gpus_per_cell < 0:
+        raise UserError(f"--gpus-per-cell must be 0 or more, got {args.gpus_per_cell}")
+
+
+def _executor(args: argparse.Namespace, reg, device: str, jobs: int, cells: int, out: Path):
+    """The executor the flags ask for: in this process, local processes, Ray tasks or a SLURM job array."""
+    from seqbench.run import executors
+
+    if args.executor == "ray":
+        from seqbench.run.executor_ray import RayCells
+
+        return RayCells(args.jobs, args.address, gpus=args.gpus_per_cell)
+    if args.executor == "slurm":
+        from seqbench.run.executor_slurm import SlurmCells
+
+        return SlurmCells(out, cells, args.jobs, args.partition, args.time, gpus=args.gpus_per_cell)
+    if args.debug or jobs == 0:
+        return executors.InProcess(reg)
+    import torch
+
+    return executors.LocalProcesses(jobs, list(range(torch.cuda.device_count())) if device == "cuda" else None)
 
 
 def _report_stale(cells: list, out: Path) -> None:

@@ -35,6 +35,7 @@ from seqbench.run.data import TaskData, stream_seed
 from seqbench.run.env import environment
 from seqbench.run.measure import GenerationThroughput, Progress, TrainThroughput, peak_memory, reset_peak_memory
 from seqbench.run.module import Diverged, SeqModule
+from seqbench.run import ranks
 from seqbench.run.plan import Cell
 
 for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
@@ -64,9 +65,11 @@ class CellInputs:
     logger: Any = None  # a factory of a Lightning logger for this cell, or None
 
 
-def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], None] | None = None) -> Record:
+def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], None] | None = None) -> Record | None:
     """Train, select by validation, test; return the cell's record. A cell whose plugin failed while planning
-    (`cell.fault`) is recorded as failed without training."""
+    (`cell.fault`) is recorded as failed without training. On several devices (`seqbench.run.ranks` starts a
+    process per rank), every rank trains, rank zero alone tests and returns the record, the others return None
+    (or a failed record when their training failed)."""
     cell, task, train_cfg = inputs.cell, inputs.task, inputs.cell.train
     started, t0 = now(), time.monotonic()
     record: dict[str, Any] = {
@@ -103,7 +106,12 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
             reset_peak_memory(device)
             trainer.fit(module, datamodule=data)
             train_s = time.monotonic() - t0
-            trainer.test(module, datamodule=data, ckpt_path=ckpt.best_model_path or None, verbose=False)
+            if trainer.world_size > 1:
+                ranks.close_group()
+                if trainer.global_rank:
+                    return None  # rank zero tests and returns the record
+            tester = trainer if trainer.world_size == 1 else _tester(train_cfg)
+            tester.test(module, datamodule=data, ckpt_path=ckpt.best_model_path or None, verbose=False)
             mem, mem_kind = peak_memory(device)
             test = data.sets["test"]
             record["metrics"] = {
@@ -181,14 +189,25 @@ def _stopped(trainer: pl.Trainer, train: TrainConfig, solved: list[EarlyStopping
 
 
 def _trainer(train: TrainConfig, callbacks: list, logger: Any) -> pl.Trainer:
+    # deterministic="warn" asks torch for deterministic kernels, which also fills every new tensor with NaN before a
+    # kernel writes it (5% of an LSTM step on a CPU); the kernels stay deterministic without that fill.
+    torch.utils.deterministic.fill_uninitialized_memory = False
     return pl.Trainer(
-        accelerator=train.accelerator, devices=1, precision=train.precision,
+        accelerator=train.accelerator, devices=train.devices, strategy=ranks.strategy(train.devices),
+        precision=train.precision,
         max_steps=train.max_steps, max_time=None if train.max_time is None else timedelta(seconds=train.max_time),
         val_check_interval=min(train.val_every, train.max_steps), check_val_every_n_epoch=None,
         num_sanity_val_steps=0, limit_train_batches=None, gradient_clip_val=train.grad_clip or None,
         callbacks=callbacks, logger=logger, log_every_n_steps=max(1, min(50, train.val_every)),
+        use_distributed_sampler=False,  # every rank validates on the whole validation set
         enable_progress_bar=False, enable_model_summary=False, deterministic="warn",
     )
+
+
+def _tester(train: TrainConfig) -> pl.Trainer:
+    """After training on several ranks, a trainer on rank zero's device alone."""
+    return pl.Trainer(accelerator=train.accelerator, devices=1, precision=train.precision, logger=False,
+                      enable_progress_bar=False, enable_model_summary=False, deterministic="warn")
 
 
 def _fail(record: dict, status: str, e: BaseException, cell: Cell, reg: Registry, step: int | None = None) -> None:

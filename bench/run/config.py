@@ -111,6 +111,8 @@ class TrainConfig:
     accelerator: Accelerator = "auto"  # auto (a GPU when there is one), cpu, gpu, cuda, mps
     precision: Precision = "32-true"  # Lightning precision
     throughput_warmup: Annotated[Int, Field(ge=0)] = 5  # training steps not timed, before the timed ones
+    devices: Annotated[Int, Field(ge=1)] = 1  # devices (ranks) training one cell; batch_size is split between them
+    strategy: Literal["auto", "ddp"] = "auto"  # how several devices train a cell: auto (ddp when devices > 1), ddp
 
 
 @schema(frozen=True, config=_STRICT)

@@ -27,17 +27,25 @@ def generator(seed: int, *names: str) -> torch.Generator:
 
 class _TrainStream(IterableDataset):
     """Batches drawn from the training split, forever, from one seeded generator. `ahead` batches are drawn in
-    one call and cut apart, which spreads a task's fixed per-call cost."""
+    one call and cut apart, which spreads a task's fixed per-call cost.
 
-    def __init__(self, task: Task, batch_size: int, seed: int, ahead: int = 16) -> None:
+    With several ranks (DDP), every rank draws the same stream and keeps its own slice of each batch: rank r of W
+    trains on rows [r B/W, (r+1) B/W) of batch i at step i, so the ranks see disjoint examples that together are the
+    batches of a single-device run."""
+
+    def __init__(self, task: Task, batch_size: int, seed: int, ahead: int = 16, rank: int = 0, world: int = 1) -> None:
         self.task, self.batch_size, self.seed, self.ahead = task, batch_size, seed, ahead
+        self.rank, self.world = rank, world
 
     def __iter__(self) -> Iterator[Batch]:
         g = generator(self.seed, "train")
         n = self.batch_size * self.ahead
+        per_rank = self.batch_size // self.world
+        mine = torch.arange(self.rank * per_rank, (self.rank + 1) * per_rank)  # (B / W,)
         while True:
             block = check_batch(self.task.sample("train", n, g), self.task, "train", n)
-            yield from chunks(block, self.batch_size)
+            for batch in chunks(block, self.batch_size):
+                yield batch if self.world == 1 else batch.select(mine)
 
 
 def chunks(batch: Batch, size: int) -> list[Batch]:
@@ -89,7 +97,8 @@ class TaskData(pl.LightningDataModule):
             self.sets["test"] = chunks(test, self.eval.batch_size)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(_TrainStream(self.task, self.batch_size, self.seed), batch_size=None)
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        return DataLoader(_TrainStream(self.task, self.batch_size, self.seed, rank=rank, world=world), batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.sets["val"], batch_size=None)

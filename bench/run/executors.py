@@ -11,6 +11,7 @@ An executor takes jobs (one cell each, picklable) and hands back records; it nev
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import multiprocessing
 import os
@@ -27,8 +28,9 @@ import torch
 
 from seqbench.contract import registry
 from seqbench.records.schema import Record
-from seqbench.run import measure
+from seqbench.run import measure, ranks
 from seqbench.run.cell import CellInputs, run_cell
+from seqbench.run.plan import device_type
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,16 @@ class Job:
 
     payload: bytes  # pickle of CellInputs
     load: PluginLoad
-    threads: int  # torch CPU threads for this cell
-    device_index: int | None = None  # the GPU this cell gets, when there are several
+    threads: int  # torch CPU threads for this cell (for each of its ranks)
+    devices: int = 1  # devices (ranks) that train the cell together
+    gpus: int = 0  # GPUs the cell needs: `devices` when it runs on CUDA, else 0
+    visible: tuple[int, ...] = ()  # the GPUs an executor gave it (CUDA_VISIBLE_DEVICES); () leaves them as they are
 
     @classmethod
     def of(cls, inputs: CellInputs, load: PluginLoad, threads: int) -> "Job":
-        return cls(pickle.dumps(inputs), load, threads)
+        train = inputs.cell.train
+        gpus = train.devices if inputs.cell.fault is None and device_type(train.accelerator) == "cuda" else 0
+        return cls(pickle.dumps(inputs), load, threads, train.devices, gpus)
 
     @property
     def inputs(self) -> CellInputs:
@@ -78,28 +84,47 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def default_jobs(device: str) -> int:
-    """One cell per GPU on a GPU machine; on a CPU, one cell per core (small models use two processes better
-    than two threads)."""
+def default_jobs(device: str, devices: int = 1) -> int:
+    """One cell per GPU (per `devices` GPUs) on a GPU machine; on a CPU, one cell per core (small models use two
+    processes better than two threads)."""
     if device == "cuda":
-        return max(1, torch.cuda.device_count())
+        return max(1, torch.cuda.device_count() // devices)
     return cpu_count() if device == "cpu" else 1
 
 
-def execute(job: Job, report: Callable[[dict], None] | None = None) -> Record:
-    """Run one job in this (fresh) process: the same registry as the runner's, this cell's threads and device."""
+def default_threads(device: str, slots: int) -> int:
+    """CPU threads per cell. On a CPU, one, whatever `--jobs` is: a thread count changes the order of a CPU's
+    floating-point reductions (a Transformer's metrics differ in their last digits between one and two threads), so
+    fixing it makes `--jobs N` give the metrics of `--jobs 1` bit for bit, and small models use processes better
+    than threads. On a GPU, the cores divided between the cells (they only feed the device)."""
+    return 1 if device == "cpu" else max(1, cpu_count() // max(1, slots))
+
+
+def execute(job: Job, report: Callable[[dict], None] | None = None) -> Record | None:
+    """Run one job in this (fresh) process: the same registry as the runner's, this cell's threads and devices.
+    On another machine (Ray, SLURM) the runner's folders that exist there come first on the import path."""
     measure.CELL_PROCESS = True
-    os.chdir(job.load.cwd)
-    sys.path[:] = list(job.load.sys_path)
+    if os.path.isdir(job.load.cwd):
+        os.chdir(job.load.cwd)
+    sys.path[:] = list(dict.fromkeys([p for p in job.load.sys_path if not p or os.path.exists(p)] + sys.path))
     if job.load.env_plugins:
         os.environ[registry.PLUGINS_ENV] = job.load.env_plugins
     else:
         os.environ.pop(registry.PLUGINS_ENV, None)
-    if job.device_index is not None:
-        torch.cuda.set_device(job.device_index)
+    if job.visible:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, job.visible))  # before CUDA starts in this process
     torch.set_num_threads(job.threads)
     reg = registry.load(list(job.load.extra), entry_points=job.load.entry_points, err=io.StringIO())
-    return run_cell(job.inputs, reg, report)  # unpickled now that the plugins are loaded
+    return run_job(job, reg, report)
+
+
+def run_job(job: Job, reg: registry.Registry, report: Callable[[dict], None] | None = None) -> Record | None:
+    """The cell's record: trained here, or on several devices by a process per rank (`seqbench.run.ranks`).
+    The inputs are unpickled here, once the plugins are loaded."""
+    inputs = job.inputs
+    if job.devices > 1 and inputs.cell.fault is None and not ranks.is_rank():
+        return ranks.supervise(job, inputs, report)
+    return run_cell(inputs, reg, report)
 
 
 def _child(conn: Any, events: Any, job: Job) -> None:
@@ -115,6 +140,8 @@ def _child(conn: Any, events: Any, job: Job) -> None:
 
     try:
         conn.send(("ok", execute(job, report)))
+    except WorkerDied as e:  # a rank of the cell died (seqbench.run.ranks)
+        conn.send(("died", str(e)))
     except BaseException as e:  # noqa: BLE001 - reported to the runner, which records the cell as failed
         conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc(limit=5)))
     finally:
@@ -135,16 +162,20 @@ def _die_with_parent() -> None:
 class InProcess:
     """Each cell in this process, one after another."""
 
-    def __init__(self, reg: registry.Registry, threads: int | None = None) -> None:
+    def __init__(self, reg: registry.Registry) -> None:
         self.reg, self.slots = reg, 1
-        self.threads = threads
         self._done: list[tuple[str, Record | BaseException]] = []
         self._events: list[dict] = []
 
     def submit(self, key: str, job: Job) -> None:
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        self._done.append((key, run_cell(job.inputs, self.reg, self._events.append)))
+        before = torch.get_num_threads()
+        torch.set_num_threads(job.threads)
+        try:
+            self._done.append((key, run_job(job, self.reg, self._events.append)))
+        except WorkerDied as e:  # a rank of the cell died (seqbench.run.ranks)
+            self._done.append((key, e))
+        finally:
+            torch.set_num_threads(before)
 
     def wait(self, timeout: float) -> list[tuple[str, Record | BaseException]]:
         done, self._done = self._done, []
@@ -161,25 +192,28 @@ class InProcess:
 class LocalProcesses:
     """Each cell in its own process, `slots` at a time."""
 
-    def __init__(self, slots: int, devices: list[int] | None = None) -> None:
+    def __init__(self, slots: int, gpus: list[int] | None = None) -> None:
         self.slots = slots
         methods = multiprocessing.get_all_start_methods()
         self.ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if self.ctx.get_start_method() == "forkserver":
             self.ctx.set_forkserver_preload(["seqbench.run.forkserver"])  # torch and Lightning, imported once
         self.events_q = self.ctx.Queue()
-        self.free_devices = list(devices or [])
-        self.running: dict[str, tuple[Any, Any, int | None]] = {}  # key -> (process, connection, device)
+        self.free_gpus = list(gpus or [])
+        self.running: dict[str, tuple[Any, Any, tuple[int, ...]]] = {}  # key -> (process, connection, GPUs)
 
     def submit(self, key: str, job: Job) -> None:
-        device = self.free_devices.pop(0) if self.free_devices else None
-        if device is not None:
-            job = Job(job.payload, job.load, job.threads, device)
+        given = tuple(self.free_gpus[: job.gpus])
+        del self.free_gpus[: job.gpus]
+        if given:
+            job = dataclasses.replace(job, visible=given)
         receive, send = self.ctx.Pipe(duplex=False)
-        proc = self.ctx.Process(target=_child, args=(send, self.events_q, job), name=f"seqbench-{key}", daemon=True)
+        # Not a daemon, so that a cell on several devices may start its ranks; `shutdown` and the death signal
+        # (`_die_with_parent`) end it instead.
+        proc = self.ctx.Process(target=_child, args=(send, self.events_q, job), name=f"seqbench-{key}", daemon=False)
         proc.start()
         send.close()
-        self.running[key] = (proc, receive, device)
+        self.running[key] = (proc, receive, given)
 
     def wait(self, timeout: float) -> list[tuple[str, Record | BaseException]]:
         if not self.running:
@@ -191,7 +225,7 @@ class LocalProcesses:
         ready = wait_any(list(handles), timeout=timeout)
         done: list[tuple[str, Record | BaseException]] = []
         for key in dict.fromkeys(handles[h] for h in ready):
-            proc, conn, device = self.running[key]
+            proc, conn, gpus = self.running[key]
             result: Record | BaseException
             try:
                 message = conn.recv() if conn.poll() else None
@@ -204,13 +238,14 @@ class LocalProcesses:
                 result = WorkerDied(_ended(proc.exitcode))
             elif message[0] == "ok":
                 result = message[1]
+            elif message[0] == "died":
+                result = WorkerDied(message[1])
             else:
                 result = WorkerDied(f"the cell's process failed outside the cell: {message[1]}")
             proc.join(timeout=30)
             conn.close()
             del self.running[key]
-            if device is not None:
-                self.free_devices.append(device)
+            self.free_gpus.extend(gpus)
             done.append((key, result))
         return done
 

@@ -55,6 +55,14 @@ class TrainThroughput(pl.Callback):
             self.tokens.append(real_tokens(batch))
             self.seconds.append(dt)
 
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        """With several ranks, a step's tokens are every rank's, in the time of the slowest rank."""
+        if trainer.world_size > 1 and self.seconds:
+            steps = torch.tensor([self.tokens, self.seconds], dtype=torch.float64, device=module.device)  # (2, n)
+            every = trainer.strategy.all_gather(steps)  # (W, 2, n)
+            self.tokens = [int(t) for t in every[:, 0].sum(0).tolist()]
+            self.seconds = every[:, 1].amax(0).tolist()
+
     @property
     def tokens_per_s(self) -> float | None:
         return median_rate(self.tokens, self.seconds)

@@ -81,7 +81,8 @@ class SeqModule(pl.LightningModule):
         loss = self._loss(self._logits(batch), batch.tgt)
         if not torch.isfinite(loss):
             raise Diverged(self.global_step, float(loss.detach()))
-        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch))
+        if self.trainer.loggers:  # curves for --logger; without a logger, logging every step only costs time
+            self.log("train_loss", loss, batch_size=len(batch))
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:

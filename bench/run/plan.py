@@ -92,9 +92,22 @@ def check_machine(cfg: C.RunConfig, train: C.TrainConfig) -> str:
         raise ConfigError("train.precision=16-mixed needs a GPU; cells run on the CPU here: use 32-true or bf16-mixed")
     if device == "cuda" and "bf16" in train.precision and not torch.cuda.is_bf16_supported():
         raise ConfigError(f"train.precision={train.precision}: this GPU does not support bf16; use 16-mixed or 32-true")
+    if train.devices > 1:
+        _check_devices(device, train)
     if device == "mps" and train.precision not in ("32-true", "16-mixed"):
         raise ConfigError(f"train.precision={train.precision} does not run on Apple MPS; use 32-true or 16-mixed")
     return device
+
+
+def _check_devices(device: str, train: C.TrainConfig) -> None:
+    """Several devices per cell: DDP on CPUs (gloo) or CUDA GPUs (nccl), the batch split evenly between them."""
+    if device == "mps":
+        raise ConfigError("train.devices > 1 does not run on Apple MPS; use devices = 1")
+    if device == "cuda" and torch.cuda.device_count() < train.devices:
+        raise ConfigError(f"train.devices={train.devices}: this machine has {torch.cuda.device_count()} GPU(s)")
+    if train.batch_size % train.devices:
+        raise ConfigError(f"train.batch_size={train.batch_size} must be a multiple of train.devices={train.devices} "
+                          "(each device trains on its own slice of every batch)")
 
 
 def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[Cell], dict[tuple[str, Distance], Task]]:
@@ -165,6 +178,16 @@ def _size(spec, cfg: C.RunConfig, reg: Registry, arch: str, task: Task, max_len:
         return cfg.model, None, fault
 
 
+# Settings added after records existed: at these values they stay out of the cell id, so older records keep theirs.
+NEUTRAL = {"train": {"devices": 1, "strategy": "auto"}}
+
+
+def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
+    """What a cell id covers: the resolved configuration less the settings at their `NEUTRAL` values."""
+    return {**resolved, **{section: {k: v for k, v in resolved[section].items() if NEUTRAL[section].get(k, ...) != v}
+                           for section in NEUTRAL}}
+
+
 def _cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, train, n_params, max_len, fault=None) -> Cell:
     resolved = {
         "arch": arch,
@@ -181,7 +204,7 @@ def _cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, train, n_params
         "host_block": HOST_BLOCK,
     }
     plugins = {"arch": reg.ref("architecture", arch).model_dump(), "task": reg.ref("task", task_name).model_dump()}
-    blob = json.dumps({"config": resolved, "plugins": plugins}, sort_keys=True, default=str)
+    blob = json.dumps({"config": _identity(resolved), "plugins": plugins}, sort_keys=True, default=str)
     cell_id = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return Cell(arch, task_name, d, seed, budget, train.lr, model_cfg, train, n_params, max_len, cell_id, resolved,
                 plugins, fault)

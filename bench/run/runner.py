@@ -136,9 +136,9 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
                     lock = _claim(out, cell, rerun, retry_failed, summary, display)
                     if lock is None:
                         continue
+                    work = out / WORK_DIR / cell.cell_id if getattr(executor, "shares_files", True) else None
                     inputs = CellInputs(cell, tasks.get((cell.task, cell.distance)), cfg.eval,
-                                        cfg.arch_options[cell.arch], command, work=out / WORK_DIR / cell.cell_id,
-                                        logger=logger)
+                                        cfg.arch_options[cell.arch], command, work=work, logger=logger)
                     running[cell.cell_id] = _Running(cell, lock, time.monotonic())
                     display.start(cell.cell_id, cell.name, cell.params)
                     executor.submit(cell.cell_id, Job.of(inputs, load, threads))
@@ -166,6 +166,7 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
                 shutil.rmtree(out / WORK_DIR / key, ignore_errors=True)
                 job.lock.release()
         finally:
+            executor.shutdown()  # ends what the executor started; no cell outlives a runner that failed
             display.close()
     return summary
 

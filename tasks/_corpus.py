@@ -20,7 +20,7 @@ import collections
 import gzip
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class Encoded:
     tgt: Tensor  # (N, T) long, EOS after each target
     src_len: Tensor  # (N,) source tokens
     tgt_len: Tensor  # (N,) target tokens, EOS included
+    tgt_text: tuple[str, ...] = ()  # (N,) each target as read (whitespace runs made one space): the reference
 
     def take(self, index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Rows `index`, trimmed to their longest source and target. -> src (n, S'), tgt (n, T'), src_len (n,)."""
@@ -64,6 +65,29 @@ class Corpus:
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode([i for i in ids if i >= N_SPECIAL])
+
+    def reference(self, ids: list[int]) -> str:
+        """The original text of an encoded validation or test target (`decode` where none matches)."""
+        if self._references is None:
+            refs: dict[tuple[int, ...], str] = {}
+            for split in ("val", "test"):
+                enc = self.splits[split]
+                for row, text in zip(enc.tgt.tolist(), enc.tgt_text):
+                    refs.setdefault(_key(row), text)
+            object.__setattr__(self, "_references", refs)
+        return self._references.get(_key(ids), self.decode(ids))
+
+    _references: dict[tuple[int, ...], str] | None = field(default=None, repr=False, compare=False)
+
+
+def _key(ids: list[int]) -> tuple[int, ...]:
+    """Token ids up to (without) the first EOS or PAD."""
+    out = []
+    for i in ids:
+        if i in (EOS, PAD):
+            break
+        out.append(i)
+    return tuple(out)
 
 
 class _Bpe:
@@ -237,7 +261,7 @@ def _encode(split: str, pairs: list[tuple[int, str, str]], tok: Any, max_len: in
     src = [src_ids[i] for i in keep]
     tgt = [tgt_ids[i] + [EOS] for i in keep]
     (s, s_len), (t, t_len) = _pad(src), _pad(tgt)
-    return Encoded(s, t, s_len, t_len)
+    return Encoded(s, t, s_len, t_len, tuple(pairs[i][2] for i in keep))
 
 
 def _pad(seqs: list[list[int]]) -> tuple[Tensor, Tensor]:

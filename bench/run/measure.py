@@ -60,6 +60,59 @@ class TrainThroughput(pl.Callback):
         return median_rate(self.tokens, self.seconds)
 
 
+class TrainFlops(pl.Callback):
+    """Training FLOPs of a cell, measured: `torch.utils.flop_counter.FlopCounterMode` counts the matrix products
+    (forward, backward) of `measured` training steps taken during throughput warm-up (so no timed step pays for the
+    counting); FLOPs per real token times every real token trained on is the estimate. Every step's real tokens
+    are counted."""
+
+    def __init__(self, warmup: int, measured: int = 3) -> None:
+        self.first = max(0, warmup - measured)  # the steps counted: the last `measured` of warm-up (the first, if
+        self.last = max(1, warmup)  # there is no warm-up)
+        self.tokens = 0  # real tokens of every training step
+        self.flops = 0  # FLOPs counted, over `counted_tokens` real tokens
+        self.counted_tokens = 0
+        self.counted_steps = 0
+        self._seen = 0
+        self._counter: Any = None
+
+    def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int) -> None:
+        if self.first <= self._seen < self.last:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            self._counter = FlopCounterMode(display=False)
+            self._counter.__enter__()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
+                           idx: int) -> None:
+        n = real_tokens(batch)
+        self.tokens += n
+        self._seen += 1
+        if self._counter is not None:
+            self._counter.__exit__(None, None, None)
+            self.flops += self._counter.get_total_flops()
+            self.counted_tokens += n
+            self.counted_steps += 1
+            self._counter = None
+
+    def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
+        if self._counter is not None:
+            self._counter.__exit__(None, None, None)
+            self._counter = None
+
+    @property
+    def per_token(self) -> float | None:
+        return self.flops / self.counted_tokens if self.counted_tokens and self.flops else None
+
+    def record(self) -> dict[str, Any]:
+        """The throughput fields: tokens trained on, FLOPs per token and their product, and how they were got."""
+        per = self.per_token
+        return {"train_tokens": self.tokens, "flops_per_token": per,
+                "train_flops": None if per is None else per * self.tokens,
+                "flops_method": f"FlopCounterMode over {self.counted_steps} training steps (forward and backward "
+                                f"matrix products), per real token, times {self.tokens} real tokens trained on"}
+
+
 class Progress(pl.Callback):
     """Reports a cell's progress (`{"cell", "step", "max_steps", "val_acc"?}`) to a callable, about 50 times a cell
     and at every validation, for the runner's display. Runs in whatever process trains the cell."""

@@ -1,6 +1,6 @@
-"""Parallel corpora from local files for the translation task: find, read, check, tokenize and encode them.
+"""Parallel corpora for the translation task: find, read, check, tokenize and encode them.
 
-Layout of `data_dir`, one of:
+Layout of `data_dir`, one of (or a Hugging Face `datasets` folder or hub name, read by `_hf.py`):
 - parallel text: `train.SRC` / `train.TGT`, `VAL.SRC` / `VAL.TGT`, `TEST.SRC` / `TEST.TGT`, each optionally `.gz`,
   one sentence per line, line i of one file translating line i of the other (Multi30k's layout);
 - TSV: `train.tsv`, `VAL.tsv`, `TEST.tsv` (optionally `.gz`), one `source<TAB>target` pair per line.
@@ -29,6 +29,8 @@ from torch import Tensor
 
 from seqbench.contract.errors import UserError
 from seqbench.contract.specs import EOS, N_SPECIAL, PAD, SPECIAL_NAMES, SPLITS
+
+from . import _hf
 
 UNK = N_SPECIAL  # id of the unknown token, right after the host's specials
 UNK_NAME = "<unk>"
@@ -139,14 +141,27 @@ class _Words:
         return dict(self.stoi)
 
 
-def load(data_dir: str, src_lang: str, tgt_lang: str, val_prefix: str, test_prefix: str | None, tokenizer: str,
-         vocab_size: int, min_freq: int, max_len: int) -> Corpus:
-    """Find, read, check, tokenize and encode a corpus (cached per process)."""
-    files = find_files(Path(data_dir).expanduser(), src_lang, tgt_lang, val_prefix, test_prefix)
-    stamp = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for ps in files.values() for p in ps)
+def load(data_dir: str | None, src_lang: str, tgt_lang: str, val_prefix: str, test_prefix: str | None,
+         tokenizer: str, vocab_size: int, min_freq: int, max_len: int, hf_dataset: str | None = None,
+         hf_config: str | None = None) -> Corpus:
+    """Find, read, check, tokenize and encode a corpus (cached per process): text or TSV files in `data_dir`, a
+    `datasets` folder saved there, or the hub dataset `hf_dataset` (`_hf.py`)."""
+    root = Path(data_dir).expanduser() if data_dir else None
+    saved = root is not None and _hf.is_saved(root)
+    if root is not None and not saved:
+        files = find_files(root, src_lang, tgt_lang, val_prefix, test_prefix)
+        stamp: tuple = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size)
+                             for ps in files.values() for p in ps)
+    else:
+        stamp = (str(root.resolve()) if root else None, _hf.stamp(root, hf_dataset, hf_config), src_lang, tgt_lang,
+                 val_prefix, test_prefix)
     key = (stamp, tokenizer, vocab_size, min_freq, max_len)
     if key not in _CACHE:
-        pairs = {split: _drop_empty(split, read_pairs(paths)) for split, paths in files.items()}
+        if root is not None and not saved:
+            read = {split: read_pairs(paths) for split, paths in files.items()}
+        else:
+            read, files = _hf.read(root, hf_dataset, hf_config, src_lang, tgt_lang, val_prefix, test_prefix)
+        pairs = {split: _drop_empty(split, p) for split, p in read.items()}
         train_text = [s for _, s, _ in pairs["train"]] + [t for _, _, t in pairs["train"]]
         tok = _Bpe(train_text, vocab_size) if tokenizer == "bpe" else _Words(train_text, vocab_size, min_freq)
         splits = {split: _encode(split, p, tok, max_len) for split, p in pairs.items()}

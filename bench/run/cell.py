@@ -98,7 +98,7 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
             ckpt = ModelCheckpoint(dirpath=work, monitor="val_loss", mode="min", save_top_k=1, save_last=False,
                                    filename="best", save_weights_only=True)
             solved = _solved(train_cfg)
-            flops = TrainFlops(train_cfg.throughput_warmup)
+            flops = TrainFlops()
             callbacks = [ckpt, throughput, flops, *solved] + ([Progress(cell.cell_id, on_progress)] if on_progress
                                                                else [])
             trainer = _trainer(train_cfg, callbacks, inputs.logger(cell) if inputs.logger else False)

@@ -62,13 +62,12 @@ class TrainThroughput(pl.Callback):
 
 class TrainFlops(pl.Callback):
     """Training FLOPs of a cell, measured: `torch.utils.flop_counter.FlopCounterMode` counts the matrix products
-    (forward, backward) of `measured` training steps taken during throughput warm-up (so no timed step pays for the
-    counting); FLOPs per real token times every real token trained on is the estimate. Every step's real tokens
-    are counted."""
+    (forward and backward) of the first `measured` training steps, which throughput warm-up leaves untimed (so no
+    timed step pays for the counting, unless train.throughput_warmup is below `measured`); FLOPs per real token
+    times every real token trained on is the estimate. Every step's real tokens are counted."""
 
-    def __init__(self, warmup: int, measured: int = 3) -> None:
-        self.first = max(0, warmup - measured)  # the steps counted: the last `measured` of warm-up (the first, if
-        self.last = max(1, warmup)  # there is no warm-up)
+    def __init__(self, measured: int = 3) -> None:
+        self.measured = measured
         self.tokens = 0  # real tokens of every training step
         self.flops = 0  # FLOPs counted, over `counted_tokens` real tokens
         self.counted_tokens = 0
@@ -77,7 +76,7 @@ class TrainFlops(pl.Callback):
         self._counter: Any = None
 
     def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int) -> None:
-        if self.first <= self._seen < self.last:
+        if self._seen < self.measured:
             from torch.utils.flop_counter import FlopCounterMode
 
             self._counter = FlopCounterMode(display=False)

@@ -3,6 +3,7 @@ report medians."""
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import statistics
 import sys
@@ -73,14 +74,18 @@ class TrainFlops(pl.Callback):
         self.counted_tokens = 0
         self.counted_steps = 0
         self._seen = 0
-        self._counter: Any = None
+        self._counter: contextlib.ExitStack | None = None
+        self._flops: Any = None
 
     def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int) -> None:
         if self._seen < self.measured:
             from torch.utils.flop_counter import FlopCounterMode
 
-            self._counter = FlopCounterMode(display=False)
-            self._counter.__enter__()
+            # cuDNN's fused RNN kernels have no FLOP formula: counted steps run PyTorch's own RNN (the same matrix
+            # products, as linear layers the counter sees)
+            self._counter = contextlib.ExitStack()
+            self._counter.enter_context(torch.backends.cudnn.flags(enabled=False))
+            self._flops = self._counter.enter_context(FlopCounterMode(display=False))
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
                            idx: int) -> None:
@@ -88,15 +93,15 @@ class TrainFlops(pl.Callback):
         self.tokens += n
         self._seen += 1
         if self._counter is not None:
-            self._counter.__exit__(None, None, None)
-            self.flops += self._counter.get_total_flops()
+            self._counter.close()
+            self.flops += self._flops.get_total_flops()
             self.counted_tokens += n
             self.counted_steps += 1
             self._counter = None
 
     def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
         if self._counter is not None:
-            self._counter.__exit__(None, None, None)
+            self._counter.close()
             self._counter = None
 
     @property

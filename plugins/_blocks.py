@@ -75,6 +75,13 @@ class KVCache:
         self.n += t
         return self.k[:, :, : self.n], self.v[:, :, : self.n]
 
+    def reorder(self, index: Tensor) -> "KVCache":
+        """A cache of rows `index` (B',) of this one (for beam search); this one is left as it was."""
+        new = KVCache()
+        if self.k is not None:
+            new.k, new.v, new.n = self.k.index_select(0, index), self.v.index_select(0, index), self.n
+        return new
+
 
 class Attention(nn.Module):
     """Multi-head scaled dot-product attention; keys and values from x itself or given (cross-attention)."""

@@ -50,6 +50,13 @@ def run_packed(rnn: nn.RNNBase, x: Tensor, lengths: Tensor, state: Any = None) -
     return out, state
 
 
+def reorder_state(state: Any, index: Tensor) -> Any:
+    """Rows `index` (B',) of an RNN/GRU state (layers, B, H) or an LSTM (h, c) pair: the batch is dimension 1."""
+    if isinstance(state, tuple):
+        return tuple(s.index_select(1, index) for s in state)
+    return state.index_select(1, index)
+
+
 def top(state: Any) -> Tensor:
     """The last layer's hidden state (B, H) of an RNN/GRU state or an LSTM (h, c) pair (last direction if bi)."""
     h = state[0] if isinstance(state, tuple) else state  # (layers*dirs, B, H)

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 import seqbench
 from seqbench.contract.specs import ArchSpec, BuildContext, NoOptions, options
 
-from ._rnn import make_rnn, run_packed, shared_embedding, top
+from ._rnn import make_rnn, reorder_state, run_packed, shared_embedding, top
 
 
 @options
@@ -65,6 +65,10 @@ class RecurrentLM(nn.Module):
         """token (B,) -> logits (B, V) for the next token, and the new state; constant cost per token."""
         h, state = self.rnn(self.drop(self.embed(token[:, None])), state)  # (B, 1, D)
         return self.head(self.drop(self.norm(h[:, 0]))), state
+
+    def reorder(self, state: Any, index: Tensor) -> Any:
+        """Rows `index` (B',) of the state, for beam search."""
+        return reorder_state(state, index)
 
 
 def build(cell: str, ctx: BuildContext) -> RecurrentLM:

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 import seqbench
 from seqbench.contract.specs import ArchSpec, BuildContext, options
 
-from ._rnn import Bridge, Encoder, Maxout, make_rnn, shared_embedding, top
+from ._rnn import Bridge, Encoder, Maxout, make_rnn, reorder_state, shared_embedding, top
 
 
 @options
@@ -91,6 +91,11 @@ class Seq2Seq(nn.Module):
         emb, cs = self.drop(self.embed(token[:, None])), c[:, None]  # (B, 1, D), (B, 1, C)
         out, h = self.decoder(torch.cat([emb, cs], -1), h)  # (B, 1, H)
         return self.readout(out, emb, cs)[:, 0], (h, c)
+
+    def reorder(self, state: Any, index: Tensor) -> Any:
+        """Rows `index` (B',) of the state (decoder state, context (B, C)), for beam search."""
+        h, c = state
+        return reorder_state(h, index), c.index_select(0, index)
 
 
 class Attention(nn.Module):
@@ -174,6 +179,11 @@ class AttnSeq2Seq(nn.Module):
         h, mem = state
         logits, h = self._step(self.drop(self.embed(token[:, None])), h, mem)
         return logits[:, 0], (h, mem)
+
+    def reorder(self, state: Any, index: Tensor) -> Any:
+        """Rows `index` (B',) of the state (decoder state, source memory), for beam search."""
+        h, mem = state
+        return reorder_state(h, index), Memory(*(m.index_select(0, index) for m in mem))
 
     def _step(self, emb: Tensor, h: Any, mem: Memory) -> tuple[Tensor, Any]:
         """One decoder step: emb (B, 1, D) -> logits (B, 1, V), new decoder state."""

@@ -101,6 +101,12 @@ class Transformer(nn.Module):
         state.t += 1
         return self.embed.logits(self.dec_norm(h))[:, 0], state
 
+    def reorder(self, state: EncDecState, index: Tensor) -> EncDecState:
+        """Rows `index` (B',) of the state: caches, projected memory and its mask, for beam search."""
+        memory = [(k.index_select(0, index), v.index_select(0, index)) for k, v in state.memory]
+        return EncDecState([c.reorder(index) for c in state.caches], memory,
+                           state.memory_mask.index_select(0, index), state.t)
+
 
 class GPT(nn.Module):
     """Decoder-only causal Transformer language model."""
@@ -141,6 +147,11 @@ class GPT(nn.Module):
             h = block(h, mask=mask[:, None, None], cache=cache)
         state.t += 1
         return self.embed.logits(self.norm(h))[:, 0], state
+
+    def reorder(self, state: LMState, index: Tensor) -> LMState:
+        """Rows `index` (B',) of the state: caches and prompt lengths, for beam search."""
+        return LMState([c.reorder(index) for c in state.caches], state.lengths.index_select(0, index),
+                       state.prompt_len, state.longest, state.t)
 
 
 def build_transformer(ctx: BuildContext) -> Transformer:

@@ -1,6 +1,6 @@
-"""Parallel corpora from local files for the translation task: find, read, check, tokenize and encode them.
+"""Parallel corpora for the translation task: find, read, check, tokenize and encode them.
 
-Layout of `data_dir`, one of:
+Layout of `data_dir`, one of (or a Hugging Face `datasets` folder or hub name, read by `_hf.py`):
 - parallel text: `train.SRC` / `train.TGT`, `VAL.SRC` / `VAL.TGT`, `TEST.SRC` / `TEST.TGT`, each optionally `.gz`,
   one sentence per line, line i of one file translating line i of the other (Multi30k's layout);
 - TSV: `train.tsv`, `VAL.tsv`, `TEST.tsv` (optionally `.gz`), one `source<TAB>target` pair per line.
@@ -20,7 +20,7 @@ import collections
 import gzip
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ from torch import Tensor
 
 from seqbench.contract.errors import UserError
 from seqbench.contract.specs import EOS, N_SPECIAL, PAD, SPECIAL_NAMES, SPLITS
+
+from . import _hf
 
 UNK = N_SPECIAL  # id of the unknown token, right after the host's specials
 UNK_NAME = "<unk>"
@@ -43,6 +45,7 @@ class Encoded:
     tgt: Tensor  # (N, T) long, EOS after each target
     src_len: Tensor  # (N,) source tokens
     tgt_len: Tensor  # (N,) target tokens, EOS included
+    tgt_text: tuple[str, ...] = ()  # (N,) each target as read (whitespace runs made one space): the reference
 
     def take(self, index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Rows `index`, trimmed to their longest source and target. -> src (n, S'), tgt (n, T'), src_len (n,)."""
@@ -64,6 +67,29 @@ class Corpus:
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode([i for i in ids if i >= N_SPECIAL])
+
+    def reference(self, ids: list[int]) -> str:
+        """The original text of an encoded validation or test target (`decode` where none matches)."""
+        if self._references is None:
+            refs: dict[tuple[int, ...], str] = {}
+            for split in ("val", "test"):
+                enc = self.splits[split]
+                for row, text in zip(enc.tgt.tolist(), enc.tgt_text):
+                    refs.setdefault(_key(row), text)
+            object.__setattr__(self, "_references", refs)
+        return self._references.get(_key(ids), self.decode(ids))
+
+    _references: dict[tuple[int, ...], str] | None = field(default=None, repr=False, compare=False)
+
+
+def _key(ids: list[int]) -> tuple[int, ...]:
+    """Token ids up to (without) the first EOS or PAD."""
+    out = []
+    for i in ids:
+        if i in (EOS, PAD):
+            break
+        out.append(i)
+    return tuple(out)
 
 
 class _Bpe:
@@ -115,14 +141,27 @@ class _Words:
         return dict(self.stoi)
 
 
-def load(data_dir: str, src_lang: str, tgt_lang: str, val_prefix: str, test_prefix: str | None, tokenizer: str,
-         vocab_size: int, min_freq: int, max_len: int) -> Corpus:
-    """Find, read, check, tokenize and encode a corpus (cached per process)."""
-    files = find_files(Path(data_dir).expanduser(), src_lang, tgt_lang, val_prefix, test_prefix)
-    stamp = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for ps in files.values() for p in ps)
+def load(data_dir: str | None, src_lang: str, tgt_lang: str, val_prefix: str, test_prefix: str | None,
+         tokenizer: str, vocab_size: int, min_freq: int, max_len: int, hf_dataset: str | None = None,
+         hf_config: str | None = None) -> Corpus:
+    """Find, read, check, tokenize and encode a corpus (cached per process): text or TSV files in `data_dir`, a
+    `datasets` folder saved there, or the hub dataset `hf_dataset` (`_hf.py`)."""
+    root = Path(data_dir).expanduser() if data_dir else None
+    saved = root is not None and _hf.is_saved(root)
+    if root is not None and not saved:
+        files = find_files(root, src_lang, tgt_lang, val_prefix, test_prefix)
+        stamp: tuple = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size)
+                             for ps in files.values() for p in ps)
+    else:
+        stamp = (str(root.resolve()) if root else None, _hf.stamp(root, hf_dataset, hf_config), src_lang, tgt_lang,
+                 val_prefix, test_prefix)
     key = (stamp, tokenizer, vocab_size, min_freq, max_len)
     if key not in _CACHE:
-        pairs = {split: _drop_empty(split, read_pairs(paths)) for split, paths in files.items()}
+        if root is not None and not saved:
+            read = {split: read_pairs(paths) for split, paths in files.items()}
+        else:
+            read, files = _hf.read(root, hf_dataset, hf_config, src_lang, tgt_lang, val_prefix, test_prefix)
+        pairs = {split: _drop_empty(split, p) for split, p in read.items()}
         train_text = [s for _, s, _ in pairs["train"]] + [t for _, _, t in pairs["train"]]
         tok = _Bpe(train_text, vocab_size) if tokenizer == "bpe" else _Words(train_text, vocab_size, min_freq)
         splits = {split: _encode(split, p, tok, max_len) for split, p in pairs.items()}
@@ -237,7 +276,7 @@ def _encode(split: str, pairs: list[tuple[int, str, str]], tok: Any, max_len: in
     src = [src_ids[i] for i in keep]
     tgt = [tgt_ids[i] + [EOS] for i in keep]
     (s, s_len), (t, t_len) = _pad(src), _pad(tgt)
-    return Encoded(s, t, s_len, t_len)
+    return Encoded(s, t, s_len, t_len, tuple(pairs[i][2] for i in keep))
 
 
 def _pad(seqs: list[list[int]]) -> tuple[Tensor, Tensor]:

@@ -8,9 +8,11 @@ sentence the tests check (distance 10: the source has 10 tokens; longest alignme
     tgt:  THE.m.pl DOGS BIG -m.pl THAT.m.pl SOME.f.sg CAT SAW.pl THE.n.pl BIRDS CHASED.pl <eos>
     distance: 10
 
-Real (`data_dir` set): parallel files read by `_corpus.py`, tokenized by BPE or words learned on the training
-split, e.g. the first Multi30k validation pair `A group of men are loading cotton onto a truck` -> `Eine Gruppe
-von Männern lädt Baumwolle auf einen Lastwagen` (distance: its number of source BPE tokens).
+Real (`data_dir` or `hf_dataset` set): parallel files or a Hugging Face dataset read by `_corpus.py`, tokenized
+by BPE or words learned on the training split, e.g. the first Multi30k validation pair `A group of men are
+loading cotton onto a truck` -> `Eine Gruppe von Männern lädt Baumwolle auf einen Lastwagen` (distance: its number
+of source BPE tokens). Scored with sacreBLEU, chrF2 and, for a corpus, the lowercased tokenized BLEU of the
+Multi30k papers (`_textmetrics.py`), against each sentence as the corpus has it.
 
 Distance = source length in tokens (the source carries no BOS/EOS), as Bahdanau et al. 2014 (fig. 2) bin BLEU
 by sentence length. A distance setting lo-hi draws synthetic lengths uniformly in lo..hi, and keeps only real
@@ -20,6 +22,7 @@ below hi. The synthetic task also reports each example's longest alignment span,
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import fields
 from typing import Any, Callable, Literal
@@ -34,9 +37,11 @@ from seqbench.contract.splits import draw_in_split
 
 from . import _corpus
 from ._grammar import MIN_LEN, Grammar, split_key
+from ._textmetrics import ChrF, SacreBleu, TokenizedBleu
 
 SYNTHETIC_ONLY = ("n_nouns", "n_adjectives", "n_verbs", "max_adjectives")
-CORPUS_ONLY = ("src_lang", "tgt_lang", "val_prefix", "test_prefix", "tokenizer", "vocab_size", "min_freq", "max_len")
+CORPUS_ONLY = ("src_lang", "tgt_lang", "val_prefix", "test_prefix", "tokenizer", "vocab_size", "min_freq", "max_len",
+               "hf_config")
 
 
 @options
@@ -47,7 +52,11 @@ class TranslationOptions:
     n_adjectives: int = 8  # adjective lexemes
     n_verbs: int = 8  # transitive verb lexemes (target forms agree with the subject's number)
     max_adjectives: int = 3  # most adjectives on one noun; 2 or more, so that every length from 5 up exists
-    data_dir: str | None = None  # folder of a parallel corpus (relative to the working dir); unset: synthetic
+    data_dir: str | None = None  # folder of a parallel corpus: text or TSV files, or a `datasets` save_to_disk
+    # folder (relative to the working dir); unset (and no hf_dataset): the synthetic language
+    hf_dataset: str | None = None  # instead of data_dir: a dataset on the Hugging Face hub, e.g. "wmt14"
+    # (pip install 'seqbench[hf]'; downloads on first use)
+    hf_config: str | None = None  # its configuration, e.g. "de-en"
     src_lang: str = "en"  # file suffix of the source side (train.en, val.en, ...)
     tgt_lang: str = "de"  # file suffix of the target side
     val_prefix: str = "val"  # validation files: val.en / val.de (or val.tsv)
@@ -71,10 +80,13 @@ class TranslationOptions:
         for ok, name, message in checks:
             if not ok:
                 raise ValueError(f"{name} {message}")
+        if self.data_dir and self.hf_dataset:
+            raise ValueError("hf_dataset: give either data_dir or hf_dataset, not both")
         defaults = {f.name: f.default for f in fields(self)}
-        wrong = [n for n in (SYNTHETIC_ONLY if self.data_dir else CORPUS_ONLY) if getattr(self, n) != defaults[n]]
+        corpus = self.data_dir or self.hf_dataset
+        wrong = [n for n in (SYNTHETIC_ONLY if corpus else CORPUS_ONLY) if getattr(self, n) != defaults[n]]
         if wrong:
-            what = "shape the synthetic language only: unset data_dir" if self.data_dir else "need data_dir: set it"
+            what = "shape the synthetic language only: unset data_dir" if corpus else "need data_dir: set it"
             raise ValueError(f"{', '.join(wrong)}: these options {what} or leave them at their defaults")
 
 
@@ -83,22 +95,18 @@ def _bin_edges(distance: Distance) -> list[int]:
 
 
 class _Translation(Task):
-    """What both translation tasks score beyond accuracy: BLEU and chrF over the test set, BLEU per length bin
-    (Bahdanau et al. 2014, fig. 2). chrF is not binned: torchmetrics' chrF is slow enough to matter twice."""
+    """What both translation tasks score beyond accuracy, over the test set and per length bin (Bahdanau et al.
+    2014, fig. 2): sacreBLEU and chrF2 (0-100, with their signatures; `_textmetrics.py`)."""
 
     def distance_from_tokens(self, batch: Batch) -> Tensor:
         """The source length in tokens. -> (B,)"""
         return (batch.src != PAD).sum(1)
 
     def text_metrics(self) -> dict[str, Callable[[], Any]]:
-        from torchmetrics.text import BLEUScore, CHRFScore
-
-        return {"bleu": BLEUScore, "chrf": CHRFScore}
+        return {"sacrebleu": SacreBleu, "chrf2": ChrF}
 
     def binned_text_metrics(self) -> dict[str, Callable[[], Any]]:
-        from torchmetrics.text import BLEUScore
-
-        return {"bleu": BLEUScore}
+        return self.text_metrics()
 
 
 class SyntheticTranslation(_Translation):
@@ -155,8 +163,9 @@ class CorpusTranslation(_Translation):
 
     def __init__(self, options: TranslationOptions, distance: Distance) -> None:
         names = ("data_dir", "src_lang", "tgt_lang", "val_prefix", "test_prefix", "tokenizer", "vocab_size",
-                 "min_freq", "max_len")
+                 "min_freq", "max_len", "hf_dataset", "hf_config")
         self.corpus = _corpus.load(*(getattr(options, n) for n in names))
+        self.tgt_lang = options.tgt_lang
         self.distance = distance
         self.rows: dict[str, Tensor] = {}  # split -> (N,) indices of the pairs inside the distance setting
         for split, enc in self.corpus.splits.items():
@@ -189,13 +198,21 @@ class CorpusTranslation(_Translation):
     def decode(self, ids: list[int]) -> str:
         return self.corpus.decode(ids)
 
+    def reference_text(self, ids: list[int]) -> str:
+        """The target sentence as the corpus has it (not a round trip through the tokenizer)."""
+        return self.corpus.reference(ids)
+
+    def text_metrics(self) -> dict[str, Callable[[], Any]]:
+        """sacreBLEU, chrF2, and the lowercased Moses-tokenized BLEU that the Multi30k papers report."""
+        return {**super().text_metrics(), "bleu_tok_lc": functools.partial(TokenizedBleu, self.tgt_lang)}
+
     def bin_edges(self) -> list[int]:
         return _bin_edges(self.distance)
 
 
 def build(options: TranslationOptions, distance: Distance) -> Task:
-    """The synthetic task, or the corpus task when `data_dir` is set."""
-    cls = CorpusTranslation if options.data_dir else SyntheticTranslation
+    """The synthetic task, or the corpus task when `data_dir` or `hf_dataset` is set."""
+    cls = CorpusTranslation if options.data_dir or options.hf_dataset else SyntheticTranslation
     return cls(options, distance)
 
 

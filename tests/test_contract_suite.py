@@ -48,15 +48,15 @@ def test_check_plugin_passes_the_example_package(monkeypatch, capsys):
     assert main(["check-plugin", "-p", "seqbench_causal_conv", "causal-conv"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "architecture causal-conv (plugin seqbench_causal_conv 0.1.0, command line)"
-    assert sum(l.lstrip().startswith("passed") for l in out) == 9
-    assert out[-1] == "seqbench: check-plugin architecture 'causal-conv': 9 passed; contract kept"
+    assert sum(l.lstrip().startswith("passed") for l in out) == 11
+    assert out[-1] == "seqbench: check-plugin architecture 'causal-conv': 11 passed; contract kept"
 
 
 def test_check_plugin_runs_the_task_suite_too(capsys):
     assert main(["check-plugin", "copy", "lstm"]) == 0
     out = capsys.readouterr().out
     assert "seqbench: check-plugin task 'copy': 8 passed, 1 n/a; contract kept" in out
-    assert "seqbench: check-plugin architecture 'lstm': 9 passed; contract kept" in out
+    assert "seqbench: check-plugin architecture 'lstm': 11 passed; contract kept" in out
 
 
 def test_check_plugin_fails_a_non_causal_mixer_with_a_summary(write_plugin, capsys):
@@ -74,7 +74,7 @@ def test_check_plugin_fails_a_raising_build_and_runs_nothing_else(write_plugin, 
     assert main(["check-plugin", "-p", str(path), "raising"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert next(l for l in out if " builds " in l).split()[0] == "failed"
-    assert "raised RuntimeError: no such layer" in out[-1] and "1 failed, 8 not run" in out[-1]
+    assert "raised RuntimeError: no such layer" in out[-1] and "1 failed, 10 not run" in out[-1]
 
 
 def test_check_plugin_names_a_plugin_that_failed_to_load_in_one_line(write_plugin, capsys):
@@ -109,7 +109,7 @@ def test_subclassed_suite_fails_when_the_plugin_did_not_load(tmp_path, write_plu
             arch = "my-arch"
     """, str(broken))
     assert done.returncode == 1, done.stdout
-    assert "10 failed" in done.stdout and "passed" not in done.stdout.splitlines()[-1]
+    assert "12 failed" in done.stdout and "passed" not in done.stdout.splitlines()[-1]
     assert "architecture 'my-arch' is not registered" in done.stdout and "missing dependency xyz" in done.stdout
 
 
@@ -129,7 +129,7 @@ def test_subclassed_suite_passes_and_fails_per_check(tmp_path, write_plugin):
             task = "copy"
     """, str(good), str(bad))
     assert done.returncode == 1
-    assert done.stdout.strip().splitlines()[-1].startswith("3 failed, 22 passed, 5 skipped")
+    assert done.stdout.strip().splitlines()[-1].startswith("3 failed, 22 passed, 9 skipped")
     failed = sorted(l.split()[1].split("::", 1)[1] for l in done.stdout.splitlines() if l.startswith("FAILED"))
     assert failed == ["TestPeeker::test_causal", "TestPeeker::test_learns", "TestPeeker::test_padding"]
     assert "AssertionError: not causal: changing target tokens" in done.stdout
@@ -140,7 +140,7 @@ def test_the_example_package_tests_pass(tmp_path):
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=EXAMPLE, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:]
-    assert done.stdout.strip().splitlines()[-1].startswith("22 passed")
+    assert done.stdout.strip().splitlines()[-1].startswith("26 passed")
 
 
 def test_the_suite_imports_neither_run_nor_publish():

@@ -111,5 +111,8 @@ def test_same_config_and_seed_give_identical_metrics(tiny_config, tmp_path):
     for name in ("a", "b"):
         assert run(tiny_config, tmp_path / name) == 0
         record = results.read(next(results.records_dir(tmp_path / name).glob("*.json"))).to_dict()
-        metrics.append((record["metrics"]["bins"], record["metrics"]["overall"], record["metrics"]["val"]))
+        val = record["metrics"]["val"]
+        clock = [point.pop("time_s") for point in val["history"]]  # wall-clock seconds: measured, not determined
+        assert clock == sorted(clock) and all(t > 0 for t in clock)
+        metrics.append((record["metrics"]["bins"], record["metrics"]["overall"], val))
     assert metrics[0] == metrics[1]

@@ -169,8 +169,11 @@ def test_chance_bins_and_metrics():
     assert task.bin_edges() == [5, 10, 20, 30, 40, 50]
     assert make("17").bin_edges() == [17]
     m = task.text_metrics()
-    assert float(m["bleu"]()(["the cat sat on the mat"], [["the cat sat on the mat"]])) == pytest.approx(1.0)
-    assert float(m["chrf"]()(["the cat sat on the mat"], [["a dog lay on a rug"]])) < 0.5
+    assert set(m) == {"sacrebleu", "chrf2"} and set(task.binned_text_metrics()) == set(m)
+    bleu, chrf = m["sacrebleu"](), m["chrf2"]()
+    bleu.update(["the cat sat on the mat"], [["the cat sat on the mat"]])
+    chrf.update(["the cat sat on the mat"], [["a dog lay on a rug"]])
+    assert bleu.compute() == pytest.approx(100.0) and chrf.compute() < 50  # 0-100, as papers report them
 
 
 @pytest.mark.parametrize(
@@ -234,7 +237,7 @@ def test_corpus_loads_samples_and_decodes(tmp_path, tokenizer):
     b1, b2 = task.sample("train", 16, gen(1)), task.sample("train", 16, gen(1))
     assert torch.equal(b1.src, b2.src) and torch.equal(b1.distance, (b1.src != PAD).sum(1))
     assert (b1.tgt.gather(1, (b1.tgt != PAD).sum(1, keepdim=True) - 1) == EOS).all()
-    assert task.alignment_spans(b1) is None and set(task.text_metrics()) == {"bleu", "chrf"}
+    assert task.alignment_spans(b1) is None and set(task.text_metrics()) == {"sacrebleu", "chrf2", "bleu_tok_lc"}
 
 
 def test_gzip_and_plain_give_the_same_corpus(tmp_path):
@@ -251,6 +254,11 @@ def test_tokenizer_learns_from_train_only(tmp_path):
     task = make("1-100", data_dir=str(root), vocab_size=300)
     assert not any("Ω" in t or "zzqq" in t for t in task.corpus.tokenizer.vocab())
     assert 4 in task.eval_set("val", 1, gen()).src[0].tolist()  # <unk>
+    write(root, "val.de", [s + " Ωmega" for s in de])  # a target the tokenizer cannot spell
+    translation._corpus._CACHE.clear()
+    again = make("1-100", data_dir=str(root), vocab_size=300)
+    tgt = again.eval_set("val", 1, gen()).tgt[0].tolist()
+    assert "<unk>" in again.decode(tgt) and again.reference_text(tgt) == de[0] + " Ωmega"  # scored against this
     assert "▁dog" in task.corpus.tokenizer.vocab()  # a training word is learnt whole
     translation._corpus._CACHE.clear()  # train again: BPE training is deterministic
     assert make("1-100", data_dir=str(root), vocab_size=300).corpus.tokenizer.vocab() == task.corpus.tokenizer.vocab()
@@ -352,6 +360,9 @@ def test_multi30k_counts_and_round_trip(multi30k):
         de = gzip.open(MULTI30K / f"{prefix}.de.gz", "rt", encoding="utf-8").read().split("\n")[:50]
         b = multi30k.eval_set(split, 50, gen())
         assert [multi30k.decode(r.tolist()) for r in b.src] == [" ".join(s.split()) for s in en]
-        hyp = [multi30k.decode(r.tolist()) for r in b.tgt]
-        assert float(multi30k.text_metrics()["bleu"]()(hyp, [[" ".join(s.split())] for s in de])) == pytest.approx(1.0)
+        refs = [[" ".join(s.split())] for s in de]
+        assert [multi30k.reference_text(r.tolist()) for r in b.tgt] == [r[0] for r in refs]
+        bleu = multi30k.text_metrics()["sacrebleu"]()
+        bleu.update([multi30k.decode(r.tolist()) for r in b.tgt], refs)
+        assert bleu.compute() == pytest.approx(100.0)  # BPE round-trips these sentences exactly
     assert multi30k.vocab_size == 8000 and multi30k.max_src_len < 100

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from seqbench.contract.host import MixerBlock
-from seqbench.contract.specs import PAD, SEP, IncrementalMixer, conforms
+from seqbench.contract.specs import PAD, SEP, IncrementalMixer, Reorderable, conforms
 
 
 class DecoderOnly(nn.Module):
@@ -92,7 +92,18 @@ class IncrementalMixerLM(MixerLM):
         return self.head(self.norm(h)), new
 
 
+class ReorderableMixerLM(IncrementalMixerLM):
+    """An `IncrementalMixerLM` whose mixers all keep `Reorderable` too: beam search can decode it."""
+
+    def reorder(self, states: list[Any], index: Tensor) -> list[Any]:
+        """Rows `index` (B',) of every layer's state."""
+        return [block.mixer.reorder(state, index) for block, state in zip(self.blocks, states)]
+
+
 def mixer_lm(mixers: list[nn.Module], d_model: int, vocab_size: int, dropout: float) -> MixerLM:
-    """The host's language model around these mixers: incremental when every one of them keeps the protocol."""
-    incremental = all(conforms(m, IncrementalMixer) for m in mixers)
-    return (IncrementalMixerLM if incremental else MixerLM)(mixers, d_model, vocab_size, dropout)
+    """The host's language model around these mixers: incremental when every one of them keeps the protocol, and
+    reorderable (for beam search) when every one also keeps `Reorderable`."""
+    cls = MixerLM
+    if all(conforms(m, IncrementalMixer) for m in mixers):
+        cls = ReorderableMixerLM if all(conforms(m, Reorderable) for m in mixers) else IncrementalMixerLM
+    return cls(mixers, d_model, vocab_size, dropout)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from seqbench.contract.adapt import DecoderOnly
-from seqbench.contract.specs import BOS, EOS, PAD, IncrementalLM, IncrementalSeq2Seq, conforms
+from seqbench.contract.specs import BOS, EOS, PAD, IncrementalLM, IncrementalSeq2Seq, Reorderable, conforms
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Incremental:
 
     start: Callable[[Tensor, Tensor], tuple[Tensor, Any]]  # (src, src_len) -> logits (B, V) of the first token, state
     step: Callable[[Tensor, Any], tuple[Tensor, Any]]  # (token (B,), state) -> logits (B, V) of the next, state
+    reorder: Callable[[Any, Tensor], Any] | None = None  # (state, index (B',)) -> state of rows `index`; beam search
 
 
 def incremental(model: nn.Module) -> Incremental | None:
@@ -31,7 +32,7 @@ def incremental(model: nn.Module) -> Incremental | None:
         lm = model.lm
         if not conforms(lm, IncrementalLM):
             return None
-        return Incremental(lambda src, src_len: lm.prefill(*model.prompt(src, src_len)), lm.step)
+        return Incremental(lambda src, src_len: lm.prefill(*model.prompt(src, src_len)), lm.step, _reorder(lm))
     if not conforms(model, IncrementalSeq2Seq):
         return None
 
@@ -39,7 +40,11 @@ def incremental(model: nn.Module) -> Incremental | None:
         state = model.encode(src, src_len)
         return model.step(src.new_full((src.shape[0],), BOS), state)  # (B, V): the first target token
 
-    return Incremental(start, model.step)
+    return Incremental(start, model.step, _reorder(model))
+
+
+def _reorder(model: nn.Module) -> Callable[[Any, Tensor], Any] | None:
+    return model.reorder if conforms(model, Reorderable) else None
 
 
 def is_incremental(model: nn.Module) -> bool:

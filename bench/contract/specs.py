@@ -103,9 +103,15 @@ class Task(abc.ABC):
         return default_edges(self.distance.lo, self.distance.hi)
 
     def text_metrics(self) -> dict[str, Callable[[], Any]]:
-        """Factories of torchmetrics text metrics, called as `metric(preds: list[str], targets: list[list[str]])`,
-        scored over the whole test set."""
+        """Factories of text metrics with torchmetrics' interface (`update(preds: list[str], targets:
+        list[list[str]])`, `compute()`), scored over the whole test set; a metric that also has `signature() -> str`
+        (sacreBLEU's) has it recorded beside its score."""
         return {}
+
+    def reference_text(self, ids: list[int]) -> str:
+        """The reference text of a target (token ids, as in `Batch.tgt`) that text metrics score against. Default:
+        `decode(ids)`; a corpus task returns the original sentence, so that tokenization never alters a reference."""
+        return self.decode(ids)
 
     def binned_text_metrics(self) -> dict[str, Callable[[], Any]]:
         """The text metrics also scored per distance bin (some, like torchmetrics' chrF, cost too much to run
@@ -208,7 +214,8 @@ class Seq2SeqModel(Protocol):
 @runtime_checkable
 class IncrementalSeq2Seq(Protocol):
     """Incremental generation of an encoder-decoder. The host calls `encode` once, then `step(BOS)`, then `step`
-    with each token it chose; `step`'s logits equal `forward`'s at the same position."""
+    with each token it chose; `step`'s logits equal `forward`'s at the same position. Beam search also needs
+    `reorder(state, index)` (`Reorderable`)."""
 
     def encode(self, src: Tensor, src_len: Tensor) -> Any:
         """src (B, S), src_len (B,) -> the decoding state before the first target token (anything the model likes)."""
@@ -216,6 +223,19 @@ class IncrementalSeq2Seq(Protocol):
 
     def step(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
         """token (B,) -> logits (B, V) for the next token, and the new state."""
+        ...
+
+
+@runtime_checkable
+class Reorderable(Protocol):
+    """Optional beside `IncrementalSeq2Seq`, `IncrementalLM` or `IncrementalMixer`: what beam search needs. The
+    host keeps `width` hypotheses per example as rows of one state, and after every step picks which rows go on;
+    `reorder` moves the state along with them. A model without it is decoded greedily only."""
+
+    def reorder(self, state: Any, index: Tensor) -> Any:
+        """index (B',) long -> the state whose row i is row index[i] of `state` (rows may repeat; B' may differ
+        from B, e.g. B * width when the host first expands each example into its beam). Returns the new state,
+        which may share nothing with the old one (the host never uses the old one again)."""
         ...
 
 
@@ -231,7 +251,7 @@ class CausalLM(Protocol):
 @runtime_checkable
 class IncrementalLM(Protocol):
     """Incremental generation of a decoder-only model. The host calls `prefill` on the prompts `source SEP`,
-    then `step` with each token it chose."""
+    then `step` with each token it chose. Beam search also needs `reorder(state, index)` (`Reorderable`)."""
 
     def prefill(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Any]:
         """Right-padded prompts x (B, L), lengths (B,) -> logits (B, V) at position lengths-1, and the state."""

@@ -26,7 +26,7 @@ from seqbench.publish.tables import TaskTable, task_tables
 from seqbench.publish.views import METRICS, cells
 
 FORMATS = ("png", "svg")
-KINDS = ("accuracy", "curves", "throughput")  # per-task file stems: <kind>-<task>; and reach.<fmt> for all tasks
+KINDS = ("accuracy", "curves", "throughput", "bleu-time")  # per-task file stems: <kind>-<task>; and reach.<fmt>
 MARKERS = "osD^v<>ph*"
 SPEEDS = (("throughput.train_tokens_per_s", "training tokens/s"), ("throughput.gen_tokens_per_s",
                                                                    "generation tokens/s"))
@@ -219,6 +219,7 @@ def throughput_figure(task: str, df: pd.DataFrame, styles: dict[str, dict]) -> F
 
 def figures(df: pd.DataFrame, metric: str = "token_acc") -> list[tuple[str, Figure]]:
     """(file stem, figure) for every figure the prepared tidy frame gives."""
+    from seqbench.publish.bleu_time import bleu_time_figure
     from seqbench.publish.curves import curves_figure
 
     styles = style(df["arch"].unique())
@@ -229,7 +230,8 @@ def figures(df: pd.DataFrame, metric: str = "token_acc") -> list[tuple[str, Figu
     for t in task_tables(df, metric):
         for kind, fig in (("accuracy", accuracy_figure(t, styles)),
                           ("curves", curves_figure(t.task, df, styles)),
-                          ("throughput", throughput_figure(t.task, df, styles))):
+                          ("throughput", throughput_figure(t.task, df, styles)),
+                          ("bleu-time", bleu_time_figure(t.task, df, styles))):
             if fig is not None:
                 out.append((f"{kind}-{slug(t.task)}", fig))
     return out

@@ -225,6 +225,8 @@ def render_all(tables: Sequence[TaskTable], fmt: str, df: pd.DataFrame | None = 
         raise UserError(f"Unknown table format '{fmt}'. Available: {', '.join(FORMATS)}")
     if fmt == "csv":
         return numbers(tables).to_csv(index=False)
+    from seqbench.publish.quality import rendered
+
     parts = []
     if fmt == "text":
         if df is not None:
@@ -232,6 +234,7 @@ def render_all(tables: Sequence[TaskTable], fmt: str, df: pd.DataFrame | None = 
         for t in tables:
             parts.append(f"== {t.task} ==\n{_text_acc(t)}\n{wrap(details_caption(t))}\n\n"
                          f"{grid(*details_cells(t))}")
+        parts += rendered(df, fmt) if df is not None else []
         return "\n".join(parts)
     heading = {"markdown": lambda s: f"## {s}\n", "html": lambda s: f"<h2>{html.escape(s)}</h2>",
                "latex": lambda s: rf"\section*{{{latex_escape(s)}}}"}[fmt]
@@ -241,4 +244,5 @@ def render_all(tables: Sequence[TaskTable], fmt: str, df: pd.DataFrame | None = 
     for t in tables:
         parts += [heading(t.task), para(t.caption), accuracy_document(t, fmt) + "\n",
                   para(details_caption(t)), details_document(t, fmt) + "\n"]
+    parts += [table + "\n" for table in rendered(df, fmt)] if df is not None else []
     return "\n".join(p for p in parts if p)

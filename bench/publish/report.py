@@ -21,6 +21,8 @@ from seqbench.publish.doc import Doc
 from seqbench.publish.longform import flatten, plain, write_long
 from seqbench.publish.output import staged
 from seqbench.publish.plots import KINDS, plot, slug
+from seqbench.publish.quality import caption as quality_caption
+from seqbench.publish.quality import quality_cells, tasks_with_bleu
 from seqbench.publish.tables import prepared, summary_caption, summary_frame, task_tables
 from seqbench.records.store import write_atomic
 
@@ -150,6 +152,10 @@ def _document(records, df, tables, names, data, out, source, bad, metric) -> Doc
         _images(doc, names, [f"accuracy-{slug(t.task)}"], t.task)
         doc.caption(render.details_caption(t))
         doc.table(render.details_document(t, "markdown"), render.details_document(t, "html"))
+        if t.task in tasks_with_bleu(df):
+            headers, rows = quality_cells(df, t.task)
+            doc.caption(quality_caption(df, t.task))
+            doc.table(render.document_table(headers, rows, "markdown"), render.document_table(headers, rows, "html"))
         _images(doc, names, [f"{kind}-{slug(t.task)}" for kind in KINDS if kind != "accuracy"], t.task)
     doc.heading(2, "Environment")
     doc.para("Every distinct environment the records were measured in.")

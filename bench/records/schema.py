@@ -94,6 +94,8 @@ class Metrics(_Strict):
     overall: Optional[Overall] = None
     val: Validation = Validation()
     text_metrics: list[str] = []  # the text metrics the task defines: each is in `overall` when the cell is ok
+    text_signatures: dict[str, str] = {}  # metric -> how it was computed (sacreBLEU's signature), where it says
+    decoding: Optional[str] = None  # how the test set was decoded: "greedy", or "beam 5, length penalty 0.6"
 
     @field_validator("overall", mode="before")
     @classmethod
@@ -113,6 +115,11 @@ class Throughput(_Strict):
     incremental_generation: Optional[bool] = None  # generation carried a state or KV cache
     mean_src_len: Optional[FiniteFloat] = Field(default=None, ge=0)  # of the test set
     mean_tgt_len: Optional[FiniteFloat] = Field(default=None, ge=0)
+    train_steps: Optional[int] = Field(default=None, ge=0)  # optimizer steps taken
+    train_tokens: Optional[int] = Field(default=None, ge=0)  # real tokens of every training step
+    flops_per_token: Optional[FiniteFloat] = Field(default=None, ge=0)  # measured training FLOPs per real token
+    train_flops: Optional[FiniteFloat] = Field(default=None, ge=0)  # flops_per_token x train_tokens
+    flops_method: Optional[str] = None  # how the FLOPs were got
 
 
 class Env(BaseModel):

@@ -23,7 +23,8 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 
 from seqbench.contract.checks import ContractError
-from seqbench.contract.errors import PluginFault
+from seqbench.contract.beam import can_beam
+from seqbench.contract.errors import PluginFault, UserError
 from seqbench.contract.generate import is_incremental
 from seqbench.contract.registry import Registry
 from seqbench.contract.sizing import build_model, count_params
@@ -33,7 +34,7 @@ from seqbench.records.schema import SCHEMA, Record, describe
 from seqbench.run.config import EvalConfig, TrainConfig
 from seqbench.run.data import TaskData, stream_seed
 from seqbench.run.env import environment
-from seqbench.run.measure import GenerationThroughput, Progress, TrainThroughput, peak_memory, reset_peak_memory
+from seqbench.run.measure import GenerationThroughput, Progress, TrainFlops, TrainThroughput, peak_memory, reset_peak_memory
 from seqbench.run.module import Diverged, SeqModule
 from seqbench.run import ranks
 from seqbench.run.plan import Cell
@@ -93,13 +94,16 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
             pl.seed_everything(stream_seed(cell.seed, "model") % 2**32, verbose=False)
             model = build_model(reg.arch(cell.arch), cell.shape, inputs.arch_options, task.vocab_size)
             record["params"] = count_params(model)
+            decoding = _decoding(inputs.eval, model)  # refuses beam search on a model that cannot reorder
             bins = edges_to_bins(task.bin_edges(), task.distance.hi)
             module = SeqModule(model, task, train_cfg, inputs.eval, bins)
-            data = TaskData(task, cell.seed, train_cfg.batch_size, inputs.eval, bins)
+            data = TaskData(task, cell.seed, train_cfg.batch_size, inputs.eval, bins, bucket=train_cfg.bucket)
             ckpt = ModelCheckpoint(dirpath=work, monitor="val_loss", mode="min", save_top_k=1, save_last=False,
                                    filename="best", save_weights_only=True)
             solved = _solved(train_cfg)
-            callbacks = [ckpt, throughput, generation, *solved] + ([Progress(cell.cell_id, on_progress)] if on_progress else [])
+            flops = TrainFlops()
+            callbacks = [ckpt, throughput, generation, flops, *solved] + ([Progress(cell.cell_id, on_progress)]
+                                                                          if on_progress else [])
             trainer = _trainer(train_cfg, callbacks, inputs.logger(cell) if inputs.logger else False)
             device = trainer.strategy.root_device
             precision = str(trainer.precision)
@@ -120,6 +124,8 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
                 "val": {**module.best_validation(), "history": module.val_history,
                         "stopped": _stopped(trainer, train_cfg, solved)},
                 "text_metrics": sorted(task.text_metrics()),
+                "text_signatures": module.results["text_signatures"],
+                "decoding": decoding,
             }
             record["throughput"] = {
                 "train_tokens_per_s": throughput.tokens_per_s, "gen_tokens_per_s": generation.tokens_per_s,
@@ -128,6 +134,7 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
                 "incremental_generation": is_incremental(model),
                 "mean_src_len": float(torch.cat([(b.src != PAD).sum(1) for b in test]).float().mean()),
                 "mean_tgt_len": float(torch.cat([(b.tgt != PAD).sum(1) for b in test]).float().mean()),
+                "train_steps": trainer.global_step, **flops.record(),
             }
         except Diverged as e:
             _fail(record, "diverged", e, cell, reg, step=e.step)
@@ -147,6 +154,16 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
     record["times"] = {"started": started, "finished": now(), "wall_s": round(time.monotonic() - t0, 3),
                        "train_s": None if train_s is None else round(train_s, 3)}
     return _validated(record, cell, reg)
+
+
+def _decoding(cfg: EvalConfig, model: torch.nn.Module) -> str:
+    """How the test set is decoded; beam search on a model without `reorder` fails the cell before it trains."""
+    if cfg.beam_width == 1:
+        return "greedy"
+    if not can_beam(model):
+        raise UserError(f"eval.beam_width={cfg.beam_width}: beam search needs incremental generation with "
+                        "reorder(state, index) (seqbench.contract.specs.Reorderable); this architecture has none")
+    return f"beam {cfg.beam_width}, length penalty {cfg.length_penalty:g}"
 
 
 def _kept(caught: list[warnings.WarningMessage]) -> list[str]:

@@ -106,6 +106,8 @@ class TrainConfig:
     weight_decay: Annotated[Float, Field(ge=0, le=10)] = 0.0  # AdamW weight decay
     warmup_steps: Annotated[Int, Field(ge=0)] = 20  # linear warm-up, then cosine decay to 10% at max_steps
     grad_clip: Annotated[Float, Field(ge=0)] = 1.0  # gradient norm clipping (0 turns it off)
+    label_smoothing: Annotated[Float, Field(ge=0, lt=1)] = 0.0  # of the training loss (validation loss: plain NLL)
+    bucket: bool = False  # batches of similar lengths (each block of 16 drawn batches sorted by length, then cut)
     val_every: Annotated[Int, Field(ge=1)] = 100  # steps between validations; the best one by loss is tested
     solved_at: Optional[Annotated[Float, Field(gt=0, le=1)]] = None  # stop once validation accuracy reaches this
     accelerator: Accelerator = "auto"  # auto (a GPU when there is one), cpu, gpu, cuda, mps
@@ -123,6 +125,11 @@ class EvalConfig:
     n_test: Annotated[Int, Field(ge=1)] = 256  # test examples per distance bin (stratified: every bin the same)
     batch_size: Annotated[Int, Field(ge=1)] = 128  # examples per evaluation batch
     generation_warmup: Annotated[Int, Field(ge=0)] = 1  # test batches generated before timing starts
+    val_generate: Annotated[Int, Field(ge=0)] = 0  # validation examples decoded (greedy) at every validation to
+    # score the task's text metrics (BLEU against training time, in the validation history); 0: none
+    beam_width: Annotated[Int, Field(ge=1)] = 1  # test decoding: 1 is greedy; more is beam search (needs `reorder`)
+    length_penalty: Annotated[Float, Field(ge=0)] = 0.6  # beam search: final hypotheses ranked by log p / lp,
+    # lp = ((5 + length) / 6) ** length_penalty (Wu et al. 2016, GNMT); 0 ranks by log p alone
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from seqbench.contract.checks import check_batch
-from seqbench.contract.specs import Batch, Split, Task
+from seqbench.contract.specs import PAD, Batch, Split, Task
 from seqbench.run.config import EvalConfig
 
 
@@ -27,14 +27,17 @@ def generator(seed: int, *names: str) -> torch.Generator:
 
 class _TrainStream(IterableDataset):
     """Batches drawn from the training split, forever, from one seeded generator. `ahead` batches are drawn in
-    one call and cut apart, which spreads a task's fixed per-call cost.
+    one call and cut apart, which spreads a task's fixed per-call cost. With `bucket`, the block is sorted by
+    source and target length before it is cut, and its batches come in a random order: batches of similar
+    lengths carry little padding (what a real corpus, with sentences of 1 to 40 words, needs).
 
     With several ranks (DDP), every rank draws the same stream and keeps its own slice of each batch: rank r of W
     trains on rows [r B/W, (r+1) B/W) of batch i at step i, so the ranks see disjoint examples that together are the
     batches of a single-device run."""
 
-    def __init__(self, task: Task, batch_size: int, seed: int, ahead: int = 16, rank: int = 0, world: int = 1) -> None:
-        self.task, self.batch_size, self.seed, self.ahead = task, batch_size, seed, ahead
+    def __init__(self, task: Task, batch_size: int, seed: int, ahead: int = 16, bucket: bool = False,
+                 rank: int = 0, world: int = 1) -> None:
+        self.task, self.batch_size, self.seed, self.ahead, self.bucket = task, batch_size, seed, ahead, bucket
         self.rank, self.world = rank, world
 
     def __iter__(self) -> Iterator[Batch]:
@@ -44,7 +47,14 @@ class _TrainStream(IterableDataset):
         mine = torch.arange(self.rank * per_rank, (self.rank + 1) * per_rank)  # (B / W,)
         while True:
             block = check_batch(self.task.sample("train", n, g), self.task, "train", n)
-            for batch in chunks(block, self.batch_size):
+            if self.bucket:
+                src_len, tgt_len = (block.src != PAD).sum(1), (block.tgt != PAD).sum(1)  # (n,)
+                order = torch.sort(src_len * (block.tgt.shape[1] + 1) + tgt_len, stable=True).indices
+                batches = chunks(block.select(order), self.batch_size)
+                batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+            else:
+                batches = chunks(block, self.batch_size)
+            for batch in batches:
                 yield batch if self.world == 1 else batch.select(mine)
 
 
@@ -82,9 +92,10 @@ class TaskData(pl.LightningDataModule):
     """Data of one cell: an endless seeded training stream, a fixed validation set, and a test set stratified by
     distance bin. Built in `setup`, which runs on every process."""
 
-    def __init__(self, task: Task, seed: int, batch_size: int, eval: EvalConfig, bins: list[tuple[int, int]]) -> None:
+    def __init__(self, task: Task, seed: int, batch_size: int, eval: EvalConfig, bins: list[tuple[int, int]],
+                 bucket: bool = False) -> None:
         super().__init__()
-        self.task, self.seed, self.bins = task, seed, bins
+        self.task, self.seed, self.bins, self.bucket = task, seed, bins, bucket
         self.batch_size, self.eval = batch_size, eval
         self.sets: dict[Split, list[Batch]] = {}
 
@@ -98,7 +109,8 @@ class TaskData(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        return DataLoader(_TrainStream(self.task, self.batch_size, self.seed, rank=rank, world=world), batch_size=None)
+        return DataLoader(_TrainStream(self.task, self.batch_size, self.seed, bucket=self.bucket, rank=rank,
+                                       world=world), batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.sets["val"], batch_size=None)

@@ -3,6 +3,7 @@ report medians."""
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import statistics
 import sys
@@ -91,6 +92,62 @@ class GenerationThroughput(pl.Callback):
     @property
     def tokens_per_s(self) -> float | None:
         return median_rate(self.tokens, self.seconds)
+
+
+class TrainFlops(pl.Callback):
+    """Training FLOPs of a cell, measured: `torch.utils.flop_counter.FlopCounterMode` counts the matrix products
+    (forward and backward) of the first `measured` training steps, which throughput warm-up leaves untimed (so no
+    timed step pays for the counting, unless train.throughput_warmup is below `measured`); FLOPs per real token
+    times every real token trained on is the estimate. Every step's real tokens are counted."""
+
+    def __init__(self, measured: int = 3) -> None:
+        self.measured = measured
+        self.tokens = 0  # real tokens of every training step
+        self.flops = 0  # FLOPs counted, over `counted_tokens` real tokens
+        self.counted_tokens = 0
+        self.counted_steps = 0
+        self._seen = 0
+        self._counter: contextlib.ExitStack | None = None
+        self._flops: Any = None
+
+    def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int) -> None:
+        if self._seen < self.measured:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            # cuDNN's fused RNN kernels have no FLOP formula: counted steps run PyTorch's own RNN (the same matrix
+            # products, as linear layers the counter sees)
+            self._counter = contextlib.ExitStack()
+            self._counter.enter_context(torch.backends.cudnn.flags(enabled=False))
+            self._flops = self._counter.enter_context(FlopCounterMode(display=False))
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
+                           idx: int) -> None:
+        n = real_tokens(batch)
+        self.tokens += n
+        self._seen += 1
+        if self._counter is not None:
+            self._counter.close()
+            self.flops += self._flops.get_total_flops()
+            self.counted_tokens += n
+            self.counted_steps += 1
+            self._counter = None
+
+    def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
+        if self._counter is not None:
+            self._counter.close()
+            self._counter = None
+
+    @property
+    def per_token(self) -> float | None:
+        return self.flops / self.counted_tokens if self.counted_tokens and self.flops else None
+
+    def record(self) -> dict[str, Any]:
+        """The throughput fields: tokens trained on, FLOPs per token and their product, and how they were got."""
+        per = self.per_token
+        return {"train_tokens": self.tokens, "flops_per_token": per,
+                "train_flops": None if per is None else per * self.tokens,
+                "flops_method": f"FlopCounterMode over {self.counted_steps} training steps (forward and backward "
+                                f"matrix products), per real token, times {self.tokens} real tokens trained on"}
 
 
 class Progress(pl.Callback):

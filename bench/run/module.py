@@ -4,6 +4,7 @@ generation per distance bin with torchmetrics and times it."""
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,6 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassExactMatch
 
 from seqbench.contract.checks import check_logits
 from seqbench.run.config import EvalConfig, TrainConfig
+from seqbench.contract.beam import decode
 from seqbench.contract.generate import greedy
 from seqbench.records.distance import label
 from seqbench.run.data import bin_index
@@ -65,7 +67,10 @@ class SeqModule(pl.LightningModule):
         self.bin_tokens = [0] * len(bins)  # target content tokens scored per bin
         self.span_sums: list[float] | None = None  # per bin, once the task has given spans
         self.results: dict[str, Any] = {}
-        self.val_history: list[dict[str, Any]] = []  # one entry per validation: step, loss, accuracy
+        self.val_history: list[dict[str, Any]] = []  # one entry per validation: step, loss, accuracy, time_s, text
+        self.val_text = {name: make() for name, make in task.text_metrics().items()} if eval.val_generate else {}
+        self.val_left = 0  # validation examples still to decode for `val_text` in this validation
+        self.started: float | None = None  # time.monotonic() when training started: the clock of train.max_time
 
     def transfer_batch_to_device(self, batch: Batch, device: torch.device, dataloader_idx: int) -> Batch:
         return batch.to(device)
@@ -77,8 +82,17 @@ class SeqModule(pl.LightningModule):
     def _loss(self, logits: Tensor, tgt: Tensor) -> Tensor:
         return F.cross_entropy(logits.float().flatten(0, 1), tgt.flatten(), ignore_index=PAD)
 
+    def elapsed(self) -> float:
+        """Seconds since training started (validation included, as `train.max_time` counts them)."""
+        return 0.0 if self.started is None else time.monotonic() - self.started
+
+    def on_train_start(self) -> None:
+        self.started = time.monotonic()
+
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        loss = self._loss(self._logits(batch), batch.tgt)
+        logits = self._logits(batch)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), batch.tgt.flatten(), ignore_index=PAD,
+                               label_smoothing=self.cfg.label_smoothing)
         if not torch.isfinite(loss):
             raise Diverged(self.global_step, float(loss.detach()))
         if self.trainer.loggers:  # curves for --logger; without a logger, logging every step only costs time
@@ -89,12 +103,26 @@ class SeqModule(pl.LightningModule):
         logits = self._logits(batch)
         self.val_loss.update(self._loss(logits, batch.tgt), weight=int((batch.tgt != PAD).sum()))
         self.val_acc.update(logits.argmax(-1), batch.tgt)
+        if batch_idx == 0:
+            self.val_left = self.eval_cfg.val_generate
+        if self.val_text and self.val_left > 0:  # greedy, as the test decodes by default
+            part = batch.select(torch.arange(min(self.val_left, len(batch)), device=batch.src.device))
+            self.val_left -= len(part)
+            out = greedy(self.model, part.src, lengths(part.src), part.tgt.shape[1])
+            hyps, refs = self._texts(out, part.tgt)
+            for metric in self.val_text.values():
+                metric.update(hyps, [[r] for r in refs])
 
     def on_validation_epoch_end(self) -> None:
         loss, acc = self.val_loss.compute(), self.val_acc.compute()
         self.log("val_loss", loss, prog_bar=True)
         self.log("val_acc", acc, prog_bar=True)
-        self.val_history.append({"step": self.global_step, "val_loss": float(loss), "val_acc": float(acc)})
+        point = {"step": self.global_step, "val_loss": float(loss), "val_acc": float(acc),
+                 "time_s": round(self.elapsed(), 3)}
+        for name, metric in self.val_text.items():
+            point[name] = float(metric.compute())
+            metric.reset()
+        self.val_history.append(point)
         self.val_loss.reset()
         self.val_acc.reset()
 
@@ -110,12 +138,17 @@ class SeqModule(pl.LightningModule):
         batches = self.trainer.test_dataloaders
         first = next(iter(batches[0] if isinstance(batches, list) else batches)).to(self.device)
         for _ in range(self.eval_cfg.generation_warmup):
-            greedy(self.model, first.src, lengths(first.src), first.tgt.shape[1])
+            self._decode(first)
+
+    def _decode(self, batch: Batch) -> Tensor:
+        """Greedy or beam-search generation, as `eval.beam_width` says. -> tokens (B, T)."""
+        return decode(self.model, batch.src, lengths(batch.src), batch.tgt.shape[1], self.eval_cfg.beam_width,
+                      self.eval_cfg.length_penalty)
 
     def test_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        """Greedy generation only (timed by `measure.GenerationThroughput`); scoring follows in
-        `on_test_batch_end`. -> tokens (B, T)."""
-        return greedy(self.model, batch.src, lengths(batch.src), batch.tgt.shape[1])
+        """Generation only (timed by `measure.GenerationThroughput`); scoring follows in `on_test_batch_end`.
+        -> tokens (B, T)."""
+        return self._decode(batch)
 
     def on_test_batch_end(self, out: Tensor, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         """Score one generated batch, per distance bin."""
@@ -146,7 +179,8 @@ class SeqModule(pl.LightningModule):
                 metric.update(texts[0], [[t] for t in texts[1]])
 
     def _texts(self, out: Tensor, tgt: Tensor) -> tuple[list[str], list[str]]:
-        return ([self.task.decode(r) for r in out.tolist()], [self.task.decode(r) for r in tgt.tolist()])
+        """Hypotheses (decoded) and references (the task's reference text of each target)."""
+        return ([self.task.decode(r) for r in out.tolist()], [self.task.reference_text(r) for r in tgt.tolist()])
 
     def on_test_epoch_end(self) -> None:
         bins = []
@@ -162,16 +196,21 @@ class SeqModule(pl.LightningModule):
         overall = {"n": sum(self.bin_counts), "tokens": sum(self.bin_tokens)}
         overall.update({k: float(v) for k, v in self.test_all.compute().items()})
         overall.update({k: float(m.compute()) for k, m in self.text.items()})
-        self.results = {"bins": bins, "overall": overall}
+        signatures = {k: m.signature() for k, m in self.text.items() if callable(getattr(m, "signature", None))}
+        self.results = {"bins": bins, "overall": overall, "text_signatures": signatures}
 
     def configure_optimizers(self) -> Any:
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         warm, total = self.cfg.warmup_steps, self.cfg.max_steps
 
+        budget = self.cfg.max_time
+
         def factor(step: int) -> float:  # linear warm-up, then cosine to 10% of the peak
             if step < warm:
                 return (step + 1) / warm
             progress = min(1.0, (step - warm) / max(1, total - warm))
+            if budget is not None:  # a time budget: decay with whichever budget is nearer its end
+                progress = max(progress, min(1.0, self.elapsed() / budget))
             return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)

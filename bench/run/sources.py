@@ -75,13 +75,25 @@ def profiles() -> list[str]:
 
 
 def profile(name: str) -> Source:
-    """A bundled profile, by name."""
+    """A bundled profile, by name. Its own table `[profile]` (not a setting) may list keys that a run of it
+    must be given (`requires`), with a line on what they are (`why`)."""
     if not name or not name.strip():
         raise ConfigError(f"--profile needs a name: one of {', '.join(profiles())}, or {NO_PROFILE}")
     if name not in profiles():
         raise unknown("profile", name, [*profiles(), NO_PROFILE])
     text = resources.files("seqbench.profiles").joinpath(f"{name}.toml").read_text(encoding="utf-8")
     return Source(f"the profile '{name}'", 1, tomllib.loads(text))
+
+
+def check_required(src: Source, merged: Merged) -> None:
+    """Refuse a run of a profile without the keys its `[profile] requires` names, in one line."""
+    about = src.data.get("profile", {})
+    for key in about.get("requires", []):
+        node: Any = merged.data
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is None or node == "":
+            raise ConfigError(f"{src.name} needs --set {key}=PATH: {about.get('why', 'it has no default')}")
 
 
 def toml_file(path: str | Path) -> Source:
@@ -209,10 +221,14 @@ def gather(profile_name: str | None, config: str | None, flag_values: Mapping[st
     then each `--set`."""
     sources = []
     name = DEFAULT_PROFILE if profile_name is None else profile_name
-    if name != NO_PROFILE:
-        sources.append(profile(name))
+    chosen = profile(name) if name != NO_PROFILE else None
+    if chosen is not None:
+        sources.append(Source(chosen.name, chosen.rank, {k: v for k, v in chosen.data.items() if k != "profile"}))
     if config is not None:
         sources.append(toml_file(config))
     sources.append(flags(flag_values))
     sources += sets(set_items)
-    return merge(sources)
+    merged = merge(sources)
+    if chosen is not None:
+        check_required(chosen, merged)
+    return merged

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqbench.contract.errors import ConfigError
+from seqbench.contract.beam import beam_search
 from seqbench.contract.generate import greedy, incremental
 from seqbench.contract.sizing import build_model, count_params, size_to_budget
 from seqbench.contract.specs import BOS, EOS, N_SPECIAL, PAD, ArchSpec, ModelShape
@@ -147,6 +148,43 @@ def check_incremental_greedy(s: ArchSubject) -> None:
     src, src_len, _ = random_batch(VOCAB, [8, 1, 5, 3], 1)
     cached, uncached = greedy(model, src, src_len, 12), greedy(model, src, src_len, 12, cache=False)
     assert torch.equal(cached, uncached), "generation with the incremental state chose other tokens than without it"
+
+
+def _reorderable(model: nn.Module) -> Any:
+    inc = incremental(model)
+    if inc is None or inc.reorder is None:
+        raise NotApplicable("no reorder(state, index): beam search cannot decode it (greedy only)")
+    return inc
+
+
+@_check
+def check_reorder(s: ArchSubject) -> None:
+    """reorder(state, index) moves the incremental state with its rows: after it, 4 steps of rows `index` give the
+    logits those rows give without it (rows permuted, one repeated, one dropped)."""
+    model = s.build().eval()
+    inc = _reorderable(model)
+    src, src_len, tgt_in = random_batch(VOCAB, [9, 2, 5], 5)
+    index = torch.tensor([2, 0, 0])  # row 1 dropped, row 0 twice
+    with torch.no_grad():
+        _, plain = inc.start(src, src_len)
+        _, moved = inc.start(src, src_len)
+        moved = inc.reorder(moved, index)
+        for t in range(1, tgt_in.shape[1]):
+            want, plain = inc.step(tgt_in[:, t], plain)
+            got, moved = inc.step(tgt_in[index, t], moved)
+            _close(got, want[index], f"after reorder, step {t} gives other logits than the rows it was given")
+
+
+@_check
+def check_beam_width_one(s: ArchSubject) -> None:
+    """Beam search of width 1 chooses the tokens greedy decoding chooses (float64); width 3 gives the same shape."""
+    model = s.build().double().eval()
+    _reorderable(model)
+    src, src_len, _ = random_batch(VOCAB, [8, 1, 5, 3], 1)
+    assert torch.equal(beam_search(model, src, src_len, 12, 1), greedy(model, src, src_len, 12)), (
+        "beam search of width 1 chose other tokens than greedy decoding")
+    wide = beam_search(model, src, src_len, 12, 3)
+    assert wide.shape == (4, 12), f"beam search of width 3 gave shape {tuple(wide.shape)}, expected (4, 12)"
 
 
 @_check

@@ -63,6 +63,10 @@ class CausalConv(nn.Module):
         y = (taps * self.conv.weight[:, 0].T).sum(1) + self.conv.bias  # weight (D, 1, width) -> (width, D)
         return y, window[:, 1:]
 
+    def reorder(self, state: Tensor, index: Tensor) -> Tensor:
+        """Rows `index` (B',) of the state (B, span, D): what the host's beam search needs."""
+        return state.index_select(0, index)
+
 
 def build(ctx: BuildContext) -> CausalConv:
     """One layer: called n_layers times per model by the host, and many more times on the meta device while the

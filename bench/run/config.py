@@ -121,6 +121,7 @@ class EvalConfig:
     n_test: Annotated[Int, Field(ge=1)] = 256  # test examples per distance bin (stratified: every bin the same)
     batch_size: Annotated[Int, Field(ge=1)] = 128  # examples per evaluation batch
     generation_warmup: Annotated[Int, Field(ge=0)] = 1  # test batches generated before timing starts
+    grad_examples: Annotated[Int, Field(ge=0)] = 256  # test examples for gradient reach, spread over the bins; 0: off
 
 
 @dataclass(frozen=True)

@@ -91,8 +91,10 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_show_task)
 
     from seqbench.publish import cli as publish_cli
+    from seqbench.publish import inspect_cli
 
     publish_cli.add_commands(sub)
+    inspect_cli.add_commands(sub)
     return top
 
 

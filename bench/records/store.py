@@ -105,10 +105,17 @@ class Loaded:
 
     records: list[Record] = field(default_factory=list)
     bad: list[str] = field(default_factory=list)  # one message per untrusted file
+    missing: list[str] = field(default_factory=list)  # one message per artifact a record names that is not there
 
     def dicts(self) -> list[dict]:
         """The records as JSON-ready dicts, for views that work on plain data."""
         return [r.to_dict() for r in self.records]
+
+
+def missing_artifacts(folder: Path, record: Record) -> list[str]:
+    """One message per file the record names in `artifacts` that is not beside it in the records folder `folder`."""
+    return [f"{folder / record.cell_id}.json names its {name} {folder / path}, which is missing"
+            for name, path in record.artifacts.items() if not (Path(folder) / path).is_file()]
 
 
 def load_dir(out: Path | Iterable[Path]) -> Loaded:
@@ -124,5 +131,7 @@ def load_dir(out: Path | Iterable[Path]) -> Loaded:
                 loaded.records.append(read(path))
             except BadRecord as e:
                 loaded.bad.append(str(e))
+                continue
+            loaded.missing += missing_artifacts(folder, loaded.records[-1])
     loaded.records.sort(key=lambda r: (r.task, r.arch, r.distance, r.seed, r.cell_id))
     return loaded

@@ -138,7 +138,8 @@ def pick(records: Sequence[Record], folder: Path, arch: str, task: str, distance
     if seed is not None:
         kept = [r for r in kept if r.seed == seed]
     if not kept:
-        have = sorted({(r.distance, r.seed) for r in mine if has_weights(folder, r)}, key=lambda x: (sort_key(x[0]), x[1]))
+        have = sorted({(r.distance, r.seed) for r in mine if has_weights(folder, r)},
+                      key=lambda x: (sort_key(x[0]), x[1]))
         raise UserError(f"no cell of {arch} on {task} with weights at that distance and seed; there are: "
                         + ", ".join(f"--distance {d} --seed {s}" for d, s in have))
     return max(kept, key=lambda r: (sort_key(r.distance), -r.seed))

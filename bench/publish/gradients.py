@@ -109,7 +109,7 @@ def gradient_figure(task: str, df: pd.DataFrame, styles: dict[str, dict]) -> Fig
         for (arch, budget), g in mine.groupby(["arch", "budget"], sort=True):
             st = styles[arch]
             ax.scatter(g["x"], g["value"], color=st["color"], marker=st["marker"], s=10, alpha=0.35, linewidths=0)
-            line = g.groupby("x")["value"].median().sort_index()
+            line = 10 ** np.log10(g["value"]).groupby(g["x"]).median().sort_index()  # the median on the log axis
             ax.plot(line.index, line.values, color=st["color"], marker=st["marker"], markersize=4,
                     label=arch if mine["budget"].nunique() == 1 else f"{arch} ({budget})")
         ax.set_yscale("log")
@@ -121,6 +121,6 @@ def gradient_figure(task: str, df: pd.DataFrame, styles: dict[str, dict]) -> Fig
     fig.tight_layout()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small", frameon=False)
     caption(fig, "Each cell's median over its measured test examples of ||d loss(answer) / d embedding(clue)||; "
-                 "faint points: single cells (seeds), lines: the median over seeds. Log scale: a geometric decay "
-                 "is a straight line. No interval is drawn; the decay table gives one.")
+                 "faint points: single cells (seeds); lines: the median over seeds of the log norm. Log scale: a "
+                 "geometric decay is a straight line. No interval is drawn; the decay table gives one.")
     return fig

@@ -94,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     from seqbench.publish import inspect_cli
 
     publish_cli.add_commands(sub)
-    inspect_cli.add_commands(sub)
+    inspect_cli.add_commands(sub, common)
     return top
 
 

@@ -18,6 +18,8 @@ from seqbench.run.gradients import INIT, TRAINED, Probe
 from seqbench.tasks.cloze import ClozeOptions, ClozeTask
 from seqbench.tasks.copy import CopyOptions, CopyTask
 
+from _tiny import tiny_config
+
 
 def linear(x: torch.Tensor, w: float, lengths: torch.Tensor) -> torch.Tensor:
     """h_t = w h_{t-1} + x_t over x (B, L, D), each row stopping at its length: all states (B, L, D)."""
@@ -140,40 +142,8 @@ def test_probe_medians_per_bin():
     assert medians[0] > medians[1] > medians[2] > 0  # 0.7 per step: the nearer bins keep more
 
 
-TINY = """
-[matrix]
-archs = ["gru", "gpt"]
-tasks = ["copy"]
-seeds = [0]
-distances = ["2-9"]
-
-[model]
-d_model = 16
-n_layers = 1
-n_heads = 2
-
-[train]
-max_steps = 30
-batch_size = 16
-lr = 0.01
-val_every = 15
-throughput_warmup = 2
-
-[eval]
-n_val = 32
-n_test = 32
-batch_size = 32
-grad_examples = {grad}
-
-[task.copy]
-k = 3
-alphabet = 4
-"""
-
-
 def _run(tmp_path, name: str, grad: int) -> dict:
-    config = tmp_path / f"{name}.toml"
-    config.write_text(TINY.format(grad=grad))
+    config = tiny_config(tmp_path / f"{name}.toml", ["gru", "gpt"], "2-9", grad)
     out = tmp_path / name
     assert main(["run", "--config", str(config), "--profile", "none", "--out", str(out), "--no-progress",
                  "--jobs", "0"]) == 0
@@ -184,7 +154,7 @@ def test_cells_record_gradient_reach_per_bin_and_train_the_same(tmp_path):
     measured, plain = _run(tmp_path, "measured", 256), _run(tmp_path, "plain", 0)
     for key, r in measured.items():
         bins = [b.extra() for b in r.metrics.bins]
-        assert [b["grad_n"] for b in bins] == [32.0, 32.0]  # the 2-3 and 4-9 bins, every test example
+        assert [b["grad_n"] for b in bins] == [32.0] * 3  # bins 2-3, 4-7, 8-9: every test example
         for b in bins:
             assert b[INIT] > 0 and b[TRAINED] > 0
         assert all(not b.extra() for b in plain[key].metrics.bins)  # grad_examples = 0: not measured

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,8 @@ from seqbench.records import store
 from seqbench.run import weights
 from seqbench.run.gradients import INIT, TRAINED, Probe
 from seqbench.testing.arch_checks import random_batch
+
+from _tiny import tiny_config
 
 REG = registry.load()
 
@@ -42,35 +43,6 @@ def test_safetensors_round_trip_gives_identical_outputs(arch, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-TINY = """
-[matrix]
-archs = ["lstm", "seq2seq-attn"]
-tasks = ["copy"]
-seeds = [0]
-distances = ["3-6"]
-
-[model]
-d_model = 16
-n_layers = 1
-
-[train]
-max_steps = 30
-batch_size = 16
-lr = 0.01
-val_every = 15
-throughput_warmup = 2
-
-[eval]
-n_val = 32
-n_test = 32
-batch_size = 32
-
-[task.copy]
-k = 3
-alphabet = 4
-"""
-
-
 def run(config: Path, out: Path, *extra: str) -> int:
     return main(["run", "--config", str(config), "--profile", "none", "--out", str(out), "--no-progress",
                  "--jobs", "0", *extra])
@@ -80,8 +52,7 @@ def run(config: Path, out: Path, *extra: str) -> int:
 def kept(tmp_path_factory) -> tuple[Path, Path]:
     """A finished run with --keep-weights: (config, result folder). Tests copy the folder before changing it."""
     tmp = tmp_path_factory.mktemp("kept")
-    config = tmp / "tiny.toml"
-    config.write_text(textwrap.dedent(TINY))
+    config = tiny_config(tmp / "tiny.toml", ["lstm", "seq2seq-attn"], "3-6")
     out = tmp / "out"
     assert run(config, out, "--keep-weights") == 0
     return config, out
@@ -200,3 +171,17 @@ def test_folders_without_weights_still_publish_and_say_what_is_missing(kept, tmp
     assert "gradients-copy.png" in (tmp_path / "report" / "report.md").read_text()
     assert main(["attention", str(out), "--arch", "seq2seq-attn", "--task", "copy"]) == 2
     assert "kept its weights: run it with --keep-weights" in capsys.readouterr().err
+
+
+def test_a_write_that_fails_halfway_leaves_no_file(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    def half(model, filename, metadata=None):
+        Path(filename).write_bytes(b"\x00" * 10)  # half a file, then the process is interrupted
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_model", half)
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(KeyboardInterrupt):
+        weights.save(model, tmp_path / "records" / "c.safetensors", {"cell_id": "c"})
+    assert list((tmp_path / "records").iterdir()) == []

@@ -101,9 +101,10 @@ def _g(v: float | None) -> str:
     return "" if v is None else f"{v:.4g}"
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Add `attention` and `gradients` to the seqbench command line."""
-    p = sub.add_parser("attention", help="draw the attention alignment of a test example of a kept model")
+def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add `attention` and `gradients` to the seqbench command line; `common` holds -p and --debug."""
+    p = sub.add_parser("attention", parents=[common], help="draw the attention alignment of a test example of a "
+                       "kept model")
     p.add_argument("dir", metavar="DIR", help="result folder with kept weights (run --keep-weights)")
     p.add_argument("--arch", required=True, help="architecture")
     p.add_argument("--task", required=True, help="task")
@@ -115,7 +116,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="FILE", help="figure file, .png, .svg or .pdf (default DIR/attention/...png)")
     p.set_defaults(func=cmd_attention)
 
-    p = sub.add_parser("gradients", help="measure gradient reach again from kept models, beside the recorded one")
+    p = sub.add_parser("gradients", parents=[common], help="measure gradient reach again from kept models, beside "
+                       "the recorded one")
     p.add_argument("dir", metavar="DIR", help="result folder with kept weights (run --keep-weights)")
     p.add_argument("--arch", help="architectures, comma-separated (default: all)")
     p.add_argument("--task", help="tasks, comma-separated (default: all)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -162,3 +163,12 @@ def test_cells_record_gradient_reach_per_bin_and_train_the_same(tmp_path):
                                         for b in rec.to_dict()["metrics"]["bins"]])
         assert strip(r) == strip(plain[key])  # measuring changes nothing in training or testing
         assert r.metrics.val == plain[key].metrics.val
+
+
+def test_readme_shows_the_published_gradient_tables():
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("## Why:"):readme.index("## Architectures")]
+    report = (root / "results" / "why-cpu" / "report" / "report.md").read_text()
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| arch")]
+    assert len(rows) == 12 and all(row in report for row in rows)

@@ -109,7 +109,7 @@ def _gradients(doc: Doc, df: pd.DataFrame, names: set[str], task: str) -> None:
     """Gradient reach beside accuracy: the figure, then the decay per token with its interval."""
     from seqbench.publish.gradients import DECAY_CAPTION, decay_cells
 
-    _images(doc, names, [f"gradients-{slug(task)}"], f"{task} gradient reach")
+    _images(doc, names, [f"gradients-{slug(task)}"], task)
     cells = decay_cells(df, task)
     if cells is not None:
         doc.caption(DECAY_CAPTION.format(task=task))

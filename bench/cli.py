@@ -69,6 +69,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rerun", action="store_true", help="run finished cells again")
     p.add_argument("--retry-failed", action="store_true", help="run cells recorded as diverged, oom or failed again")
     p.add_argument("--dry-run", action="store_true", help="validate and list the cells, train nothing")
+    p.add_argument("--keep-weights", action="store_true", help="save each cell's trained weights beside its record "
+                   "(safetensors); finished cells without weights run again")
     p.add_argument("--jobs", type=int, help="cells at once, each in its own process (default: one per CPU core, or "
                    "one per GPU); 0 runs cells in this process")
     p.add_argument("--executor", choices=["local", "ray", "slurm"], default="local",
@@ -101,8 +103,10 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_show_task)
 
     from seqbench.publish import cli as publish_cli
+    from seqbench.publish import inspect_cli
 
     publish_cli.add_commands(sub)
+    inspect_cli.add_commands(sub, common)
     return top
 
 
@@ -218,9 +222,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 load=executors.PluginLoad.here(args.plugins), threads=threads, rerun=args.rerun,
                                 retry_failed=args.retry_failed, command=command,
                                 logger=logger,
-                                live=False if args.no_progress else None, verbose=args.verbose)
+                                live=False if args.no_progress else None, verbose=args.verbose,
+                                keep_weights=args.keep_weights)
     if summary.interrupted:
-        left = [c for c in cells if not runner.finished(out, c.cell_id)]
+        left = [c for c in cells if not runner.finished(out, c.cell_id, keep_weights=args.keep_weights)]
         print(f"seqbench: interrupted. Finished: {len(cells) - len(left)} of {len(cells)} cells "
               f"({len(summary.done)} in this run), records in {out}. Not finished: "
               + ", ".join(c.name for c in left[:10])

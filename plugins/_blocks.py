@@ -9,7 +9,9 @@ Layer Normalization in the Transformer Architecture") or post-norm (the original
 
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -92,6 +94,7 @@ class Attention(nn.Module):
         self.q = nn.Linear(d, d)
         self.kv = nn.Linear(d, 2 * d)
         self.out = nn.Linear(d, d)
+        self.kept: list[Tensor] | None = None  # while a list (`keeping`): each call's weights (B, H, T, S) go in it
 
     def project(self, src: Tensor) -> tuple[Tensor, Tensor]:
         """src (B, S, D) -> keys, values (B, H, S, hd)."""
@@ -108,9 +111,25 @@ class Attention(nn.Module):
         k, v = self.project(x) if kv is None else kv  # (B, H, S, hd)
         if cache is not None:
             k, v = cache.extend(k, v)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
-                                           dropout_p=self.p if self.training else 0.0)  # (B, H, T, hd)
+        if self.kept is not None:
+            y = self._explicit(q, k, v, mask, causal)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
+                                               dropout_p=self.p if self.training else 0.0)  # (B, H, T, hd)
         return self.out(y.transpose(1, 2).flatten(2))  # (B, T, D)
+
+    def _explicit(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool) -> Tensor:
+        """What `scaled_dot_product_attention` computes, with the weights kept: softmax(q k^T / sqrt(hd)) with the
+        same masks (causal: key s visible from query t when s <= t), then their average of v. -> (B, H, T, hd)"""
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, T, S)
+        if causal:
+            scores = scores.masked_fill(~torch.ones(scores.shape[-2:], dtype=torch.bool, device=q.device).tril(),
+                                        float("-inf"))
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        self.kept.append(weights)
+        return F.dropout(weights, self.p, self.training) @ v
 
     def _heads(self, x: Tensor) -> Tensor:
         return x.unflatten(-1, (self.h, -1)).transpose(1, 2)  # (B, T, D) -> (B, H, T, hd)
@@ -135,6 +154,19 @@ class Block(HostBlock):
         if self.cross is not None:
             x = self.sublayer(x, 1, lambda h: self.cross(h, kv=memory, mask=memory_mask))
         return self.feed_forward(x)
+
+
+@contextlib.contextmanager
+def keeping(layers: list[Attention]) -> Iterator[list[list[Tensor]]]:
+    """Within the block, `layers` compute attention explicitly and keep each call's weights (B, H, T, S), one list
+    per layer; the fused kernel again after it."""
+    for a in layers:
+        a.kept = []
+    try:
+        yield [a.kept for a in layers]
+    finally:
+        for a in layers:
+            a.kept = None
 
 
 def final_norm(d: int, norm: str) -> nn.Module:

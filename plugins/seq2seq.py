@@ -111,8 +111,8 @@ class Attention(nn.Module):
         else:  # "general": s^T W_a h
             self.key = nn.Linear(d_memory, d_query, bias=False)  # W_a
 
-    def forward(self, query: Tensor, mem: "Memory") -> Tensor:
-        """query (B, T, H) -> context (B, T, E)."""
+    def forward(self, query: Tensor, mem: "Memory") -> tuple[Tensor, Tensor]:
+        """query (B, T, H) -> context (B, T, E) and the weights a (B, T, S) it averages the annotations with."""
         if self.additive:
             # (B, T, S, A): additive scores cost T*S*A per example in memory, unlike the dot-product forms
             hidden = torch.tanh(self.query(query)[:, :, None] + mem.keys[:, None])
@@ -120,7 +120,8 @@ class Attention(nn.Module):
         else:
             scores = query @ mem.keys.transpose(1, 2)  # (B, T, S)
         scores = scores.masked_fill(~mem.mask[:, None], float("-inf"))
-        return torch.softmax(scores, dim=-1) @ mem.annotations  # (B, T, E)
+        weights = torch.softmax(scores, dim=-1)  # (B, T, S), zero at source padding
+        return weights @ mem.annotations, weights  # (B, T, E)
 
 
 class Memory(NamedTuple):
@@ -159,25 +160,35 @@ class AttnSeq2Seq(nn.Module):
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
         """src (B, S), src_len (B,), tgt_in (B, T) -> logits (B, T, V)."""
+        return self._decode(src, src_len, tgt_in)[0]
+
+    def attention(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
+        """The alignment a_ij behind `forward` (Bahdanau 2014, fig. 3): (B, 1, 1, T, S), one attention, one head."""
+        return self._decode(src, src_len, tgt_in)[1][:, None, None]
+
+    def _decode(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+        """Teacher-forced logits (B, T, V) and attention weights (B, T, S)."""
         state, mem = self.encode(src, src_len)
         emb = self.drop(self.embed(tgt_in))  # (B, T, D)
         if self.feed:  # c_i enters the recurrence: one step at a time
-            steps = []
+            steps, weights = [], []
             for t in range(emb.shape[1]):
-                logits, state = self._step(emb[:, t : t + 1], state, mem)
+                logits, state, a = self._step(emb[:, t : t + 1], state, mem)
                 steps.append(logits)
-            return torch.cat(steps, dim=1)  # (B, T, V)
+                weights.append(a)
+            return torch.cat(steps, dim=1), torch.cat(weights, dim=1)  # (B, T, V), (B, T, S)
         out, _ = self.decoder(emb, state)  # (B, T, H): s_1..s_T in one fused pass
         if self.luong:
             query = out  # s_i
         else:
             query = torch.cat([top(state)[:, None], out[:, :-1]], dim=1)  # s_{i-1}: (B, T, H)
-        return self._output(out, emb, self.attn(query, mem))
+        ctx, weights = self.attn(query, mem)
+        return self._output(out, emb, ctx), weights
 
     def step(self, token: Tensor, state: Any) -> tuple[Tensor, Any]:
         """token (B,) -> logits (B, V) for the next token, and the new state."""
         h, mem = state
-        logits, h = self._step(self.drop(self.embed(token[:, None])), h, mem)
+        logits, h, _ = self._step(self.drop(self.embed(token[:, None])), h, mem)
         return logits[:, 0], (h, mem)
 
     def reorder(self, state: Any, index: Tensor) -> Any:
@@ -185,15 +196,15 @@ class AttnSeq2Seq(nn.Module):
         h, mem = state
         return reorder_state(h, index), Memory(*(m.index_select(0, index) for m in mem))
 
-    def _step(self, emb: Tensor, h: Any, mem: Memory) -> tuple[Tensor, Any]:
-        """One decoder step: emb (B, 1, D) -> logits (B, 1, V), new decoder state."""
+    def _step(self, emb: Tensor, h: Any, mem: Memory) -> tuple[Tensor, Any, Tensor]:
+        """One decoder step: emb (B, 1, D) -> logits (B, 1, V), new decoder state, attention weights (B, 1, S)."""
         if self.luong:
             out, h = self.decoder(emb, h)  # s_i (B, 1, H)
-            ctx = self.attn(out, mem)
+            ctx, weights = self.attn(out, mem)
         else:
-            ctx = self.attn(top(h)[:, None], mem)  # attend with s_{i-1}: (B, 1, E)
+            ctx, weights = self.attn(top(h)[:, None], mem)  # attend with s_{i-1}: (B, 1, E)
             out, h = self.decoder(torch.cat([emb, ctx], -1) if self.feed else emb, h)
-        return self._output(out, emb, ctx), h
+        return self._output(out, emb, ctx), h, weights
 
     def _output(self, s: Tensor, emb: Tensor, ctx: Tensor) -> Tensor:
         """States s (B, T, H), inputs emb (B, T, D), contexts ctx (B, T, E) -> logits (B, T, V)."""

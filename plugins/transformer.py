@@ -24,7 +24,7 @@ from torch import Tensor, nn
 import seqbench
 from seqbench.contract.specs import ArchSpec, BuildContext, options
 
-from ._blocks import Block, Embedding, KVCache, final_norm, init_weights
+from ._blocks import Block, Embedding, KVCache, final_norm, init_weights, keeping
 
 
 @options
@@ -87,6 +87,12 @@ class Transformer(nn.Module):
             h = block(h, causal=True, memory=block.cross.project(memory), memory_mask=mask)
         return self.embed.logits(self.dec_norm(h))  # (B, T, V)
 
+    def attention(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
+        """The decoder's cross-attention behind `forward`: (B, layers, heads, T, S)."""
+        with keeping([block.cross for block in self.decoder]) as kept:
+            self.forward(src, src_len, tgt_in)
+        return torch.stack([layer[0] for layer in kept], dim=1)
+
     def encode(self, src: Tensor, src_len: Tensor) -> EncDecState:
         """Encode once and project the memory once per layer: the decoding state before the first target token."""
         memory, mask = self.encode_source(src, src_len)
@@ -125,6 +131,12 @@ class GPT(nn.Module):
         for block in self.blocks:
             h = block(h, causal=True)
         return self.embed.logits(self.norm(h))
+
+    def attention(self, x: Tensor) -> Tensor:
+        """The causal self-attention behind `forward`: x (B, L) -> (B, layers, heads, L, L)."""
+        with keeping([block.attn for block in self.blocks]) as kept:
+            self.forward(x)
+        return torch.stack([layer[0] for layer in kept], dim=1)
 
     def prefill(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, LMState]:
         """Right-padded prompts x (B, L), lengths (B,) -> logits (B, V) at position lengths-1, and the cache."""

@@ -84,6 +84,14 @@ def others(true: Tensor, size: int, count: int, generator: torch.Generator) -> T
     return scores.topk(count, dim=1).indices
 
 
+def clue(src: Tensor) -> Tensor:
+    """The clue's position in each source (B, S): the country of the one fact whose person the query names. -> (B,)"""
+    length = (src != PAD).sum(1)  # (B,)
+    asked = src.gather(1, (length - 3)[:, None])  # (B, 1): the person in `P speaks fluent`
+    fact = (src[:, :-1] == asked) & (src[:, 1:] == GREW)  # (B, S-1): where `P grew` starts
+    return fact.long().argmax(1) + 4
+
+
 class ClozeTask(Task):
     """The cloze task at one distance setting."""
 
@@ -150,13 +158,15 @@ class ClozeTask(Task):
         return Batch(src, tgt, dist)
 
     def distance_from_tokens(self, batch: Batch) -> Tensor:
-        """Tokens after the clue: the source length - the clue's position - 1, the clue being the country of the
-        one fact whose person the query names. -> (B,)"""
-        src = batch.src
-        length = (src != PAD).sum(1)  # (B,)
-        asked = src.gather(1, (length - 3)[:, None])  # (B, 1): the person in `P speaks fluent`
-        fact = (src[:, :-1] == asked) & (src[:, 1:] == GREW)  # (B, S-1): where `P grew` starts
-        return length - (fact.long().argmax(1) + 4) - 1
+        """Tokens after the clue: the source length - the clue's position - 1. -> (B,)"""
+        return (batch.src != PAD).sum(1) - clue(batch.src) - 1
+
+    def clue_positions(self, batch: Batch) -> Tensor:
+        """The answer (the language) is read from the clue (the country of the queried person's fact); EOS from
+        nothing. -> (B, T)"""
+        clues = torch.full_like(batch.tgt, -1)  # (B, T)
+        clues[:, 0] = clue(batch.src)
+        return clues
 
     def decode(self, ids: list[int]) -> str:
         return " ".join(self.word(i) for i in map(int, ids) if i >= N_SPECIAL)

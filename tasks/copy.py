@@ -111,6 +111,12 @@ class CopyTask(Task):
         """The blanks between the last symbol and the delimiter: the delimiter's position - K. -> (B,)"""
         return (batch.src == DELIM).long().argmax(1) - self.options.k
 
+    def clue_positions(self, batch: Batch) -> Tensor:
+        """Target symbol i copies source position i; EOS and padding copy nothing (-1). -> (B, T). The last
+        symbol's clue, x_K, is the example's distance (its delay) from the delimiter."""
+        t = torch.arange(batch.tgt.shape[1], device=batch.tgt.device).expand_as(batch.tgt)  # (B, T)
+        return torch.where((batch.tgt != PAD) & (batch.tgt != EOS), t, -1)
+
     def decode(self, ids: list[int]) -> str:
         names = {BLANK: "_", DELIM: ":"}
         return " ".join(names.get(i, f"s{i - SYM0}") for i in map(int, ids) if i >= N_SPECIAL)

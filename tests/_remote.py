@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from seqbench.cli import main
 from seqbench.records import store as results
+from _tiny import determined
 from test_parallel import DYING
 from test_run import TINY
 
@@ -39,7 +39,7 @@ def check_remote_run(tmp_path: Path, write_plugin, capsys, executor: list[str]) 
     remote = by_arch(out)
     assert results.record_path(out, local["lstm"]["cell_id"]).read_bytes() == lstm_bytes
     assert remote["gru"]["status"] == "ok"
-    assert json.dumps(remote["gru"]["metrics"], sort_keys=True) == json.dumps(local["gru"]["metrics"], sort_keys=True)
+    assert determined(remote["gru"]["metrics"]) == determined(local["gru"]["metrics"])
     assert remote["gru"]["env"]["cpu_threads"] == 1
     assert remote["exits"]["status"] == "failed" and remote["exits"]["error"]["type"] == "WorkerDied"
     return err + remote["exits"]["error"]["message"]

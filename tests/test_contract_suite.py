@@ -49,14 +49,15 @@ def test_check_plugin_passes_the_example_package(monkeypatch, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "architecture causal-conv (plugin seqbench_causal_conv 0.1.0, command line)"
     assert sum(l.lstrip().startswith("passed") for l in out) == 11
-    assert out[-1] == "seqbench: check-plugin architecture 'causal-conv': 11 passed; contract kept"
+    assert out[-1] == "seqbench: check-plugin architecture 'causal-conv': 11 passed, 1 n/a; contract kept"
+    assert any(l.split()[:2] == ["n/a", "attention"] for l in out)  # a mixer without attention weights
 
 
 def test_check_plugin_runs_the_task_suite_too(capsys):
     assert main(["check-plugin", "copy", "lstm"]) == 0
     out = capsys.readouterr().out
-    assert "seqbench: check-plugin task 'copy': 8 passed, 1 n/a; contract kept" in out
-    assert "seqbench: check-plugin architecture 'lstm': 11 passed; contract kept" in out
+    assert "seqbench: check-plugin task 'copy': 9 passed, 1 n/a; contract kept" in out
+    assert "seqbench: check-plugin architecture 'lstm': 11 passed, 1 n/a; contract kept" in out
 
 
 def test_check_plugin_fails_a_non_causal_mixer_with_a_summary(write_plugin, capsys):
@@ -74,7 +75,7 @@ def test_check_plugin_fails_a_raising_build_and_runs_nothing_else(write_plugin, 
     assert main(["check-plugin", "-p", str(path), "raising"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert next(l for l in out if " builds " in l).split()[0] == "failed"
-    assert "raised RuntimeError: no such layer" in out[-1] and "1 failed, 10 not run" in out[-1]
+    assert "raised RuntimeError: no such layer" in out[-1] and "1 failed, 11 not run" in out[-1]
 
 
 def test_check_plugin_names_a_plugin_that_failed_to_load_in_one_line(write_plugin, capsys):
@@ -109,7 +110,7 @@ def test_subclassed_suite_fails_when_the_plugin_did_not_load(tmp_path, write_plu
             arch = "my-arch"
     """, str(broken))
     assert done.returncode == 1, done.stdout
-    assert "12 failed" in done.stdout and "passed" not in done.stdout.splitlines()[-1]
+    assert "13 failed" in done.stdout and "passed" not in done.stdout.splitlines()[-1]
     assert "architecture 'my-arch' is not registered" in done.stdout and "missing dependency xyz" in done.stdout
 
 
@@ -129,7 +130,7 @@ def test_subclassed_suite_passes_and_fails_per_check(tmp_path, write_plugin):
             task = "copy"
     """, str(good), str(bad))
     assert done.returncode == 1
-    assert done.stdout.strip().splitlines()[-1].startswith("3 failed, 22 passed, 9 skipped")
+    assert done.stdout.strip().splitlines()[-1].startswith("3 failed, 23 passed, 11 skipped")
     failed = sorted(l.split()[1].split("::", 1)[1] for l in done.stdout.splitlines() if l.startswith("FAILED"))
     assert failed == ["TestPeeker::test_causal", "TestPeeker::test_learns", "TestPeeker::test_padding"]
     assert "AssertionError: not causal: changing target tokens" in done.stdout

@@ -15,6 +15,7 @@ import pytest
 
 from seqbench.records import store as results
 from seqbench.cli import main
+from _tiny import determined
 from test_run import TINY
 
 MATRIX = TINY.replace("seeds = [0]", "seeds = [0, 1, 2]").replace("max_steps = 40", "max_steps = 20")
@@ -87,11 +88,7 @@ def measured(out: Path) -> dict[str, tuple]:
     measurement, left out)."""
     loaded = results.load_dir(out)
     assert not loaded.bad, loaded.bad
-    records = loaded.dicts()
-    for r in records:
-        for point in r["metrics"].get("val", {}).get("history", []):
-            point.pop("time_s", None)
-    return {r["cell_id"]: (r["status"], json.dumps(r["metrics"], sort_keys=True)) for r in records}
+    return {r["cell_id"]: (r["status"], determined(r["metrics"])) for r in loaded.dicts()}
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import pytest
 
 from seqbench.cli import main
 from seqbench.records import store as results
+from _tiny import determined
 from test_run import TINY
 
 # Two architectures (the Transformer's metrics change with the CPU thread count, the LSTM's do not) and two seeds.
@@ -27,7 +28,7 @@ MATRIX = (TINY.replace('archs = ["lstm"]', 'archs = ["lstm", "transformer"]')
 def metrics(out: Path) -> dict[str, tuple]:
     loaded = results.load_dir(out)
     assert not loaded.bad, loaded.bad
-    return {r["cell_id"]: (r["status"], json.dumps(r["metrics"], sort_keys=True)) for r in loaded.dicts()}
+    return {r["cell_id"]: (r["status"], determined(r["metrics"])) for r in loaded.dicts()}
 
 
 def run_args(config: Path, out: Path, jobs: int) -> list[str]:

@@ -30,6 +30,12 @@ class DecoderOnly(nn.Module):
         self.lm = lm
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
+        stream, idx = self.stream(src, src_len, tgt_in)
+        logits = self.lm(stream)  # (B, S+T, V)
+        return logits.gather(1, idx[..., None].expand(*idx.shape, logits.shape[-1]))  # (B, T, V)
+
+    def stream(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+        """The stream (B, S+T) the language model reads, and the stream position (B, T) of each target step."""
         b, s = src.shape  # (B, S)
         t = tgt_in.shape[1]  # tgt_in (B, T): BOS y1 .. y_{T-1}
         stream = src.new_full((b, s + t), PAD)  # (B, S+T)
@@ -37,9 +43,7 @@ class DecoderOnly(nn.Module):
         tail = tgt_in.clone()
         tail[:, 0] = SEP
         idx = src_len[:, None] + torch.arange(t, device=src.device)  # (B, T): stream position of target step t
-        stream.scatter_(1, idx, tail)
-        logits = self.lm(stream)  # (B, S+T, V)
-        return logits.gather(1, idx[..., None].expand(b, t, logits.shape[-1]))  # (B, T, V)
+        return stream.scatter_(1, idx, tail), idx
 
     def prompt(self, src: Tensor, src_len: Tensor) -> tuple[Tensor, Tensor]:
         """The stream `src SEP`, right-padded: (B, S+1), and its lengths (B,)."""

@@ -40,6 +40,13 @@ Optional incremental generation (`IncrementalSeq2Seq`, `IncrementalLM`, `Increme
 `seqbench.contract.specs`): the host recognises it from the methods themselves and then generates one token at a
 time from your state; `seqbench check-plugin` checks that it gives the same logits and tokens as `forward`.
 
+Optional attention weights (`AttendingSeq2Seq`, `AttendingLM` in `seqbench.contract.specs`): a model with an
+`attention` method gets alignment figures (`seqbench attention`, the report); one without gets none, and nothing
+else changes. Gradient reach (`seqbench.contract.gradients`) needs no method at all, only that the model embeds its
+source tokens with an `nn.Embedding` (the host's mixer wrapper does); a model that looks tokens up otherwise is
+trained and tested as usual, without that measure. A task gets gradient reach by naming its clues
+(`Task.clue_positions`).
+
 Check a plugin with `seqbench check-plugin NAME`, or from its own tests by subclassing
 `seqbench.testing.ArchitectureContract` / `TaskContract`; `tests/example_plugin/` in seqbench's repository is a
 complete package to copy.

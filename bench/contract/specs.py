@@ -128,6 +128,18 @@ class Task(abc.ABC):
         it equals `batch.distance`; None (the default) leaves that check out."""
         return None
 
+    def clue_positions(self, batch: Batch) -> Tensor | None:
+        """Optional: which source token each answer depends on. (B, T) long, aligned with `batch.tgt`: at target
+        position t, the source position of the one token the answer there is read from, or -1 (EOS, padding, an
+        answer that depends on no single token). None (the default): the task has no such clues.
+
+        With it, every cell measures gradient reach (`seqbench.contract.gradients`): the gradient of an answer's
+        loss with respect to the embedding of its clue token, on each example's last answer that has a clue; that
+        answer's clue must be `batch.distance` tokens from where it is needed, so that the measure is binned by
+        distance like accuracy. The contract suite checks the shape, that clues point at real source tokens, and
+        that every example has one."""
+        return None
+
     distance: Distance  # the distance setting this task was built for
 
 
@@ -273,6 +285,33 @@ class IncrementalMixer(Protocol):
 
     def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
         """x (B, D): the next position of every row -> output (B, D) as `forward` gives there, and the new state."""
+        ...
+
+
+# --- attention, optional ----------------------------------------------------------------------------------------
+# An architecture that attends may say where: the host draws alignment matrices from it (`seqbench attention`,
+# the report). The weights must be the ones `forward` uses on the same inputs, in eval mode. Without the method
+# the host draws no alignment and nothing else changes. Mixers (kind "mixer") have no such method yet.
+
+
+@runtime_checkable
+class AttendingSeq2Seq(Protocol):
+    """Cross-attention weights of an encoder-decoder (kind "seq2seq")."""
+
+    def attention(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
+        """The teacher-forced pass's cross-attention: (B, layers, heads, T, S), how much target position t reads
+        source position s. Every row (over s) is non-negative, sums to one, and is zero at source padding
+        (s >= src_len). A single attention (Bahdanau's) has layers = heads = 1."""
+        ...
+
+
+@runtime_checkable
+class AttendingLM(Protocol):
+    """Self-attention weights of a decoder-only model (kind "causal_lm")."""
+
+    def attention(self, x: Tensor) -> Tensor:
+        """x (B, L) -> (B, layers, heads, L, L): row t is position t's weights over positions 0..L-1, non-negative,
+        zero after t (causal), summing to one."""
         ...
 
 

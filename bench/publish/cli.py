@@ -7,7 +7,7 @@
 
 Every record is validated through the schema when it is read; one that fails is skipped with a warning naming its
 file and field. A writing command checks its destination before any work (one line, exit 2). Exit codes: 0 done,
-1 `merge` skipped unreadable source records, 2 bad input.
+1 `merge` skipped unreadable source records or merged records whose artifacts were missing, 2 bad input.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ def _load(text: str) -> Loaded:
     folder = _folder(text)
     loaded = load_dir(folder)
     _warn(loaded.bad)
+    for m in loaded.missing:
+        print(f"warning: {printable(m)}", file=sys.stderr)
     if not loaded.records:
         unreadable = f" ({plural(len(loaded.bad), 'unreadable file')})" if loaded.bad else ""
         raise UserError(f"No records were found in {folder} (looked in {records_dir(folder)}){unreadable}")
@@ -90,7 +92,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = _folder(args.dir) / "report" if args.out is None else args.out
     check_folder(out)
     loaded = _load(args.dir)
-    written = write_report(loaded.records, out, source=args.dir, bad=loaded.bad, metric=args.metric)
+    from seqbench.contract import registry
+
+    reg = registry.load(getattr(args, "plugins", []) or [])  # to rebuild kept models for their alignments
+    written = write_report(loaded.records, out, source=args.dir, bad=loaded.bad, metric=args.metric, reg=reg)
     print(written["report.md"])
     print(written["report.html"])
     return 0
@@ -102,8 +107,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
     check_folder(args.out, subfolders=("records",))
     merged = merge([_folder(d) for d in args.dirs], Path(args.out))
     _warn(merged.bad)
+    for m in merged.missing:
+        print(f"warning: {printable(m)}", file=sys.stderr)
     print(merged.line(len(args.dirs)))
-    return 1 if merged.bad else 0
+    return 1 if merged.bad or merged.missing else 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

@@ -7,6 +7,11 @@ before anything is written, so a clash leaves the output as it was. Unreadable r
 reported, and counted: every record file read from the sources is either written, identical to one already taken
 (the output's own or an earlier source's), or unreadable and skipped. An existing file in the output is never
 overwritten.
+
+Artifacts (`Record.artifacts`, e.g. the weights of `run --keep-weights`) travel with their records: each file a
+taken record names is copied beside it (atomically, before the record), and one that an identical record in the
+output lacks is filled in. An artifact file already in the output with other bytes is a clash. A record whose
+artifact is missing in its source is merged all the same and reported.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from seqbench.contract.errors import UserError
-from seqbench.records.store import BadRecord, read, record_path, records_dir, write_atomic
+from seqbench.records.store import BadRecord, missing_artifacts, read, record_path, records_dir, write_atomic
 
 VOLATILE = ("times", "command")  # when and how a cell was launched, not what it measured
 
@@ -33,13 +38,17 @@ class Merged:
     bad: list[str] = field(default_factory=list)  # one message per unreadable source file (skipped)
     bad_out: list[str] = field(default_factory=list)  # unreadable files the output folder held (left as they are)
     held: int = 0  # readable records in `out` after the merge
+    artifacts: int = 0  # artifact files copied into `out`
+    missing: list[str] = field(default_factory=list)  # one message per artifact a source record names but lacks
 
     def line(self, folders: int) -> str:
         """What the merge did, in one line whose counts add up to the inputs."""
         out_bad = f"; {plural(len(self.bad_out), 'unreadable file')} in {self.out} left as is" if self.bad_out else ""
+        copied = f", {plural(self.artifacts, 'artifact file')} copied" if self.artifacts else ""
+        missing = f", {plural(len(self.missing), 'artifact')} missing in the sources" if self.missing else ""
         return (f"merged {plural(folders, 'folder')} ({plural(self.inputs, 'record file')}) into {self.out}: "
                 f"{len(self.written)} written, {self.identical} identical to a record already there, "
-                f"{len(self.bad)} unreadable and skipped{out_bad}; {self.out} holds "
+                f"{len(self.bad)} unreadable and skipped{out_bad}{copied}{missing}; {self.out} holds "
                 f"{plural(self.held, 'record')}")
 
 
@@ -74,6 +83,15 @@ def _folders(sources: Sequence[Path], out: Path) -> list[Path]:
     return list(found.values())
 
 
+def _artifacts(record: dict[str, Any]) -> list[str]:
+    return list((record.get("artifacts") or {}).values())
+
+
+def _artifact(own: Path, spare: Path | None) -> Path | None:
+    """Where to copy an artifact from: beside the record taken, else beside an identical copy of it."""
+    return own if own.is_file() else spare
+
+
 def merge(sources: Sequence[Path], out: Path) -> Merged:
     """Copy the records of `sources` into `out`; raise UserError on a clash, writing nothing."""
     out = Path(out)
@@ -82,19 +100,24 @@ def merge(sources: Sequence[Path], out: Path) -> Merged:
             raise UserError(f"No records were found in {src} (looked in {records_dir(src)})")
     result = Merged(out)
     seen: dict[str, _Seen] = {}
+    spare: dict[str, Path] = {}  # artifact name -> its file in a later, identical copy of the record
     bad_in_out: set[str] = set()
     for folder in _folders(sources, out):
         is_out = folder.resolve() == out.resolve()
         for path in sorted(records_dir(folder).glob("*.json")):
             result.inputs += not is_out
             try:
-                record = read(path).to_dict()
+                typed = read(path)
+                record = typed.to_dict()
                 text = path.read_text(encoding="utf-8")
             except (BadRecord, OSError) as e:
                 (result.bad_out if is_out else result.bad).append(str(e))
                 bad_in_out |= {path.name} if is_out else set()
                 continue
             cid, m = record["cell_id"], measured(record)
+            if not is_out:
+                result.missing += [msg for msg in missing_artifacts(records_dir(folder), typed)
+                                   if msg not in result.missing]
             if cid not in seen:
                 seen[cid] = _Seen(folder, record, text, m)
                 continue
@@ -104,11 +127,24 @@ def merge(sources: Sequence[Path], out: Path) -> Merged:
                     f"Cell {cid} has different results in {first.folder} and {folder} "
                     f"({', '.join(_differing(first.record, record))} differ); nothing was merged into {out}")
             result.identical += 1
+            for a in _artifacts(record):
+                if (records_dir(folder) / a).is_file():
+                    spare.setdefault(a, records_dir(folder) / a)
     todo = [(cid, s) for cid, s in seen.items() if s.folder.resolve() != out.resolve()]
     clobber = sorted(f"{cid}.json" for cid, _ in todo if f"{cid}.json" in bad_in_out)
     if clobber:
         raise UserError(f"{records_dir(out)} holds unreadable files that the merge would replace "
                         f"({', '.join(clobber)}); move them away first. Nothing was merged")
+    copies = [(src, records_dir(out) / a) for s in seen.values() for a in _artifacts(s.record)
+              if (src := _artifact(records_dir(s.folder) / a, spare.get(a))) is not None]
+    clash = [str(dst) for src, dst in copies if dst.exists() and dst.read_bytes() != src.read_bytes()]
+    if clash:
+        raise UserError(f"{clash[0]} already holds another file than the one the merge would copy there"
+                        f"{f' (and {len(clash) - 1} more)' if len(clash) > 1 else ''}; nothing was merged")
+    for src, dst in copies:
+        if not dst.exists():
+            write_atomic(dst, src.read_bytes())
+            result.artifacts += 1
     for cid, s in todo:
         write_atomic(record_path(out, cid), s.text)
         result.written.append(cid)

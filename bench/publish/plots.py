@@ -1,6 +1,7 @@
 """Figures as views over the tidy frame: reach per architecture and task (`reach.png`), accuracy against distance
-per task in small multiples (`accuracy-<task>`), validation curves (`curves-<task>`, see `curves.py`), and
-throughput against sequence length where an architecture ran at several lengths (`throughput-<task>`).
+per task in small multiples (`accuracy-<task>`), gradient reach against distance where the records hold it
+(`gradients-<task>`, see `gradients.py`), validation curves (`curves-<task>`, see `curves.py`), and throughput
+against sequence length where an architecture ran at several lengths (`throughput-<task>`).
 
 Drawn on `matplotlib.figure.Figure` objects and saved through the Agg (PNG) and SVG canvases: no pyplot, no
 display, no global state. Each architecture keeps one colour and marker in every figure; legends sit outside the
@@ -26,7 +27,7 @@ from seqbench.publish.tables import TaskTable, task_tables
 from seqbench.publish.views import METRICS, cells
 
 FORMATS = ("png", "svg")
-KINDS = ("accuracy", "curves", "throughput", "bleu-time")  # per-task file stems: <kind>-<task>; and reach.<fmt>
+KINDS = ("accuracy", "gradients", "curves", "throughput", "bleu-time")  # per-task stems: <kind>-<task>; reach.<fmt> for all
 MARKERS = "osD^v<>ph*"
 SPEEDS = (("throughput.train_tokens_per_s", "training tokens/s"), ("throughput.gen_tokens_per_s",
                                                                    "generation tokens/s"))
@@ -221,6 +222,7 @@ def figures(df: pd.DataFrame, metric: str = "token_acc") -> list[tuple[str, Figu
     """(file stem, figure) for every figure the prepared tidy frame gives."""
     from seqbench.publish.bleu_time import bleu_time_figure
     from seqbench.publish.curves import curves_figure
+    from seqbench.publish.gradients import gradient_figure
 
     styles = style(df["arch"].unique())
     out: list[tuple[str, Figure]] = []
@@ -229,6 +231,7 @@ def figures(df: pd.DataFrame, metric: str = "token_acc") -> list[tuple[str, Figu
         out.append(("reach", fig))
     for t in task_tables(df, metric):
         for kind, fig in (("accuracy", accuracy_figure(t, styles)),
+                          ("gradients", gradient_figure(t.task, df, styles)),
                           ("curves", curves_figure(t.task, df, styles)),
                           ("throughput", throughput_figure(t.task, df, styles)),
                           ("bleu-time", bleu_time_figure(t.task, df, styles))):

@@ -24,6 +24,7 @@ from seqbench.publish.plots import KINDS, plot, slug
 from seqbench.publish.quality import caption as quality_caption
 from seqbench.publish.quality import quality_cells, tasks_with_bleu
 from seqbench.publish.tables import prepared, summary_caption, summary_frame, task_tables
+from seqbench.records.schema import Record
 from seqbench.records.store import write_atomic
 
 AXES = ("task", "arch", "distance", "seed", "params_budget", "lr")  # the matrix: shown once, not again from config
@@ -106,15 +107,40 @@ def _images(doc: Doc, names: set[str], stems: Sequence[str], alt: str) -> None:
             doc.image(f"{stem}.png", f"{alt}: {stem.split('-')[0]}")
 
 
+def _gradients(doc: Doc, df: pd.DataFrame, names: set[str], task: str) -> None:
+    """Gradient reach beside accuracy: the figure, then the decay per token with its interval."""
+    from seqbench.publish.gradients import DECAY_CAPTION, decay_cells
+
+    _images(doc, names, [f"gradients-{slug(task)}"], task)
+    cells = decay_cells(df, task)
+    if cells is not None:
+        doc.caption(DECAY_CAPTION.format(task=task))
+        doc.table(render.document_table(*cells, "markdown"), render.document_table(*cells, "html"))
+
+
+def _alignments(doc: Doc, aligned: list[tuple]) -> None:
+    for task, arch, name, text in aligned:
+        doc.image(name, f"{task}: attention of {arch}")
+        doc.caption(text)
+
+
 def write_report(records: list[Any], out: Path, *, source: str = "", bad: Sequence[str] = (),
-                 metric: str = "token_acc") -> dict[str, Path]:
-    """Write report.md, report.html, the figures and the CSV exports into `out`; returns them by name."""
+                 metric: str = "token_acc", reg: Any = None) -> dict[str, Path]:
+    """Write report.md, report.html, the figures and the CSV exports into `out`; returns them by name. With a
+    registry `reg`, also an attention alignment per attending architecture and task whose weights the folder
+    `source` kept."""
     out = Path(out)
+    typed = [r for r in records if isinstance(r, Record)]
     records = plain(records)
     df = prepared(records)
     tables = task_tables(df, metric)
     with staged(out) as tmp:
         names = {p.name for p in plot(df, tmp, formats=("png",), metric=metric)}
+        aligned: tuple[list, list] = ([], [])
+        if reg is not None and source and typed:
+            from seqbench.publish.alignment import report_alignments
+
+            aligned = report_alignments(typed, Path(source), reg, tmp)
         data = {"summary.csv": "the summary as numbers: reach, its interval and censoring, params, tokens/s",
                 "accuracy.csv": "every accuracy shown, as numbers: mean, ci_lo, ci_hi, n, interval",
                 "records-long.csv": "every record, one row per distance bin, all fields flattened",
@@ -123,14 +149,14 @@ def write_report(records: list[Any], out: Path, *, source: str = "", bad: Sequen
         write_atomic(tmp / "accuracy.csv", render.numbers(tables).to_csv(index=False))
         write_long(records, tmp / "records-long.csv")
         write_long(records, tmp / "records-long.parquet")
-        doc = _document(records, df, tables, names, data, out, source, bad, metric)
+        doc = _document(records, df, tables, names, data, out, source, bad, metric, aligned)
         write_atomic(tmp / "report.md", doc.markdown())
         write_atomic(tmp / "report.html", doc.page("seqbench report"))
         written = sorted(p.name for p in tmp.iterdir())
     return {name: out / name for name in written}
 
 
-def _document(records, df, tables, names, data, out, source, bad, metric) -> Doc:
+def _document(records, df, tables, names, data, out, source, bad, metric, aligned=([], [])) -> Doc:
     states = Counter(r["status"] for r in records)
     doc = Doc()
     doc.heading(1, "seqbench report")
@@ -150,13 +176,19 @@ def _document(records, df, tables, names, data, out, source, bad, metric) -> Doc
         doc.caption(t.caption)
         doc.table(render.accuracy_document(t, "markdown"), render.accuracy_document(t, "html"))
         _images(doc, names, [f"accuracy-{slug(t.task)}"], t.task)
+        _gradients(doc, df, names, t.task)
         doc.caption(render.details_caption(t))
         doc.table(render.details_document(t, "markdown"), render.details_document(t, "html"))
         if t.task in tasks_with_bleu(df):
             headers, rows = quality_cells(df, t.task)
             doc.caption(quality_caption(df, t.task))
             doc.table(render.document_table(headers, rows, "markdown"), render.document_table(headers, rows, "html"))
-        _images(doc, names, [f"{kind}-{slug(t.task)}" for kind in KINDS if kind != "accuracy"], t.task)
+        _images(doc, names, [f"{kind}-{slug(t.task)}" for kind in KINDS if kind not in ("accuracy", "gradients")],
+                t.task)
+        _alignments(doc, [a for a in aligned[0] if a[0] == t.task])
+    if aligned[1]:
+        doc.heading(2, "Alignments not drawn")
+        doc.items(aligned[1])
     doc.heading(2, "Environment")
     doc.para("Every distinct environment the records were measured in.")
     _frame(doc, environments(records))

@@ -8,12 +8,13 @@ that fails is reported by file and field (`BadRecord`) and never half-used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from pydantic import ValidationError
 
@@ -30,14 +31,18 @@ def record_path(out: Path, cell_id: str) -> Path:
     return records_dir(out) / f"{cell_id}.json"
 
 
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Write `text` to `path` so that readers see the old file or the whole new one, never a part."""
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write a file at; when the block ends without an error the file is
+    fsynced and renamed to `path` (readers see the old file or the whole new one), else removed. The temporary
+    name is `.<name>.<random>.tmp`."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8") if isinstance(text, str) else text)
-            f.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -48,6 +53,12 @@ def write_atomic(path: Path, text: str | bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write `text` to `path` so that readers see the old file or the whole new one, never a part."""
+    with atomic_path(path) as tmp, os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as f:
+        f.write(text.encode("utf-8") if isinstance(text, str) else text)
 
 
 def save(out: Path, record: Record) -> Path:
@@ -94,10 +105,17 @@ class Loaded:
 
     records: list[Record] = field(default_factory=list)
     bad: list[str] = field(default_factory=list)  # one message per untrusted file
+    missing: list[str] = field(default_factory=list)  # one message per artifact a record names that is not there
 
     def dicts(self) -> list[dict]:
         """The records as JSON-ready dicts, for views that work on plain data."""
         return [r.to_dict() for r in self.records]
+
+
+def missing_artifacts(folder: Path, record: Record) -> list[str]:
+    """One message per file the record names in `artifacts` that is not beside it in the records folder `folder`."""
+    return [f"{folder / record.cell_id}.json names its {name} {folder / path}, which is missing"
+            for name, path in record.artifacts.items() if not (Path(folder) / path).is_file()]
 
 
 def load_dir(out: Path | Iterable[Path]) -> Loaded:
@@ -113,5 +131,7 @@ def load_dir(out: Path | Iterable[Path]) -> Loaded:
                 loaded.records.append(read(path))
             except BadRecord as e:
                 loaded.bad.append(str(e))
+                continue
+            loaded.missing += missing_artifacts(folder, loaded.records[-1])
     loaded.records.sort(key=lambda r: (r.task, r.arch, r.distance, r.seed, r.cell_id))
     return loaded

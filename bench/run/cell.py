@@ -32,6 +32,7 @@ from seqbench.contract.specs import PAD, Task
 from seqbench.records.distance import edges_to_bins
 from seqbench.records.schema import SCHEMA, Record, describe
 from seqbench.run.config import EvalConfig, TrainConfig
+from seqbench.run import gradients, weights
 from seqbench.run.data import TaskData, stream_seed
 from seqbench.run.env import environment
 from seqbench.run.measure import GenerationThroughput, Progress, TrainFlops, TrainThroughput, peak_memory, reset_peak_memory
@@ -64,6 +65,7 @@ class CellInputs:
     command: str = ""
     work: Path | None = None  # where checkpoints go (deleted after); None: a temporary folder
     logger: Any = None  # a factory of a Lightning logger for this cell, or None
+    weights: Path | None = None  # where to keep the trained weights (`seqbench.run.weights`); None: not kept
 
 
 def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], None] | None = None) -> Record | None:
@@ -98,6 +100,9 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
             bins = edges_to_bins(task.bin_edges(), task.distance.hi)
             module = SeqModule(model, task, train_cfg, inputs.eval, bins)
             data = TaskData(task, cell.seed, train_cfg.batch_size, inputs.eval, bins, bucket=train_cfg.bucket)
+            data.setup("fit")  # the test set, for the gradient reach at initialisation
+            probe = gradients.Probe(task, data.sets["test"], bins, inputs.eval.grad_examples, inputs.eval.batch_size)
+            probe.measure(model, gradients.INIT)
             ckpt = ModelCheckpoint(dirpath=work, monitor="val_loss", mode="min", save_top_k=1, save_last=False,
                                    filename="best", save_weights_only=True)
             solved = _solved(train_cfg)
@@ -116,10 +121,11 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
                     return None  # rank zero tests and returns the record
             tester = trainer if trainer.world_size == 1 else _tester(train_cfg)
             tester.test(module, datamodule=data, ckpt_path=ckpt.best_model_path or None, verbose=False)
+            probe.measure(module.model, gradients.TRAINED)
             mem, mem_kind = peak_memory(device)
             test = data.sets["test"]
             record["metrics"] = {
-                "bins": module.results["bins"],
+                "bins": probe.into(module.results["bins"]),
                 "overall": module.results["overall"],
                 "val": {**module.best_validation(), "history": module.val_history,
                         "stopped": _stopped(trainer, train_cfg, solved)},
@@ -136,6 +142,9 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
                 "mean_tgt_len": float(torch.cat([(b.tgt != PAD).sum(1) for b in test]).float().mean()),
                 "train_steps": trainer.global_step, **flops.record(),
             }
+            if inputs.weights is not None:
+                about = weights.describe(record, task.vocab_size)
+                record["artifacts"] = {weights.WEIGHTS: weights.save(module.model, inputs.weights, about)}
         except Diverged as e:
             _fail(record, "diverged", e, cell, reg, step=e.step)
         except torch.cuda.OutOfMemoryError as e:

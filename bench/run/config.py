@@ -130,6 +130,7 @@ class EvalConfig:
     beam_width: Annotated[Int, Field(ge=1)] = 1  # test decoding: 1 is greedy; more is beam search (needs `reorder`)
     length_penalty: Annotated[Float, Field(ge=0)] = 0.6  # beam search: final hypotheses ranked by log p / lp,
     # lp = ((5 + length) / 6) ** length_penalty (Wu et al. 2016, GNMT); 0 ranks by log p alone
+    grad_examples: Annotated[Int, Field(ge=0)] = 256  # test examples for gradient reach, spread over the bins; 0: off
 
 
 @dataclass(frozen=True)

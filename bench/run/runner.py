@@ -29,6 +29,7 @@ from seqbench.run.config import RunConfig
 from seqbench.run.env import environment
 from seqbench.run.executors import InProcess, Job, PluginLoad
 from seqbench.run.plan import Cell, device_type
+from seqbench.run import weights
 from seqbench.run.progress import Display
 
 LOCK_DIR = ".locks"
@@ -53,14 +54,19 @@ class Interrupted(BaseException):
     """
 
 
-def finished(out: Path, cell_id: str, repair: bool = False, retry_failed: bool = False) -> bool:
-    """Whether a trusted record of this cell exists (and, with `retry_failed`, says ok). With `repair` (only
-    under the cell's lock) an untrusted record is moved aside, so the cell runs again."""
+def finished(out: Path, cell_id: str, repair: bool = False, retry_failed: bool = False,
+             keep_weights: bool = False) -> bool:
+    """Whether a trusted record of this cell exists (and, with `retry_failed`, says ok; with `keep_weights`, an ok
+    record also has its weights file). With `repair` (only under the cell's lock) an untrusted record is moved
+    aside, so the cell runs again."""
     path = results.record_path(out, cell_id)
     if not path.exists():
         return False
     try:
-        return results.read(path).status == "ok" or not retry_failed
+        record = results.read(path)
+        if keep_weights and record.status == "ok" and not weights.has_weights(out, record):
+            return False
+        return record.status == "ok" or not retry_failed
     except results.BadRecord as e:
         if repair:
             aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
@@ -102,9 +108,10 @@ class _Running:
 def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, out: Path, *, executor: Any = None,
                load: PluginLoad | None = None, threads: int = 1, rerun: bool = False, retry_failed: bool = False,
                command: str = "", logger: Any = None, live: bool | None = None, verbose: bool = False,
-               err: TextIO | None = None) -> Summary:
+               err: TextIO | None = None, keep_weights: bool = False) -> Summary:
     """Run every unfinished cell (with `retry_failed`, also those recorded as diverged, oom or failed; with
-    `rerun`, all); each finished one leaves its record in `out/records/`."""
+    `rerun`, all); each finished one leaves its record in `out/records/`, and with `keep_weights` its weights
+    beside it (an ok cell that kept none is run again)."""
     err = err if err is not None else sys.stderr
     executor = executor if executor is not None else InProcess(reg)
     load = load if load is not None else PluginLoad.here([])
@@ -113,7 +120,7 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
     (out / LOCK_DIR).mkdir(parents=True, exist_ok=True)
     todo = []
     for cell in cells:
-        if not rerun and finished(out, cell.cell_id, retry_failed=retry_failed):
+        if not rerun and finished(out, cell.cell_id, retry_failed=retry_failed, keep_weights=keep_weights):
             summary.skipped.append(cell.cell_id)
             if verbose:
                 print(f"seqbench: {cell.name}: finished before, skipped ({cell.cell_id})", file=err)
@@ -133,12 +140,13 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
                     raise Interrupted(asked[0])
                 while pending and len(running) < executor.slots:
                     cell = pending.pop(0)
-                    lock = _claim(out, cell, rerun, retry_failed, summary, display)
+                    lock = _claim(out, cell, rerun, retry_failed, summary, display, keep_weights)
                     if lock is None:
                         continue
                     work = out / WORK_DIR / cell.cell_id if getattr(executor, "shares_files", True) else None
                     inputs = CellInputs(cell, tasks.get((cell.task, cell.distance)), cfg.eval,
-                                        cfg.arch_options[cell.arch], command, work=work, logger=logger)
+                                        cfg.arch_options[cell.arch], command, work=work, logger=logger,
+                                        weights=weights.weights_path(out, cell.cell_id) if keep_weights else None)
                     running[cell.cell_id] = _Running(cell, lock, time.monotonic())
                     display.start(cell.cell_id, cell.name, cell.params)
                     executor.submit(cell.cell_id, Job.of(inputs, load, threads))
@@ -147,6 +155,8 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
                     try:
                         record = result if isinstance(result, Record) else _died(job.cell, result, command)
                         results.save(out, record)
+                        if weights.WEIGHTS not in record.artifacts:  # an older run's weights are not this record's
+                            weights.weights_path(out, key).unlink(missing_ok=True)
                     finally:
                         shutil.rmtree(out / WORK_DIR / key, ignore_errors=True)
                         job.lock.release()
@@ -172,7 +182,7 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
 
 
 def _claim(out: Path, cell: Cell, rerun: bool, retry_failed: bool, summary: Summary,
-           display: Display) -> FileLock | None:
+           display: Display, keep_weights: bool = False) -> FileLock | None:
     """The cell's lock, or None when another run holds it or has finished the cell meanwhile."""
     lock = FileLock(str(out / LOCK_DIR / f"{cell.cell_id}.lock"))
     try:
@@ -181,9 +191,9 @@ def _claim(out: Path, cell: Cell, rerun: bool, retry_failed: bool, summary: Summ
         summary.busy.append(cell.cell_id)
         display.skipped(cell.name, "another seqbench run is on it, skipped")
         return None
-    for stale in results.records_dir(out).glob(f".{cell.cell_id}.json.*.tmp"):
-        stale.unlink(missing_ok=True)  # left by a runner killed mid-write; its cell is ours now
-    if not rerun and finished(out, cell.cell_id, repair=True, retry_failed=retry_failed):
+    for stale in results.records_dir(out).glob(f".{cell.cell_id}.*.tmp"):
+        stale.unlink(missing_ok=True)  # a record or weights left by a process killed mid-write; the cell is ours now
+    if not rerun and finished(out, cell.cell_id, repair=True, retry_failed=retry_failed, keep_weights=keep_weights):
         summary.skipped.append(cell.cell_id)  # another runner finished it
         lock.release()
         return None

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqbench.contract.attention import TOLERANCE as ATTENTION_TOLERANCE
+from seqbench.contract.attention import alignment, row_sums_error
 from seqbench.contract.errors import ConfigError
 from seqbench.contract.beam import beam_search
 from seqbench.contract.generate import greedy, incremental
@@ -185,6 +187,33 @@ def check_beam_width_one(s: ArchSubject) -> None:
         "beam search of width 1 chose other tokens than greedy decoding")
     wide = beam_search(model, src, src_len, 12, 3)
     assert wide.shape == (4, 12), f"beam search of width 3 gave shape {tuple(wide.shape)}, expected (4, 12)"
+
+
+@_check
+def check_attention(s: ArchSubject) -> None:
+    """Attention weights, where the model exposes them: (batch, layers, heads, T, columns), non-negative rows that
+    sum to one, nothing on source padding (cross-attention) or on later positions (self-attention), and asking
+    for them leaves forward's logits as they were."""
+    model = s.build().eval()
+    src, src_len, tgt_in = random_batch(VOCAB, [6, 2, 4], 5)
+    with torch.no_grad():
+        before = model(src, src_len, tgt_in)
+        found = alignment(model, src, src_len, tgt_in)
+        if found is None:
+            raise NotApplicable("the model exposes no attention weights (no alignment figures)")
+        _close(model(src, src_len, tgt_in), before, "forward gives other logits after attention() was called")
+    w = found.weights  # (B, layers, heads, T, K)
+    assert bool(torch.isfinite(w).all()) and bool((w >= 0).all()), "attention weights must be finite and >= 0"
+    err = row_sums_error(w)
+    assert err <= ATTENTION_TOLERANCE, f"attention rows must sum to one (a row is {err:.3g} away)"
+    cols = torch.arange(w.shape[-1])
+    if found.over == "source":
+        hidden = cols >= src_len[:, None, None]  # (B, 1, K): source padding
+    else:
+        hidden = cols > (src_len[:, None] + torch.arange(w.shape[3]))[..., None]  # (B, T, K): later positions
+    leak = float(w.masked_select(hidden[:, None, None].expand_as(w)).abs().max()) if bool(hidden.any()) else 0.0
+    where = "source padding" if found.over == "source" else "positions after the row's own (not causal)"
+    assert leak <= 1e-6, f"attention weight {leak:.3g} on {where}"
 
 
 @_check

@@ -170,3 +170,28 @@ def check_alignment_spans(s: TaskSubject) -> None:
     for task, x, b in spans:
         assert x is not None and x.shape == (len(b),) and x.dtype == torch.long and bool((x >= 0).all()), (
             f"alignment_spans must be (B,) long and non-negative, got {x!r:.80}")
+
+
+@_check
+def check_clue_positions(s: TaskSubject) -> None:
+    """clue_positions, where the task has them, are (B, T) long like the target: -1 or a real source position,
+    -1 at EOS and padding, at least one clue per example (the gradient reach measure reads the last)."""
+    found = False
+    for task in s.tasks():
+        b = task.sample("test", N, gen(8))
+        clues = task.clue_positions(b)
+        if clues is None:
+            continue
+        found = True
+        where = f"distance {task.distance.label}: clue_positions"
+        assert isinstance(clues, torch.Tensor) and clues.dtype == torch.long and clues.shape == b.tgt.shape, (
+            f"{where} must be a long tensor shaped like the target {tuple(b.tgt.shape)}, got {clues!r:.80}")
+        src_len = (b.src != PAD).sum(1, keepdim=True)  # (B, 1)
+        assert bool(((clues == -1) | ((clues >= 0) & (clues < src_len))).all()), (
+            f"{where} must be -1 or a position inside the example's source (0 .. length-1)")
+        assert bool((clues[(b.tgt == EOS) | (b.tgt == PAD)] == -1).all()), f"{where} must be -1 at EOS and padding"
+        assert bool((clues >= 0).any(1).all()), f"{where}: an example without any clue"
+        again = task.clue_positions(b.select(torch.arange(len(b) - 1, -1, -1)))
+        assert torch.equal(again, clues.flip(0)[:, : again.shape[1]]), f"{where} differ for the same rows reordered"
+    if not found:
+        raise NotApplicable("the task has no clue positions (no gradient reach measure)")

@@ -4,6 +4,7 @@ report medians."""
 from __future__ import annotations
 
 import contextlib
+import warnings
 import resource
 import statistics
 import sys
@@ -114,10 +115,13 @@ class TrainFlops(pl.Callback):
         if self._seen < self.measured:
             from torch.utils.flop_counter import FlopCounterMode
 
-            # cuDNN's fused RNN kernels have no FLOP formula: counted steps run PyTorch's own RNN (the same matrix
-            # products, as linear layers the counter sees)
+            # The fused RNN kernels of cuDNN (GPU) and oneDNN (CPU: an LSTM counts 0 FLOPs through it) have no FLOP
+            # formula: counted steps run PyTorch's own RNN (the same matrix products, where the counter sees them)
             self._counter = contextlib.ExitStack()
             self._counter.enter_context(torch.backends.cudnn.flags(enabled=False))
+            with warnings.catch_warnings():  # torch warns about TF32 on Intel GPUs whenever the oneDNN flags change
+                warnings.simplefilter("ignore", UserWarning)
+                self._counter.enter_context(torch.backends.mkldnn.flags(enabled=False))
             self._flops = self._counter.enter_context(FlopCounterMode(display=False))
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
@@ -126,7 +130,9 @@ class TrainFlops(pl.Callback):
         self.tokens += n
         self._seen += 1
         if self._counter is not None:
-            self._counter.close()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                self._counter.close()
             self.flops += self._flops.get_total_flops()
             self.counted_tokens += n
             self.counted_steps += 1

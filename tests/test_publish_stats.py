@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -60,12 +61,19 @@ def test_wilson_by_hand_and_against_scipy():
         assert abs(iv.lo - ci.low) < 1e-9 and abs(iv.hi - ci.high) < 1e-9
     with pytest.raises(ValueError):
         wilson(0.5, 0)
+    one = stats.binomtest(1, 1).proportion_ci(confidence_level=0.95, method="wilson")  # a single example is enough
+    assert abs(wilson(1.0, 1).lo - one.low) < 1e-9 and wilson(1.0, 1).hi == 1.0
 
 
 def test_accuracy_interval_picks_t_for_seeds_and_wilson_for_one():
     assert accuracy_interval([0.5, 0.6, 0.7], 100).method == "t"
     assert accuracy_interval([0.8], 64) == wilson(0.8, 64)
-    assert accuracy_interval([0.8], None).method == "none"
+    assert accuracy_interval([0.8], None).method == "none" and accuracy_interval([0.8], None).n == 1
+    near_one, near_zero = accuracy_interval([0.99, 1.0, 0.97], 100), accuracy_interval([0.0, 0.02, 0.05], 100)
+    assert near_one.hi == 1.0 and near_one.lo < 0.99  # the t interval reaches past 1: an accuracy is clipped to [0, 1]
+    assert near_zero.lo == 0.0 and near_zero.hi > 0.05
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        near_one.hi = 2.0  # intervals are values
     assert accuracy_interval([], 5) is None
     assert median([3.0, None, 1.0, 2.0]) == 2.0 and median([]) is None
 

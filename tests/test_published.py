@@ -36,6 +36,16 @@ def test_committed_report_matches_a_rebuild(folder, tmp_path, monkeypatch, capsy
 def test_readme_shows_the_published_quick_table():
     readme = (ROOT / "README.md").read_text()
     report = (ROOT / "results" / "quick-cpu" / "report" / "report.md").read_text()
-    results = readme[readme.index("## Results"):readme.index("## What is measured")]
+    start = readme.index("## Results")
+    results = readme[start:readme.index("\n## ", start + 1)]  # the section, up to the next one
     rows = [line for line in results.splitlines() if line.startswith("| ") and not line.startswith("| arch")]
     assert len(rows) >= 7 and all(row in report for row in rows)
+
+
+def test_readme_shows_the_published_multi30k_table():
+    readme = (ROOT / "README.md").read_text()
+    report = (ROOT / "results" / "multi30k-cpu" / "report" / "report.md").read_text()
+    start = readme.index("## Translation on a real corpus")
+    section = readme[start:readme.index("\n## ", start + 1)]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| arch")]
+    assert len(rows) == 3 and all(row in report for row in rows)

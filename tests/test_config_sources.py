@@ -97,6 +97,12 @@ def test_old_distance_key_is_refused_with_where_it_moved(capsys):
     assert len(err) == 1 and "task.distance moved to matrix.distances" in err[0]
 
 
+def test_old_budget_key_is_refused_with_where_it_moved(capsys):
+    assert main(["run", "--dry-run", "--set", "model.params=20000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.params moved to matrix.params" in err[0]
+
+
 def test_per_task_distance_refines_the_general_one_in_the_same_source(tmp_path, capsys):
     config = write(tmp_path, """
         [matrix]
@@ -135,6 +141,9 @@ def test_learning_rate_axis_and_single_rate_cover_each_other(tmp_path, capsys):
     config = write(tmp_path, '[matrix]\nlrs = [0.001, 0.003]\narchs = ["lstm"]\ntasks = ["copy"]\n')
     cells, err = dry_run(capsys, "--config", str(config), "--set", "train.lr=0.02", "--distance", "4")
     assert {c["lr"] for c in cells} == {"0.02"} and "replaces matrix.lrs" in err
+    config = write(tmp_path, '[train]\nlr = 0.02\n[matrix]\narchs = ["lstm"]\ntasks = ["copy"]\n')
+    cells, err = dry_run(capsys, "--config", str(config), "--lr", "0.001,0.003", "--distance", "4")
+    assert sorted({c["lr"] for c in cells}) == ["0.001", "0.003"] and "replaces train.lr" in err
 
 
 def test_architecture_training_defaults_lose_to_any_configured_value():

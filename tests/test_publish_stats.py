@@ -127,3 +127,16 @@ def test_reach_across_seeds_is_geometric_with_t_on_log2():
     wide = across([SeedReach(2.5), SeedReach(200.0)], 2.0, 256.0)  # the t interval reaches past both ends
     assert wide.lo == 2.0 and wide.hi == 256.0 and wide.lo_open and wide.hi_open
     assert wide.text().endswith("[<2-256+]")
+
+
+def test_reach_text_marks_which_way_seeds_were_censored():
+    from seqbench.publish.reach import SeedReach
+
+    low = across([SeedReach(2.0, "below"), SeedReach(8.0), SeedReach(16.0)], 2.0, 256.0)
+    assert low.below == 1 and low.above == 0 and low.text().startswith("≤") and low.lo_open  # an upper bound
+    mixed = across([SeedReach(2.0, "below"), SeedReach(256.0, "above"), SeedReach(16.0)], 2.0, 256.0)
+    assert mixed.text().startswith("~") and mixed.lo_open and mixed.hi_open  # censored both ways: neither bound
+    one = across([SeedReach(8.0)], 2.0, 256.0)
+    assert (one.method, one.text(), one.lo_open, one.hi_open) == ("none", "8", False, False)  # no interval to show
+    assert across([SeedReach(12.4)], 2.0, 256.0).text() == "12"  # two significant figures below 10, whole above
+    assert across([SeedReach(3.25)], 2.0, 256.0).text() == "3.2"

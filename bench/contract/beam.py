@@ -65,7 +65,7 @@ def beam_search(model: nn.Module, src: Tensor, src_len: Tensor, max_len: int, wi
         scores, flat = (scores[..., None] + logp).view(b, k * v).topk(k, dim=-1)  # (B, K)
         origin, tokens = flat // v, flat % v  # (B, K): which hypothesis each continues, with which token
         state = inc.reorder(state, (rows + origin).flatten())
-        out = out.gather(1, origin[..., None].expand(-1, -1, max_len)).clone()
+        out = out.gather(1, origin[..., None].expand(-1, -1, max_len))  # a new tensor: written in place below
         out[:, :, t] = tokens
         finished = done.gather(1, origin)
         length = length.gather(1, origin) + (~finished).float()

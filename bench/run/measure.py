@@ -4,11 +4,11 @@ report medians."""
 from __future__ import annotations
 
 import contextlib
-import warnings
 import resource
 import statistics
 import sys
 import time
+import warnings
 from typing import Any
 
 import pytorch_lightning as pl
@@ -130,18 +130,21 @@ class TrainFlops(pl.Callback):
         self.tokens += n
         self._seen += 1
         if self._counter is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                self._counter.close()
+            self._stop()
             self.flops += self._flops.get_total_flops()
             self.counted_tokens += n
             self.counted_steps += 1
-            self._counter = None
 
     def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
         if self._counter is not None:
+            self._stop()
+
+    def _stop(self) -> None:
+        """Leave the counter and restore the fused-kernel flags (quietly: see on_train_batch_start)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
             self._counter.close()
-            self._counter = None
+        self._counter = None
 
     @property
     def per_token(self) -> float | None:

@@ -79,8 +79,9 @@ class SeqModule(pl.LightningModule):
         logits = self.model(batch.src, lengths(batch.src), teacher_input(batch.tgt))  # (B, T, V)
         return check_logits(logits, *batch.tgt.shape, self.task.vocab_size)
 
-    def _loss(self, logits: Tensor, tgt: Tensor) -> Tensor:
-        return F.cross_entropy(logits.float().flatten(0, 1), tgt.flatten(), ignore_index=PAD)
+    def _loss(self, logits: Tensor, tgt: Tensor, label_smoothing: float = 0.0) -> Tensor:
+        return F.cross_entropy(logits.float().flatten(0, 1), tgt.flatten(), ignore_index=PAD,
+                               label_smoothing=label_smoothing)
 
     def elapsed(self) -> float:
         """Seconds since training started (validation included, as `train.max_time` counts them)."""
@@ -90,9 +91,7 @@ class SeqModule(pl.LightningModule):
         self.started = time.monotonic()
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        logits = self._logits(batch)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), batch.tgt.flatten(), ignore_index=PAD,
-                               label_smoothing=self.cfg.label_smoothing)
+        loss = self._loss(self._logits(batch), batch.tgt, self.cfg.label_smoothing)
         if not torch.isfinite(loss):
             raise Diverged(self.global_step, float(loss.detach()))
         if self.trainer.loggers:  # curves for --logger; without a logger, logging every step only costs time

@@ -209,13 +209,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     command = "seqbench " + " ".join(shlex.quote(a) for a in args.argv)
     device = plan.device_type(cfg.train.accelerator)
-    jobs = executors.default_jobs(device, cfg.train.devices) if args.jobs is None else args.jobs
+    timed = cfg.train.max_time is not None
+    jobs = executors.default_jobs(device, cfg.train.devices, timed) if args.jobs is None else args.jobs
+    if timed and device == "cpu" and args.jobs is None and len(cells) > 1:
+        print(f"seqbench: note: train.max_time gives every cell the same time: they run one at a time on all "
+              f"{executors.cpu_count()} CPU cores, so that each has the same machine (--jobs, --threads to change)",
+              file=sys.stderr)
     if device == "cuda" and jobs > executors.default_jobs(device, cfg.train.devices):
         jobs = executors.default_jobs(device, cfg.train.devices)
         print(f"seqbench: note: --jobs lowered to {jobs}: each cell has {cfg.train.devices} GPU(s) of its own",
               file=sys.stderr)
     executor = _executor(args, reg, device, jobs, len(cells), out)
-    threads = args.threads or executors.default_threads(device, executor.slots)
+    threads = args.threads or executors.default_threads(device, executor.slots, timed)
     print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} -> {out}; {min(executor.slots, len(cells))} at a time"
           f"{f', {threads} CPU thread(s) each' if device == 'cpu' else ''}", file=sys.stderr)
     summary = runner.run_matrix(cfg, reg, cells, tasks, out, executor=executor,

@@ -175,3 +175,31 @@ def test_options_of_one_executor_are_refused_by_another(tmp_path, capsys):
         assert main(["run", "--out", str(tmp_path / "out"), *argv]) == 2
         assert capsys.readouterr().err.strip() == f"seqbench: error: {message}"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_time_budget_runs_cells_one_at_a_time_on_every_core(tmp_path, capsys, monkeypatch):
+    """With `train.max_time` every cell gets the same time, so by default the same machine: one cell at a time, all
+    the cores its threads; the record says how much of the machine it had (its CPU time, the load beside it)."""
+    from seqbench.run import executors
+    monkeypatch.setattr(executors, "cpu_count", lambda: 2)
+    config = tmp_path / "matrix.toml"
+    config.write_text(TINY.replace("seeds = [0]", "seeds = [0, 1]").replace("max_steps = 40",
+                                                                          "max_steps = 20\nmax_time = 600"))
+    args = ["run", "--config", str(config), "--profile", "none", "--no-progress", "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "train.max_time gives every cell the same time: they run one at a time on all 2 CPU cores" in err
+    assert "2 cells -> " in err and "1 at a time, 2 CPU thread(s) each" in err
+    loaded = results.load_dir(tmp_path / "out").dicts()
+    assert len(loaded) == 2
+    for r in loaded:
+        assert r["status"] == "ok" and r["env"]["cpu_threads"] == 2
+        assert 0 < r["times"]["cpu_s"] and r["times"]["train_s"] <= r["times"]["wall_s"]
+        assert len(r["env"]["load_avg"]) == 3 and min(r["env"]["load_avg"]) >= 0
+    # given flags win; without a time budget a CPU cell keeps one thread and the cores go to parallel cells
+    assert executors.default_jobs("cpu", timed=True) == 1 and executors.default_jobs("cpu") == 2
+    assert executors.default_threads("cpu", 1, timed=True) == 2 and executors.default_threads("cpu", 1) == 1
+    assert executors.default_threads("cpu", 2, timed=True) == 1
+    assert main([*args[:-2], "--jobs", "2", "--out", str(tmp_path / "out2")]) == 0
+    err = capsys.readouterr().err
+    assert "one at a time" not in err and "2 at a time, 1 CPU thread(s) each" in err

@@ -136,6 +136,7 @@ class Env(BaseModel):
     device: str  # cpu, cuda, mps
     device_name: Optional[str] = None
     cpu_threads: Optional[int] = None
+    load_avg: Optional[tuple[FiniteFloat, FiniteFloat, FiniteFloat]] = None  # 1/5/15-min load average at the end
     accelerator: Optional[str] = None
     precision: Optional[str] = None  # the precision Lightning actually ran
 
@@ -145,6 +146,7 @@ class Times(_Strict):
     finished: str
     wall_s: FiniteFloat = Field(ge=0)
     train_s: Optional[FiniteFloat] = Field(default=None, ge=0)
+    cpu_s: Optional[FiniteFloat] = Field(default=None, ge=0)  # the cell process's CPU time (all its threads)
 
 
 class Error(_Strict):

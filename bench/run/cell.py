@@ -74,7 +74,7 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
     process per rank), every rank trains, rank zero alone tests and returns the record, the others return None
     (or a failed record when their training failed)."""
     cell, task, train_cfg = inputs.cell, inputs.task, inputs.cell.train
-    started, t0 = now(), time.monotonic()
+    started, t0, cpu0 = now(), time.monotonic(), time.process_time()
     record: dict[str, Any] = {
         "schema": SCHEMA, "cell_id": cell.cell_id, "status": "ok", "arch": cell.arch, "task": cell.task,
         "distance": cell.distance.label, "seed": cell.seed, "params_budget": cell.params_budget, "lr": cell.lr,
@@ -161,7 +161,8 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
     record["warnings"] = _kept(caught)
     record["env"] = environment(device, train_cfg.accelerator, precision)
     record["times"] = {"started": started, "finished": now(), "wall_s": round(time.monotonic() - t0, 3),
-                       "train_s": None if train_s is None else round(train_s, 3)}
+                       "train_s": None if train_s is None else round(train_s, 3),
+                       "cpu_s": round(time.process_time() - cpu0, 3)}
     return _validated(record, cell, reg)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -41,6 +42,15 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
+def load_average() -> list[float] | None:
+    """The machine's 1, 5 and 15-minute load averages (runnable processes, this cell's threads included), or None
+    where the system has none: beside a cell's CPU threads, what else wanted the cores while it ran."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # pragma: no cover - Windows
+        return None
+
+
 def environment(device: torch.device, accelerator: str, precision: str) -> dict[str, Any]:
     import pytorch_lightning
     import torchmetrics
@@ -56,6 +66,7 @@ def environment(device: torch.device, accelerator: str, precision: str) -> dict[
         "device": device.type,
         "device_name": device_name(device),
         "cpu_threads": torch.get_num_threads(),
+        "load_avg": load_average(),
         "accelerator": accelerator,
         "precision": precision,
     }

@@ -84,20 +84,28 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def default_jobs(device: str, devices: int = 1) -> int:
+def default_jobs(device: str, devices: int = 1, timed: bool = False) -> int:
     """One cell per GPU (per `devices` GPUs) on a GPU machine; on a CPU, one cell per core (small models use two
-    processes better than two threads)."""
+    processes better than two threads), but one cell at a time when the cells have a time budget (`timed`:
+    `train.max_time`): cells that share the cores do not each get the same machine, and an equal time is then not an
+    equal budget (the last cell would run alone, on a quieter machine, than the ones before it)."""
     if device == "cuda":
         return max(1, torch.cuda.device_count() // devices)
-    return cpu_count() if device == "cpu" else 1
+    if device == "cpu":
+        return 1 if timed else cpu_count()
+    return 1
 
 
-def default_threads(device: str, slots: int) -> int:
+def default_threads(device: str, slots: int, timed: bool = False) -> int:
     """CPU threads per cell. On a CPU, one, whatever `--jobs` is: a thread count changes the order of a CPU's
     floating-point reductions (a Transformer's metrics differ in their last digits between one and two threads), so
     fixing it makes `--jobs N` give the metrics of `--jobs 1` bit for bit, and small models use processes better
-    than threads. On a GPU, the cores divided between the cells (they only feed the device)."""
-    return 1 if device == "cpu" else max(1, cpu_count() // max(1, slots))
+    than threads. With a time budget (`timed`), the cores divided between the cells: how many steps fit in the time
+    depends on the machine anyway, and a budget should buy all of it. On a GPU, the cores divided between the cells
+    (they only feed the device)."""
+    if device == "cpu" and not timed:
+        return 1
+    return max(1, cpu_count() // max(1, slots))
 
 
 def execute(job: Job, report: Callable[[dict], None] | None = None) -> Record | None:

@@ -195,7 +195,7 @@ def test_a_time_budget_runs_cells_one_at_a_time_on_every_core(tmp_path, capsys, 
     for r in loaded:
         assert r["status"] == "ok" and r["env"]["cpu_threads"] == 2
         assert 0 < r["times"]["cpu_s"] and r["times"]["train_s"] <= r["times"]["wall_s"]
-        assert len(r["env"]["load_avg"]) == 3 and min(r["env"]["load_avg"]) >= 0
+        assert len(r["times"]["load_avg"]) == 3 and min(r["times"]["load_avg"]) >= 0
     # given flags win; without a time budget a CPU cell keeps one thread and the cores go to parallel cells
     assert executors.default_jobs("cpu", timed=True) == 1 and executors.default_jobs("cpu") == 2
     assert executors.default_threads("cpu", 1, timed=True) == 2 and executors.default_threads("cpu", 1) == 1

@@ -136,7 +136,6 @@ class Env(BaseModel):
     device: str  # cpu, cuda, mps
     device_name: Optional[str] = None
     cpu_threads: Optional[int] = None
-    load_avg: Optional[tuple[FiniteFloat, FiniteFloat, FiniteFloat]] = None  # 1/5/15-min load average at the end
     accelerator: Optional[str] = None
     precision: Optional[str] = None  # the precision Lightning actually ran
 
@@ -147,6 +146,7 @@ class Times(_Strict):
     wall_s: FiniteFloat = Field(ge=0)
     train_s: Optional[FiniteFloat] = Field(default=None, ge=0)
     cpu_s: Optional[FiniteFloat] = Field(default=None, ge=0)  # the cell process's CPU time (all its threads)
+    load_avg: Optional[tuple[FiniteFloat, FiniteFloat, FiniteFloat]] = None  # the machine's 1/5/15-min load at the end
 
 
 class Error(_Strict):

@@ -34,7 +34,7 @@ from seqbench.records.schema import SCHEMA, Record, describe
 from seqbench.run.config import EvalConfig, TrainConfig
 from seqbench.run import gradients, weights
 from seqbench.run.data import TaskData, stream_seed
-from seqbench.run.env import environment
+from seqbench.run.env import environment, load_average
 from seqbench.run.measure import GenerationThroughput, Progress, TrainFlops, TrainThroughput, peak_memory, reset_peak_memory
 from seqbench.run.module import Diverged, SeqModule
 from seqbench.run import ranks
@@ -162,7 +162,7 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
     record["env"] = environment(device, train_cfg.accelerator, precision)
     record["times"] = {"started": started, "finished": now(), "wall_s": round(time.monotonic() - t0, 3),
                        "train_s": None if train_s is None else round(train_s, 3),
-                       "cpu_s": round(time.process_time() - cpu0, 3)}
+                       "cpu_s": round(time.process_time() - cpu0, 3), "load_avg": load_average()}
     return _validated(record, cell, reg)
 
 

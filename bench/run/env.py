@@ -66,7 +66,6 @@ def environment(device: torch.device, accelerator: str, precision: str) -> dict[
         "device": device.type,
         "device_name": device_name(device),
         "cpu_threads": torch.get_num_threads(),
-        "load_avg": load_average(),
         "accelerator": accelerator,
         "precision": precision,
     }

@@ -183,3 +183,48 @@ def test_quick_profile_plans():
     cfg = resolve.resolve(sources.gather(None, None, {}, []), reg)
     cells, _ = plan(cfg, reg)
     assert cells and {c.task for c in cells} == set(cfg.matrix.tasks)
+
+
+# --- `none`: unsetting a key a lower source set -------------------------------------------------------------------
+
+
+def test_none_unsets_an_optional_key_that_a_profile_set():
+    reg = registry.load()
+    timed = sources.gather("multi30k", None, {}, ["task.translation.data_dir=/corpus", "train.max_time=none"])
+    assert resolve.resolve(timed, reg).train.max_time is None
+    assert resolve.resolve(sources.gather("multi30k", None, {}, ["task.translation.data_dir=/corpus"]),
+                           reg).train.max_time == 1800
+    quick = resolve.resolve(sources.gather(None, None, {}, ["train.solved_at=none"]), reg)
+    assert quick.train.solved_at is None
+    assert sources.parse_set('task.translation.tokenizer="none"') == (["task", "translation", "tokenizer"], "none")
+
+
+def _every_key(reg) -> list[str]:
+    import dataclasses
+
+    from seqbench.run import config as C
+    keys = [f"{section}.{name}" for section, cls in (("matrix", C.MatrixConfig), ("model", C.ModelConfig),
+                                                     ("train", C.TrainConfig), ("eval", C.EvalConfig))
+            for name in (f.name for f in dataclasses.fields(cls))]
+    keys += [f"task.{t}.{f.name}" for t in reg.tasks for f in dataclasses.fields(reg.task(t).options)]
+    keys += [f"arch.{a}.{f.name}" for a in reg.archs for f in dataclasses.fields(reg.arch(a).options)]
+    return keys
+
+
+def test_none_on_every_key_is_taken_or_refused_in_one_line(capsys):
+    """Every key of every section, task and architecture set to `none`: either the run plans (the key is optional)
+    or one line names the key and says it cannot be unset; never a traceback."""
+    keys = _every_key(registry.load())
+    assert len(keys) > 40
+    refused = set()
+    for key in keys:
+        code = main(["run", "--dry-run", "--profile", "none", "--arch", "lstm", "--task", "copy", "--set",
+                     f"{key}=none"])
+        err = capsys.readouterr().err.strip()
+        assert code in (0, 2), (key, err)
+        if code == 2:
+            assert err.count("\n") == 0 and err.startswith("seqbench: error: "), (key, err)
+            assert key in err or key.rsplit(".", 1)[0] in err, (key, err)
+            refused.add(key)
+    assert {"train.lr", "matrix.archs", "eval.batch_size", "task.copy.k"} <= refused
+    assert not {"train.max_time", "train.solved_at"} & refused

@@ -187,6 +187,8 @@ def _prepared(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
     for key, value in values.items():
         hint = hints.get(key)
         base = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        if value is None:
+            continue  # `--set key=none`: the dataclass's own validation says whether the key may be unset
         if isinstance(value, bool) and bool not in base and any(t in (int, float) for t in base):
             raise ConfigError(f"{where}.{key}: must be a number, got {str(value).lower()}")
         if bool in base and not isinstance(value, bool) and str(value).lower() not in ("true", "false"):
@@ -235,7 +237,10 @@ def message(error: ValidationError, where: str) -> str:
     }.get(kind)
     if text is None and kind == "value_error":
         text = str(ctx.get("error", e["msg"]))
-    return f"{key}: {text or e['msg']}"
+    text = text or e["msg"]
+    if got is None and kind != "missing":  # `--set key=none` on a key that needs a value
+        text = text.replace(", got None", "") + "; it cannot be unset (none)"
+    return f"{key}: {text}"
 
 
 def _typename(value: Any) -> str:

@@ -124,14 +124,21 @@ def flags(values: Mapping[str, Any]) -> Source:
     return Source("a flag", 3, data)
 
 
+NONE = "none"  # the --set value that unsets a key
+
+
 def parse_set(item: str) -> tuple[list[str], Any]:
-    """`train.lr=1e-3` -> (["train", "lr"], 0.001). Values are read as TOML values when they parse, else as text."""
+    """`train.lr=1e-3` -> (["train", "lr"], 0.001). Values are read as TOML values when they parse, else as text;
+    a bare `none` is None (TOML has no null): it unsets an optional key (`train.max_time=none`), and a key that
+    must have a value refuses it. `'"none"'` is the text."""
     if "=" not in item:
         raise ConfigError(f"--set takes section.key=value (e.g. train.lr=1e-3), got {item!r}")
     key, text = item.split("=", 1)
     path = [p.strip() for p in key.strip().split(".")]
     if len(path) < 2 or not all(path):
         raise ConfigError(f"--set key must name a section and a key (e.g. train.lr), got {key.strip()!r}")
+    if text.strip() == NONE:
+        return path, None
     try:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:

@@ -219,27 +219,27 @@ def message(error: ValidationError, where: str) -> str:
     got = e.get("input")
     ctx = e.get("ctx") or {}
     kind = e["type"]
+    was = "; it cannot be unset (none)" if got is None else f", got {got!r}"  # None: `--set key=none`
     text = {
-        "int_parsing": f"must be an integer, got {got!r}", "int_type": f"must be an integer, got {got!r}",
-        "int_from_float": f"must be an integer, got {got!r}", "float_parsing": f"must be a number, got {got!r}",
-        "float_type": f"must be a number, got {got!r}", "finite_number": f"must be a finite number, got {got!r}",
-        "greater_than_equal": f"must be at least {ctx.get('ge')}, got {got!r}",
+        "int_parsing": f"must be an integer{was}", "int_type": f"must be an integer{was}",
+        "int_from_float": f"must be an integer{was}", "float_parsing": f"must be a number{was}",
+        "float_type": f"must be a number{was}", "finite_number": f"must be a finite number{was}",
+        "greater_than_equal": f"must be at least {ctx.get('ge')}{was}",
         "greater_than": f"must be greater than {ctx.get('gt')}" + (" (positive)" if ctx.get("gt") == 0 else "")
-                        + f", got {got!r}",
-        "less_than_equal": f"must be at most {ctx.get('le')}, got {got!r}",
-        "less_than": f"must be less than {ctx.get('lt')}, got {got!r}",
-        "literal_error": f"must be one of {ctx.get('expected')}, got {got!r}",
-        "bool_parsing": f"must be true or false, got {got!r}", "bool_type": f"must be true or false, got {got!r}",
-        "string_type": f"must be text, got {got!r}", "too_short": "must not be empty" if not got else
+                        + was,
+        "less_than_equal": f"must be at most {ctx.get('le')}{was}",
+        "less_than": f"must be less than {ctx.get('lt')}{was}",
+        "literal_error": f"must be one of {ctx.get('expected')}{was}",
+        "bool_parsing": f"must be true or false{was}", "bool_type": f"must be true or false{was}",
+        "string_type": f"must be text{was}", "too_short": "must not be empty" if not got else
         f"needs at least {ctx.get('min_length')} items", "string_pattern_mismatch": f"must be a name without "
-        f"spaces, got {got!r}", "tuple_type": f"must be a list, got {got!r}", "dict_type": f"must be a section "
-        f"of key = value, got {got!r}", "missing": "is required",
+        f"spaces{was}", "tuple_type": f"must be a list{was}", "dict_type": f"must be a section "
+        f"of key = value{was}", "missing": "is required",
     }.get(kind)
-    if text is None and kind == "value_error":
-        text = str(ctx.get("error", e["msg"]))
-    text = text or e["msg"]
-    if got is None and kind != "missing":  # `--set key=none` on a key that needs a value
-        text = text.replace(", got None", "") + "; it cannot be unset (none)"
+    if text is None:
+        text = str(ctx.get("error", e["msg"])) if kind == "value_error" else e["msg"]
+        if got is None and kind != "missing":
+            text += was
     return f"{key}: {text}"
 
 

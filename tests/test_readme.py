@@ -40,6 +40,7 @@ def test_readme_plugin_runs_through_the_cli(tmp_path, monkeypatch):
     path = tmp_path / "my_mixer.py"
     path.write_text(plugin_source())
     monkeypatch.setenv(registry.PLUGINS_ENV, str(path))
+    monkeypatch.setenv(registry.DISABLE_AUTOLOAD_ENV, "1")  # the installed example package registers causal-conv too
     out = tmp_path / "out"
     code = main(["run", "--arch", "causal-conv", "--task", "copy", "--max-steps", "10", "--distance", "3",
                  "--set", "model.d_model=16", "--set", "arch.causal-conv.width=8",

@@ -8,6 +8,7 @@ import types
 import pytest
 
 import seqbench
+from seqbench.cli import main
 from seqbench.contract import registry
 from seqbench.contract.errors import UserError
 from conftest import TOY_ARCH
@@ -109,6 +110,28 @@ def test_duplicate_name_is_refused_naming_both_sources(write_plugin):
     assert reg.owner[("architecture", "lstm")].source == "builtin"  # the first one stays
 
 
+def test_contested_name_is_refused_when_used_naming_both_plugins(write_plugin, entry_point_dist, monkeypatch, capsys,
+                                                                tmp_path):
+    # an installed package and a -p file both say "mine": the run would train whichever loaded first
+    entry_point_dist("seqbench-mine", "2.0", "seqbench_mine_ep", TOY_ARCH.format(name="mine"))
+    path = write_plugin("my_copy", TOY_ARCH.format(name="mine"))
+    reg = registry.load([str(path)], err=io.StringIO())
+    assert reg.owner[("architecture", "mine")].source == "entry point"
+    with pytest.raises(UserError) as e:
+        reg.arch("mine")
+    assert str(e.value) == (f"architecture 'mine' is registered by entry point plugin 'seqbench-mine' and by command "
+                            f"line plugin '{path}'; rename one, or leave installed packages out with "
+                            f"{registry.DISABLE_AUTOLOAD_ENV}=1")
+    assert reg.arch("lstm") is reg.archs["lstm"]  # the other names stay usable
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["run", "-p", str(path), "--arch", "mine", "--task", "copy", "--dry-run", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith(str(e.value)) and "Traceback" not in "\n".join(err) and not out.exists()
+    monkeypatch.setenv(registry.DISABLE_AUTOLOAD_ENV, "1")  # the way out the message names
+    assert main(["run", "-p", str(path), "--arch", "mine", "--task", "copy", "--dry-run", "--out", str(out)]) == 0
+
+
 def test_api_plugin_registers_and_unregisters_with_the_registry():
     module = types.ModuleType("throwaway")
     exec(compile(__import__("textwrap").dedent(TOY_ARCH.format(name="throwaway")), "throwaway", "exec"),
@@ -150,7 +173,6 @@ def test_invalid_spec_is_refused_at_registration(write_plugin, capsys, spec, imp
     info = next(i for i in reg.plugins if i.source == "command line")
     assert info.status == "error" and len(info.errors) == 1 and expected in info.errors[0]
     assert info.provides == ["architecture:fine"]  # the valid spec beside it is kept
-    from seqbench.cli import main
 
     assert main(["plugins", "-p", str(path)]) == 0  # `plugins` shows the truth, not "ok"
     line = next(l for l in capsys.readouterr().out.splitlines() if "badspec" in l)
@@ -186,7 +208,6 @@ def test_missing_plugin_is_a_typo_refused(spec, expected, tmp_path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match=expected):
         registry.load([spec], entry_points=False)
-    from seqbench.cli import main
 
     assert main(["run", "-p", spec, "--dry-run", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -51,18 +51,33 @@ class Registry:
     archs: dict[str, ArchSpec] = field(default_factory=dict)
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     owner: dict[tuple[str, str], PluginInfo] = field(default_factory=dict)  # (kind, name) -> plugin
+    # (kind, name) -> the plugins whose claim on a name another plugin already held (refused at load, see `arch`)
+    contested: dict[tuple[str, str], list[PluginInfo]] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
     _digests: dict[int, str | None] = field(default_factory=dict, repr=False)  # id(PluginInfo) -> digest
 
     def arch(self, name: str) -> ArchSpec:
         if name not in self.archs:
             raise unknown("architecture", name, self.archs)
+        self._uncontested("architecture", name)
         return self.archs[name]
 
     def task(self, name: str) -> TaskSpec:
         if name not in self.tasks:
             raise unknown("task", name, self.tasks)
+        self._uncontested("task", name)
         return self.tasks[name]
+
+    def _uncontested(self, kind: str, name: str) -> None:
+        """A name two plugins registered is refused when used: the one kept is whichever loaded first (built-in,
+        entry point, then -p), which may not be the code the user meant, e.g. a `-p` file shadowed by an
+        installed package with the same name."""
+        refused = self.contested.get((kind, name))
+        if refused:
+            kept = self.owner[(kind, name)]
+            others = " and ".join("again by it" if i is kept else f"by {i.source} plugin '{i.name}'" for i in refused)
+            raise UserError(f"{kind} '{name}' is registered by {kept.source} plugin '{kept.name}' and {others}; "
+                            f"rename one, or leave installed packages out with {DISABLE_AUTOLOAD_ENV}=1")
 
     def ref(self, kind: str, name: str) -> PluginRef:
         """What provides an architecture or task: plugin, version and a digest of its source files (part of every
@@ -175,6 +190,7 @@ def _collect(pm: pluggy.PluginManager, reg: Registry, info: PluginInfo, err: Tex
                     f"'{first.name}', refused from {info.source} plugin '{info.name}'"
                 )
                 _fail(info, msg, err)
+                reg.contested.setdefault((_kind, spec.name), []).append(info)
                 return
             _staged[spec.name] = spec
 

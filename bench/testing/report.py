@@ -19,8 +19,8 @@ def check_plugins(reg: Registry, names: list[str], out: TextIO) -> int:
     subjects = []
     for name in names:
         found = [(kind, subject) for kind, table, subject in (
-            ("architecture", reg.archs, lambda: ArchSubject(name, reg.archs[name])),
-            ("task", reg.tasks, lambda: TaskSubject(name, reg.tasks[name]))) if name in table]
+            ("architecture", reg.archs, lambda: ArchSubject(name, reg.arch(name))),
+            ("task", reg.tasks, lambda: TaskSubject(name, reg.task(name)))) if name in table]
         if not found:
             raise UserError(_not_registered(reg, name))
         subjects += [(kind, name, make()) for kind, make in found]

@@ -36,6 +36,7 @@ class Display:
         self.started = time.monotonic()
         self.last_line = self.started
         self.names: dict[str, str] = {}
+        self.running: dict[str, float] = {}  # key -> when the cell started (monotonic s)
         use_live = live if live is not None else (hasattr(self.err, "isatty") and self.err.isatty())
         self.live = _Live(self.err, total) if use_live and total else None
 
@@ -47,6 +48,7 @@ class Display:
 
     def start(self, key: str, name: str, params: int) -> None:
         self.names[key] = name
+        self.running[key] = time.monotonic()
         self.begun += 1
         if self.live:
             self.live.add(key, name)
@@ -60,6 +62,7 @@ class Display:
 
     def finish(self, key: str, record: Record, seconds: float) -> None:
         name = self.names.pop(key, key)
+        self.running.pop(key, None)
         self.done += 1
         self.spent += seconds
         if self.live:
@@ -90,9 +93,14 @@ class Display:
     # --- text ----------------------------------------------------------------------------------------------------
 
     def eta(self) -> float | None:
+        """Seconds left: the cells not finished at the mean time of those finished, less what the running ones
+        have already had (each counted up to that mean), shared over the slots."""
         if not self.done:
             return None
-        return self.spent / self.done * (self.total - self.done) / max(1, self.slots)
+        mean = self.spent / self.done
+        now = time.monotonic()
+        had = sum(min(now - t0, mean) for t0 in self.running.values())
+        return max(0.0, mean * (self.total - self.done) - had) / max(1, self.slots)
 
     def status(self) -> str:
         eta = self.eta()

@@ -108,6 +108,11 @@ def test_duplicate_name_is_refused_naming_both_sources(write_plugin):
     assert "duplicate architecture name 'lstm'" in message
     assert "builtin plugin 'seqbench.plugins.recurrent'" in message and str(path) in message
     assert reg.owner[("architecture", "lstm")].source == "builtin"  # the first one stays
+    with pytest.raises(UserError) as e:  # but is not used: the user meant one of the two, seqbench cannot know which
+        reg.arch("lstm")
+    assert str(e.value) == (f"architecture 'lstm' is registered by builtin plugin 'seqbench.plugins.recurrent' and by "
+                            f"command line plugin '{path}'; rename one")  # no entry point: autoload is no way out
+    assert reg.arch("gru") is reg.archs["gru"]
 
 
 def test_contested_name_is_refused_when_used_naming_both_plugins(write_plugin, entry_point_dist, monkeypatch, capsys,

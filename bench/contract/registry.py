@@ -76,8 +76,10 @@ class Registry:
         if refused:
             kept = self.owner[(kind, name)]
             others = " and ".join("again by it" if i is kept else f"by {i.source} plugin '{i.name}'" for i in refused)
+            way_out = f", or leave installed packages out with {DISABLE_AUTOLOAD_ENV}=1" \
+                if any(i.source == "entry point" for i in [kept, *refused]) else ""
             raise UserError(f"{kind} '{name}' is registered by {kept.source} plugin '{kept.name}' and {others}; "
-                            f"rename one, or leave installed packages out with {DISABLE_AUTOLOAD_ENV}=1")
+                            f"rename one{way_out}")
 
     def ref(self, kind: str, name: str) -> PluginRef:
         """What provides an architecture or task: plugin, version and a digest of its source files (part of every

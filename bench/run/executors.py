@@ -91,9 +91,7 @@ def default_jobs(device: str, devices: int = 1, timed: bool = False) -> int:
     equal budget (the last cell would run alone, on a quieter machine, than the ones before it)."""
     if device == "cuda":
         return max(1, torch.cuda.device_count() // devices)
-    if device == "cpu":
-        return 1 if timed else cpu_count()
-    return 1
+    return cpu_count() if device == "cpu" and not timed else 1
 
 
 def default_threads(device: str, slots: int, timed: bool = False) -> int:

@@ -46,7 +46,7 @@ def source_files(module: ModuleType) -> dict[str, Path]:
             continue
         found[name] = path
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for imported in _imports(_read(path), package):
+        for imported in imports(_read(path), package):
             if imported == root or imported.startswith(root + "."):
                 todo.append(imported)
     return found
@@ -75,7 +75,7 @@ def _file_of(name: str) -> Path | None:
     return Path(origin) if origin and origin.endswith(".py") else None
 
 
-def _imports(source: bytes, package: str) -> list[str]:
+def imports(source: bytes, package: str) -> list[str]:
     """Module names a source may import: `import a.b` gives a.b; `from .x import y` gives pkg.x and pkg.x.y."""
     names: list[str] = []
     for node in ast.walk(ast.parse(source)):

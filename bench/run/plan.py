@@ -22,6 +22,7 @@ from seqbench.contract.registry import Registry
 from seqbench.contract.sizing import build_model, count_params, size_to_budget
 from seqbench.contract.specs import Distance, ModelShape, Task
 from seqbench.run import config as C
+from seqbench.run import hostcode
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Cell:
     max_len: int  # the longest stream the model is built for
     cell_id: str
     resolved: dict[str, Any]  # the record's "config"
-    plugins: dict[str, dict[str, Any]]  # the record's "plugins": arch and task as `PluginRef` data
+    plugins: dict[str, dict[str, Any]]  # the record's "plugins": arch, task and host as `PluginRef` data
     fault: PluginFault | None = None  # plugin code failed while planning: the cell is recorded as failed
 
     @property
@@ -203,7 +204,8 @@ def _cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, train, n_params
         "arch_options": dataclasses.asdict(cfg.arch_options[arch]),
         "host_block": HOST_BLOCK,
     }
-    plugins = {"arch": reg.ref("architecture", arch).model_dump(), "task": reg.ref("task", task_name).model_dump()}
+    plugins = {"arch": reg.ref("architecture", arch).model_dump(), "task": reg.ref("task", task_name).model_dump(),
+               "host": hostcode.ref().model_dump()}
     blob = json.dumps({"config": _identity(resolved), "plugins": plugins}, sort_keys=True, default=str)
     cell_id = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return Cell(arch, task_name, d, seed, budget, train.lr, model_cfg, train, n_params, max_len, cell_id, resolved,

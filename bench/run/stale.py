@@ -1,5 +1,6 @@
 """Stale records: a results folder holds a record of the same architecture, task, distance, seed, parameter
-budget and learning rate as a planned cell, but under another cell id, because the plugins' code or the configuration changed.
+budget and learning rate as a planned cell, but under another cell id, because seqbench's own computing code
+(`seqbench.run.hostcode`), the plugins' code or the configuration changed.
 `seqbench run` names them and says what changed; it neither reuses them nor deletes them."""
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def what_changed(cell: Cell, record: Record) -> str:
         elif old is None or old.model_dump() != new.model_dump():
             what = "source changed" if old is not None and old.plugin == new.plugin else "another plugin"
             changes.append(f"{role} plugin {new.plugin}: {what}")
+    old, new = record.plugins.get("host"), PluginRef.model_validate(cell.plugins["host"])
+    if not isinstance(old, PluginRef):  # recorded before the host's code had a digest
+        changes.append("host code: recorded without a digest of seqbench's own code")
+    elif old.digest != new.digest:
+        changes.append(f"host code changed (seqbench {old.version} -> {new.version}, digest {old.digest} -> "
+                       f"{new.digest})")
     resolved = json.loads(json.dumps(cell.resolved, default=str))  # as the record holds it: lists, not tuples
     changes += [f"{key}: {_short(a)} -> {_short(b)}" for key, a, b in _diff(record.config, resolved)]
     return "; ".join(changes[:4]) + (f" and {len(changes) - 4} more" if len(changes) > 4 else "") or "cell id scheme"

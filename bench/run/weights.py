@@ -31,9 +31,10 @@ from seqbench.contract.registry import Registry
 from seqbench.contract.sizing import build_model
 from seqbench.contract.specs import Batch, Distance, ModelShape, Task
 from seqbench.records.distance import edges_to_bins
-from seqbench.records.schema import Record
+from seqbench.records.schema import PluginRef, Record
 from seqbench.records.store import atomic_path, records_dir
 from seqbench.run import config as C
+from seqbench.run import hostcode
 from seqbench.run.data import TaskData, stream_seed
 
 WEIGHTS = "weights"  # the artifact's name in `Record.artifacts`
@@ -127,6 +128,10 @@ def rebuild(reg: Registry, folder: Path, record: Record, trained: bool = True, e
         if not isinstance(then, str) and then is not None and then.digest != now.digest:
             print(f"seqbench: note: the {kind} plugin '{name}' changed since cell {record.cell_id} ran (source "
                   f"digest {then.digest} then, {now.digest} now)", file=err)
+    then = record.plugins.get("host")
+    if isinstance(then, PluginRef) and then.digest != hostcode.ref().digest:
+        print(f"seqbench: note: seqbench's own code changed since cell {record.cell_id} ran (host digest "
+              f"{then.digest} then, {hostcode.ref().digest} now)", file=err)
     from seqbench.run.plan import build_task
 
     task = build_task(reg, record.task, C.section(task_spec.options, cfg.get("task_options") or {},

@@ -3,8 +3,8 @@
 The files of a plugin module are its own file and, transitively, the modules of its own package that it imports
 (found by reading the `import` statements with `ast`, not by importing anything). Its own package is its
 top-level package (`my_plugin` for `my_plugin.archs`), except for seqbench's built-ins, whose own package is
-`seqbench.plugins` or `seqbench.tasks`: the core they import is covered by the seqbench version and the git commit
-in every record. So editing `plugins/recurrent.py` changes the ids of the `rnn`, `lstm` and `gru` cells and of
+`seqbench.plugins` or `seqbench.tasks`: the core they import is covered by the host's own digest
+(`seqbench.run.hostcode`), also part of every cell id. So editing `plugins/recurrent.py` changes the ids of the `rnn`, `lstm` and `gru` cells and of
 nothing else; editing `plugins/_rnn.py` changes those and the `seq2seq` ones.
 
 Files are named by module, not by path, so the digest is the same wherever the package is installed.

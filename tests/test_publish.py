@@ -39,7 +39,7 @@ def matrix():
     recs += curve("transformer", [1.0] * 8, train_tps=3e5)
     recs += [make_record(a, "translation", distance="5-20", seed=0, acc=[0.9, 0.5] if a == "rnn" else [0.95, 0.9],
                          bins=[(5, 9), (10, 20)], n=100, chance=0.02,
-                         overall={"n": 200, "token_acc": 0.7, "seq_acc": 0.1, "bleu": 0.4, "chrf": 0.6})
+                         overall={"n": 200, "token_acc": 0.7, "seq_acc": 0.1, "sacrebleu": 40.0, "chrf2": 60.0})
              for a in ("rnn", "transformer")]
     return recs
 
@@ -103,8 +103,9 @@ def test_table_markdown_holds_intervals_states_and_best(res, capsys):
     assert "diverged: seed 2 (256)" in out  # the state of the cell that did not finish
     translation = out[out.index("## translation"):]
     assert "one seed: 95% Wilson interval over the bin's n = 100 test examples" in translation
-    assert "| overall" in translation and "bleu" in translation and "0.400" in translation
-    assert "process RSS MB" in out and "NOT per cell" in out  # memory named for what it measured
+    assert "| overall" in translation and "| sacreBLEU" in translation and "| chrF2" in translation
+    assert "| 40.0 " in translation and "| 60.0 " in translation  # the text metrics, named as MT papers name them
+    assert "cell RSS MB" in out and "the process that ran this cell alone" in out  # memory named for what it measured
 
 
 def test_table_csv_holds_numbers_only(res, capsys):
@@ -161,13 +162,15 @@ def test_same_position_with_different_configs_is_refused(tmp_path, capsys):
 
 
 def test_memory_named_for_each_kind():
-    for kind, header in (("cell_peak_rss", "cell RSS MB"), ("cuda_max_allocated", "CUDA peak MB")):
+    for kind, header in (("cell_process_peak_rss", "cell RSS MB"), ("cuda_max_allocated", "CUDA peak MB")):
         from seqbench.publish.render import details_caption, details_cells
 
         (t,) = task_tables([make_record("lstm", seed=s, memory_kind=kind, peak_mb=100.0 + s) for s in (0, 1)])
         headers, rows = details_cells(t)
         assert header in headers and rows[0][headers.index(header)] == "101"
         assert "NOT per cell" not in details_caption(t)
+    (t,) = task_tables([make_record("lstm", seed=s, memory_kind="process_max_rss") for s in (0, 1)])
+    assert "process RSS MB" in details_cells(t)[0] and "NOT per cell" in details_caption(t)
 
 
 def test_summary_is_what_a_run_prints_first():
@@ -192,9 +195,9 @@ def test_long_format_round_trips_csv_and_parquet(tmp_path, res, capsys):
 
 def test_long_format_mixed_types_become_text(tmp_path):
     a, b = make_record("lstm", seed=0), make_record("lstm", seed=1)
-    b = edited(b, lambda d: d["config"]["model"].update(params="auto"))
+    b = edited(b, lambda d: d["config"]["model"].update(d_model="auto"))
     back = pd.read_parquet(write_long([a, b], tmp_path / "x.parquet"))
-    assert sorted(back["config.model.params"].unique()) == ["50000", "auto"]
+    assert sorted(back["config.model.d_model"].unique()) == [str(a.config["model"]["d_model"]), "auto"]
 
 
 # --- plots ------------------------------------------------------------------------------------------------------
@@ -204,7 +207,8 @@ def test_plot_writes_every_figure_once_and_the_same_records_draw_the_same_svg(re
     assert code == 0
     names = sorted(Path(p).name for p in out.split())
     stems = {"reach", "accuracy-copy", "accuracy-translation", "curves-copy", "curves-translation",
-             "throughput-copy"}  # translation ran at one length: no throughput-against-length figure
+             "throughput-copy", "gradients-copy"}  # translation ran at one length: no throughput-against-length
+    # figure; copy cells record the gradient that reaches the clue, as real copy records do: a gradients figure
     assert names == sorted(f"{s}.{f}" for s in stems for f in ("png", "svg"))
     for name in names:
         data = (tmp_path / "plots" / name).read_bytes()
@@ -328,7 +332,7 @@ def test_report_summary_first_then_tasks_figures_environment_config_commands(res
     assert "![copy: curves](curves-copy.png)" in md and "![copy: throughput](throughput-copy.png)" in md
     assert "NVIDIA H100" in md and "(1 cell)" in md and "broken.json" in md and "(left out)" in md
     config = md[md.index("## Configuration"):md.index("## Commands")]
-    assert "| task copy: " not in config or True
+    assert "| task copy: alphabet" in config and "| task cloze: " in config  # each task's own options
     assert "| model.params" not in config and "params []" not in config  # internal noise left out
     assert "| config." not in config and "| arch_options" not in config
     assert "seqbench run --task cloze --arch gru" in md and f"seqbench report {res} --out {folder}" in md

@@ -86,7 +86,7 @@ def test_multi30k_trains_from_local_files_and_reports_bleu(tmp_path):
     record = results.load_dir(out).dicts()[0]
     assert record["status"] == "ok" and record["metrics"]["overall"]["n"] == 128
     assert record["metrics"]["overall"]["token_acc"] > 0.05  # well above the ~1/2000 chance after 200 steps
-    assert record["metrics"]["overall"]["chrf"] > 0.05
+    assert record["metrics"]["overall"]["chrf2"] > 5.0  # 0-100: the words share characters with the references
 
 
 @pytest.mark.skipif(not MULTI30K.is_dir(), reason="the Multi30k corpus is not beside this checkout")

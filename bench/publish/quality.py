@@ -17,8 +17,9 @@ import pandas as pd
 
 from seqbench.publish.views import cells, row_label, row_order
 from seqbench.records.distance import sort_key
+from seqbench.records.schema import TEXT_METRICS
 
-SCORES = (("sacrebleu", "sacreBLEU"), ("bleu_tok_lc", "BLEU tok lc"), ("chrf2", "chrF2"))
+SCORES = tuple((name, TEXT_METRICS[name]) for name in ("sacrebleu", "bleu_tok_lc", "chrf2"))  # (field, header)
 COSTS = (("throughput.train_tokens_per_s", "train tok/s", "median"), ("throughput.gen_tokens_per_s", "gen tok/s",
          "median"), ("throughput.train_flops", "train FLOPs", "mean"), ("throughput.train_steps", "steps", "mean"),
          ("times.train_s", "train s", "mean"))

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from seqbench.contract.errors import UserError
-from seqbench.publish.tables import MEMORY, TEXT_METRICS, TaskTable, summary_caption, summary_frame
+from seqbench.publish.tables import MEMORY, TaskTable, summary_caption, summary_frame
 
 FORMATS = ("text", "markdown", "csv", "latex", "html")
 WIDTH = 120  # the terminal form fits this many columns
@@ -62,7 +62,7 @@ def details_cells(t: TaskTable) -> tuple[list[str], list[list[str]]]:
     d = t.details
     kinds = set(t.memory)
     memory = MEMORY[next(iter(kinds))][0] if len(kinds) == 1 and next(iter(kinds)) in MEMORY else "peak MB"
-    texts = [m for m in TEXT_METRICS if m in d]
+    texts = t.texts
     headers = ["arch", "params", "seeds"] + (["lr"] if any(t.lrs) else []) + ["train tok/s", "gen tok/s", memory]
     headers += texts + ["status"]
     rows = []
@@ -70,7 +70,7 @@ def details_cells(t: TaskTable) -> tuple[list[str], list[list[str]]]:
         r = d.iloc[i]
         row = [label, _count(r["params"]), str(t.seeds[i])] + ([t.lrs[i]] if any(t.lrs) else [])
         row += [_count(r["train tok/s"]), _count(r["gen tok/s"]), _count(r["peak MB"])]
-        row += ["" if pd.isna(r.get(m)) else f"{r[m]:.3f}" for m in texts] + [r["status"]]
+        row += ["" if pd.isna(r.get(m)) else f"{r[m]:.1f}" for m in texts] + [r["status"]]
         rows.append(row)
     return headers, rows
 
@@ -78,7 +78,7 @@ def details_cells(t: TaskTable) -> tuple[list[str], list[list[str]]]:
 def details_caption(t: TaskTable) -> str:
     memory = "; ".join(f"{MEMORY[k][0] if k in MEMORY else k}: {MEMORY[k][1] if k in MEMORY else k}"
                        for k in t.memory)
-    text = ", ".join(m for m in TEXT_METRICS if m in t.details)
+    text = ", ".join(t.texts)
     return (f"{t.task}: parameters, seeds, median training and generation tokens/s over ok cells, largest peak "
             f"memory over ok cells ({memory or 'not recorded'})" + (f", mean {text} over ok cells" if text else "")
             + ", and the state of every cell.")

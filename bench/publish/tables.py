@@ -11,6 +11,7 @@ turns these numeric tables into text, Markdown, LaTeX, HTML and CSV.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,16 +21,31 @@ import pandas as pd
 from seqbench.contract.errors import UserError
 from seqbench.publish import reach as reach_
 from seqbench.publish.stats import median
+from seqbench.records.schema import MEMORY_KINDS, TEXT_METRICS
 from seqbench.publish.views import (METRICS, accuracy, cells, choose_lr, overall, row_label, row_order, states,
                                     status_text, tidy)
 
-TEXT_METRICS = ("bleu", "chrf")
-MEMORY = {  # throughput.memory_kind -> (column header, what it measured)
-    "cuda_max_allocated": ("CUDA peak MB", "the CUDA allocator's peak during the cell"),
-    "cell_peak_rss": ("cell RSS MB", "the cell's own peak resident memory"),
-    "process_max_rss": ("process RSS MB", "the process's high-water mark, NOT per cell: it includes every cell the "
-                                          "process ran before"),
-}
+MEMORY_HEADERS = {"cuda_max_allocated": "CUDA peak MB", "cell_process_peak_rss": "cell RSS MB",
+                  "process_max_rss": "process RSS MB"}  # `throughput.memory_kind` -> column header
+MEMORY = {kind: (MEMORY_HEADERS[kind], what) for kind, what in MEMORY_KINDS.items()}  # -> (header, what it measured)
+
+
+def text_metric_label(name: str) -> str:
+    """How tables name a text metric: the schema's name for a built-in one (`sacreBLEU`), else its own."""
+    return TEXT_METRICS.get(name, name)
+
+
+def text_metrics(df: pd.DataFrame) -> list[str]:
+    """The text metrics the ok records of `df` say their task reports (`metrics.text_metrics`): the schema's
+    built-in ones in their declared order, then any other."""
+    if "metrics.text_metrics" not in df:
+        return []
+    ok = cells(df[df["status"] == "ok"])
+    names: dict[str, None] = {}
+    for listed in ok["metrics.text_metrics"].dropna():
+        names.update(dict.fromkeys(json.loads(listed) if isinstance(listed, str) else listed))
+    order = list(TEXT_METRICS)
+    return sorted(names, key=lambda m: (order.index(m) if m in order else len(order), m))
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,7 @@ class TaskTable:
     accuracy: pd.DataFrame  # the numeric accuracy frame of this task (tidy)
     overall: pd.DataFrame  # per range setting: the whole test set's accuracy (numeric)
     memory: list[str] = field(default_factory=list)  # memory kinds of the rows
+    texts: list[str] = field(default_factory=list)  # the text metrics' columns in `details`, as tables name them
 
     @property
     def intervals(self) -> str:
@@ -118,6 +135,9 @@ def _series(df: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _details(df: pd.DataFrame, rows: list[tuple]) -> pd.DataFrame:
+    """Per row: median params and tokens/s, the largest peak memory and its kind, the mean of each text metric (named
+    as `text_metric_label` names it), and the status of its records."""
+    texts = text_metrics(df)
     out = []
     for key in rows:
         g = _select(df, key)
@@ -130,9 +150,9 @@ def _details(df: pd.DataFrame, rows: list[tuple]) -> pd.DataFrame:
                 "memory": ", ".join(sorted(ok["throughput.memory_kind"].dropna().astype(str).unique()))
                 if "throughput.memory_kind" in ok else "",
                 "status": status_text(g)}
-        for m in TEXT_METRICS:
+        for m in texts:
             if _series(ok, f"metrics.overall.{m}").notna().any():
-                item[m] = float(_series(ok, f"metrics.overall.{m}").mean())
+                item[text_metric_label(m)] = float(_series(ok, f"metrics.overall.{m}").mean())
         out.append(item)
     return pd.DataFrame(out)
 
@@ -172,8 +192,9 @@ def task_table(df: pd.DataFrame, task: str, metric: str = "token_acc") -> TaskTa
     details = _details(df, rows)
     kinds = sorted({m for ms in details["memory"] for m in ms.split(", ") if m}) if len(details) else []
     with_budget = len({k[2] for k in rows}) > 1
+    texts = [text_metric_label(m) for m in text_metrics(df) if text_metric_label(m) in details]
     return TaskTable(task, metric, rows, [row_label(k, with_budget) for k in rows], cols, values, cell_state, seeds,
-                     lrs, details, acc, whole, kinds)
+                     lrs, details, acc, whole, kinds, texts)
 
 
 def task_tables(records: list[Any] | pd.DataFrame, metric: str = "token_acc") -> list[TaskTable]:

@@ -22,8 +22,9 @@ from seqbench.contract.errors import UserError
 from seqbench.publish.longform import long_frame
 from seqbench.publish.stats import Interval, accuracy_interval
 from seqbench.records.distance import Distance, sort_key
+from seqbench.records.schema import ACCURACIES
 
-METRICS = ("token_acc", "seq_acc")
+METRICS = ACCURACIES  # the accuracies a table or plot can show, as the record schema declares them
 ROW = ["task", "arch", "budget"]
 NO_BUDGET = -1  # `budget` of a record sized by width, not by a parameter budget
 POSITION = ROW + ["distance"]
@@ -130,7 +131,8 @@ def accuracy(df: pd.DataFrame, metric: str = "token_acc") -> pd.DataFrame:
 
 
 def overall(df: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Per cell position: mean and interval over ok seeds of `metrics.overall[key]` (token_acc, bleu, chrf...)."""
+    """Per cell position: mean and interval over ok seeds of `metrics.overall[key]` (an accuracy, or a text metric
+    such as sacrebleu). One seed gets a Wilson interval over the test examples only for an accuracy (a fraction)."""
     column = f"metrics.overall.{key}"
     c = cells(df)
     c = c[(c["status"] == "ok")]
@@ -139,7 +141,7 @@ def overall(df: pd.DataFrame, key: str) -> pd.DataFrame:
     c = c.assign(value=pd.to_numeric(c[column], errors="coerce"))
     g = c.groupby(POSITION).agg(values=("value", list), examples=("metrics.overall.n", "max"))
     g = g.reset_index()
-    bounded = key in METRICS or key in ("bleu", "chrf")
+    bounded = key in METRICS
     ivs: list[Interval | None] = [accuracy_interval(v, e if pd.notna(e) and bounded else None)
                                   for v, e in zip(g["values"], g["examples"])]
     g["mean"] = [i.mean if i else math.nan for i in ivs]

@@ -16,7 +16,7 @@ or artifacts; those fields are optional here, so schema-1 records are read as th
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator, model_validator
 
@@ -26,6 +26,23 @@ STATUSES = ("ok", "diverged", "oom", "failed")
 Status = Literal["ok", "diverged", "oom", "failed"]
 
 Fraction = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+
+# --- Names a record can carry, declared once: the runner writes them and every reader looks them up here. -------
+ACCURACIES = ("token_acc", "seq_acc")  # the accuracy fields of a bin and of `overall` (see `Bin`)
+TEXT_METRICS = {  # text metric a built-in task reports in `metrics.overall` and per bin -> its name in tables
+    "sacrebleu": "sacreBLEU",  # sacreBLEU's corpus BLEU, 0-100, with its signature in `metrics.text_signatures`
+    "chrf2": "chrF2",  # sacreBLEU's chrF (beta 2), 0-100
+    "bleu_tok_lc": "BLEU tok lc",  # lowercased Moses-tokenized BLEU (multi-bleu.perl style), 0-100
+}  # a third-party task may report others: they are named by `metrics.text_metrics` and shown under their own name
+MemoryKind = Literal["cuda_max_allocated", "cell_process_peak_rss", "process_max_rss"]
+MEMORY_KINDS: dict[str, str] = {  # `throughput.memory_kind` -> what `peak_memory_mb` measured
+    "cuda_max_allocated": "the CUDA allocator's peak during the cell",
+    "cell_process_peak_rss": "the peak resident memory of the process that ran this cell alone, its imports "
+                             "included",
+    "process_max_rss": "the high-water mark of a process that ran several cells: NOT per cell, it includes every "
+                       "cell the process ran before",
+}
+assert set(MEMORY_KINDS) == set(get_args(MemoryKind))
 
 
 class _Strict(BaseModel):
@@ -109,7 +126,7 @@ class Throughput(_Strict):
     train_tokens_per_s: Optional[FiniteFloat] = Field(default=None, ge=0)  # median over timed training steps
     gen_tokens_per_s: Optional[FiniteFloat] = Field(default=None, ge=0)  # median over timed test batches
     peak_memory_mb: Optional[FiniteFloat] = Field(default=None, ge=0)
-    memory_kind: Optional[str] = None  # what peak_memory_mb measured, e.g. cuda_max_allocated, cell_peak_rss
+    memory_kind: Optional[MemoryKind] = None  # what peak_memory_mb measured: one of `MEMORY_KINDS`
     train_steps_timed: Optional[int] = Field(default=None, ge=0)
     gen_batches_timed: Optional[int] = Field(default=None, ge=0)
     incremental_generation: Optional[bool] = None  # generation carried a state or KV cache

@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 import torch
 
 from seqbench.contract.specs import PAD, Batch
+from seqbench.records.schema import MemoryKind
 
 
 def sync(device: torch.device) -> None:
@@ -186,9 +187,9 @@ def reset_peak_memory(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def peak_memory(device: torch.device) -> tuple[float, str]:
-    """(MiB, what was measured): on a GPU the allocator's peak since the cell started; on a CPU the peak RSS of the
-    process that ran the cell alone (`cell_process_peak_rss`, imports included, the same for every cell), or of
+def peak_memory(device: torch.device) -> tuple[float, MemoryKind]:
+    """(MiB, what was measured, one of `MEMORY_KINDS`): on a GPU the allocator's peak since the cell started; on a
+    CPU the peak RSS of the process that ran the cell alone (`cell_process_peak_rss`, its imports included), or of
     the whole process when cells share one (`process_max_rss`: a high-water mark, not the cell's own)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"

@@ -45,13 +45,18 @@ def test_kept_weights_are_the_fused_kernels_attention(arch):
 
 
 def test_a_trained_seq2seq_attn_attends_along_the_copy_diagonal():
-    """Copy: answer i is source symbol i, so the alignment's strongest weight in row i is column i."""
+    """Copy: answer i is source symbol i, so the alignment's strongest weight in row i is column i, for every i.
+
+    At lr 2e-2 and 100 steps the model solves the task with answer 1 read from column 0 in a third to a half of the
+    examples (the decoder state carries it; measured over 3 seeds: 0.50-0.83 on the diagonal for that row), and the
+    mean over rows passed 0.9 or not by the platform's float rounding. At lr 1e-2 and 200 steps every row is
+    diagonal in at least 94% of the examples on each of 3 seeds."""
     task = CopyTask(CopyOptions(alphabet=6, k=4), Distance(1, 6))
     torch.manual_seed(0)
     model = build_model(REG.arch("seq2seq-attn"), SMALL, REG.arch("seq2seq-attn").options(), task.vocab_size)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     g = torch.Generator().manual_seed(0)
-    for _ in range(100):
+    for _ in range(200):
         b = task.sample("train", 32, g)
         logits = model(b.src, (b.src != 0).sum(1), teacher_input(b.tgt))
         loss = F.cross_entropy(logits.flatten(0, 1), b.tgt.flatten(), ignore_index=0)
@@ -63,8 +68,8 @@ def test_a_trained_seq2seq_attn_attends_along_the_copy_diagonal():
     found = alignment(model, b.src, (b.src != 0).sum(1), teacher_input(b.tgt))
     assert found is not None and found.over == "source" and found.weights.shape == (64, 1, 1, 5, b.src.shape[1])
     strongest = found.weights[:, 0, 0, :4].argmax(-1)  # (B, 4): the column each symbol reads most
-    on_diagonal = (strongest == torch.arange(4)).float().mean()
-    assert loss.item() < 0.1 and on_diagonal > 0.9, (loss.item(), on_diagonal.item())
+    on_diagonal = (strongest == torch.arange(4)).float().mean(0)  # (4,): per answer position
+    assert loss.item() < 0.1 and (on_diagonal > 0.9).all(), (loss.item(), on_diagonal.tolist())
 
 
 def test_a_plugin_without_attention_gets_no_alignment_and_no_error(write_plugin, tmp_path, capsys):

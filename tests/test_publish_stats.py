@@ -140,3 +140,55 @@ def test_reach_text_marks_which_way_seeds_were_censored():
     assert (one.method, one.text(), one.lo_open, one.hi_open) == ("none", "8", False, False)  # no interval to show
     assert across([SeedReach(12.4)], 2.0, 256.0).text() == "12"  # two significant figures below 10, whole above
     assert across([SeedReach(3.25)], 2.0, 256.0).text() == "3.2"
+
+
+# --- near-binary outcomes and reach from brackets (issue 24) ----------------------------------------------------
+
+def test_pass_count_is_scipys_exact_binomial_interval():
+    from seqbench.publish.stats import pass_count
+
+    for k, n in ((0, 5), (3, 5), (5, 5), (7, 20)):
+        iv = pass_count(k, n)
+        ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+        assert (iv.mean, iv.lo, iv.hi, iv.n, iv.method) == (k / n, ci.low, ci.high, n, "exact")
+    assert pass_count(5, 5).hi == 1.0 and pass_count(0, 5).lo == 0.0
+    assert pass_count(3, 5).lo == pytest.approx(0.1466328, abs=1e-6)  # Clopper-Pearson, 3 of 5
+    with pytest.raises(ValueError):
+        pass_count(6, 5)
+
+
+def test_bootstrap_mean_is_reproducible_bounded_and_holds_the_mean():
+    from seqbench.publish.stats import bootstrap_mean
+
+    bimodal = [0.059, 0.922, 0.047]  # the GRU cloze 64 seeds of the issue
+    a, b = bootstrap_mean(bimodal), bootstrap_mean(bimodal)
+    assert a == b and a.method == "bootstrap" and 0.0 <= a.lo < a.mean < a.hi <= 1.0
+    assert a.lo == pytest.approx(0.047) and a.hi == pytest.approx(0.922)  # resampling 3 seeds: the extremes
+    t = t_interval(bimodal)
+    assert t.lo < 0 and t.hi > 1  # what Student t says of the same seeds: nothing
+    assert bootstrap_mean([0.5]).method == "none" and bootstrap_mean([]) is None
+
+
+def test_order_statistic_ranks_have_the_coverage_they_claim():
+    from seqbench.publish.stats import order_statistic_ranks
+
+    for n in range(1, 30):
+        k, coverage = order_statistic_ranks(n)
+        exact = 1 - 2 * sum(math.comb(n, j) for j in range(k)) / 2 ** n  # P(x_(k) <= median <= x_(n+1-k))
+        assert coverage == pytest.approx(exact)
+        if n >= 6:
+            assert coverage >= 0.95 and 1 - 2 * sum(math.comb(n, j) for j in range(k + 1)) / 2 ** n < 0.95
+    assert order_statistic_ranks(5) == (1, 0.9375)  # 5 seeds: the range, which covers 93.75%
+
+
+def test_reach_interval_from_brackets_with_censored_seeds():
+    from seqbench.publish.stats import reach_interval
+
+    r = reach_interval([(32, 45), (45, 64), (32, 40), (40, 45), (16, 23)])
+    assert r.median == pytest.approx(math.sqrt(32 * 45)) and (r.lo, r.hi) == (16, 64) and r.n == 5
+    assert not r.lo_open and not r.hi_open and r.coverage == 0.9375
+    capped = reach_interval([(256, None)] * 3 + [(100, 128), (128, 160)])
+    assert capped.hi_open and capped.median == 256 and capped.lo == 100
+    below = reach_interval([(None, 2), (2, 3), (3, 4)])
+    assert below.lo_open and below.lo == 0.0 and below.median == pytest.approx(math.sqrt(6))
+    assert reach_interval([]) is None

@@ -93,17 +93,28 @@ class ValPoint(_Scores):
 
     step: int = Field(ge=0)
     val_loss: FiniteFloat
-    val_acc: float = Fraction
+    val_acc: float = Fraction  # teacher-forced next-token accuracy
+    val_gen_acc: Optional[float] = Field(default=None, ge=0.0, le=1.0)  # free-running (greedy) token accuracy, as
+    # the test scores it: what selects the checkpoint and decides solved, plateau and a search's pass
+
+
+StopReason = Literal["solved", "plateau", "budget", "time"]
 
 
 class Validation(_Strict):
-    """The validations of training; the best by loss is the checkpoint that was tested."""
+    """The validations of training; the first with the best free-running accuracy is the checkpoint that was tested
+    (schema 2 records before `val_gen_acc`: the best by loss)."""
 
     best_step: Optional[int] = None
     best_val_loss: Optional[FiniteFloat] = None
     best_val_acc: Optional[float] = Field(default=None, ge=0.0, le=1.0)
+    best_val_gen_acc: Optional[float] = Field(default=None, ge=0.0, le=1.0)
     history: list[ValPoint] = []
-    stopped: Optional[str] = None  # why training ended before max_steps ("solved", "time"), or null
+    stopped: Optional[str] = None  # why training ended before max_steps ("solved", "plateau", "time"), or null
+    stop_reason: Optional[StopReason] = None  # solved: reached train.solved_at; plateau: no better validation for
+    # train.patience steps; budget: ran to train.max_steps; time: ran out of train.max_time
+    improving: Optional[bool] = None  # the best validation (by free-running accuracy or by loss) came within the
+    # last window of training (train.patience steps, else a quarter of the steps run): more steps might have helped
 
 
 class Metrics(_Strict):

@@ -19,8 +19,7 @@ from typing import Any, Callable
 import pytorch_lightning as pl
 import torch
 from pydantic import ValidationError
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from seqbench.contract.checks import ContractError
 from seqbench.contract.beam import can_beam
@@ -39,6 +38,7 @@ from seqbench.run.measure import GenerationThroughput, Progress, TrainFlops, Tra
 from seqbench.run.module import Diverged, SeqModule
 from seqbench.run import ranks
 from seqbench.run.plan import Cell
+from seqbench.run.stopping import StopRule, improving, stop_reason
 
 for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
     logging.getLogger(_name).setLevel(logging.WARNING)  # no banners per cell ("GPU available", "Restoring states")
@@ -98,23 +98,25 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
             record["params"] = count_params(model)
             decoding = _decoding(inputs.eval, model)  # refuses beam search on a model that cannot reorder
             bins = edges_to_bins(task.bin_edges(), task.distance.hi)
-            module = SeqModule(model, task, train_cfg, inputs.eval, bins)
+            module = SeqModule(model, task, train_cfg, inputs.eval, bins, cell.max_len)
             data = TaskData(task, cell.seed, train_cfg.batch_size, inputs.eval, bins, bucket=train_cfg.bucket)
             data.setup("fit")  # the test set, for the gradient reach at initialisation
             probe = gradients.Probe(task, data.sets["test"], bins, inputs.eval.grad_examples, inputs.eval.batch_size)
             probe.measure(model, gradients.INIT)
-            ckpt = ModelCheckpoint(dirpath=work, monitor="val_loss", mode="min", save_top_k=1, save_last=False,
-                                   filename="best", save_weights_only=True)
-            solved = _solved(train_cfg)
+            ckpt = ModelCheckpoint(dirpath=work, monitor="val_gen_acc", mode="max", save_top_k=1, save_last=False,
+                                   filename="best", save_weights_only=True)  # the first best, as best_validation
+            rule = StopRule(train_cfg)
             flops = TrainFlops()
-            callbacks = [ckpt, throughput, generation, flops, *solved] + ([Progress(cell.cell_id, on_progress)]
-                                                                          if on_progress else [])
+            callbacks = [ckpt, throughput, generation, flops, rule] + ([Progress(cell.cell_id, on_progress)]
+                                                                       if on_progress else [])
+            torch.set_flush_denormal(train_cfg.flush_denormal)  # CPU only; elsewhere a no-op
             trainer = _trainer(train_cfg, callbacks, inputs.logger(cell) if inputs.logger else False)
             device = trainer.strategy.root_device
             precision = str(trainer.precision)
             reset_peak_memory(device)
             trainer.fit(module, datamodule=data)
             train_s = time.monotonic() - t0
+            reason = stop_reason(rule, trainer.global_step, train_cfg)
             if trainer.world_size > 1:
                 ranks.close_group()
                 if trainer.global_rank:
@@ -128,7 +130,8 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
                 "bins": probe.into(module.results["bins"]),
                 "overall": module.results["overall"],
                 "val": {**module.best_validation(), "history": module.val_history,
-                        "stopped": _stopped(trainer, train_cfg, solved)},
+                        "stopped": None if reason == "budget" else reason, "stop_reason": reason,
+                        "improving": improving(module.val_history, train_cfg)},
                 "text_metrics": sorted(task.text_metrics()),
                 "text_signatures": module.results["text_signatures"],
                 "decoding": decoding,
@@ -196,23 +199,6 @@ def _validated(record: dict[str, Any], cell: Cell, reg: Registry) -> Record:
         record["metrics"], record["throughput"] = {}, {}
         _fail(record, "failed", bad, cell, reg)
         return Record.model_validate(record)
-
-
-def _solved(train: TrainConfig) -> list[EarlyStopping]:
-    """Stop a cell once its validation accuracy exceeds `solved_at`: more steps cannot show anything more."""
-    if train.solved_at is None:
-        return []
-    return [EarlyStopping(monitor="val_acc", mode="max", stopping_threshold=train.solved_at, patience=10**9,
-                          check_finite=False, check_on_train_epoch_end=False)]
-
-
-def _stopped(trainer: pl.Trainer, train: TrainConfig, solved: list[EarlyStopping]) -> str | None:
-    """Why training ended before `max_steps`: "solved" (validation accuracy exceeded `solved_at`) or "time"."""
-    if trainer.global_step >= train.max_steps:
-        return None
-    if solved and solved[0].stopping_reason == EarlyStoppingReason.STOPPING_THRESHOLD:
-        return "solved"
-    return "time" if train.max_time is not None else None
 
 
 def _trainer(train: TrainConfig, callbacks: list, logger: Any) -> pl.Trainer:

@@ -1,5 +1,12 @@
 """The LightningModule around any `Seq2SeqModel`: loss, optimizer, validation, and the test that scores greedy
-generation per distance bin with torchmetrics and times it."""
+generation per distance bin with torchmetrics and times it.
+
+Generation never sees the reference: every row stops at its EOS or at a cap from its own source,
+floor(eval.max_len_a * source length + eval.max_len_b) tokens, within what the model was built for (the stream
+source, separator, output fits its max_len). Positional scores compare the output with the target position by
+position (a missing token is wrong, one past the target's end is not looked at); text metrics read the whole
+output. Validation scores the same free-running (greedy) token accuracy the tables report, `val_gen_acc`, on the
+validation split, and the checkpoint tested is the first with the best of it."""
 
 from __future__ import annotations
 
@@ -17,7 +24,6 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassExactMatch
 from seqbench.contract.checks import check_logits
 from seqbench.run.config import EvalConfig, TrainConfig
 from seqbench.contract.beam import decode
-from seqbench.contract.generate import greedy
 from seqbench.records.distance import label
 from seqbench.run.data import bin_index
 from seqbench.contract.specs import BOS, EOS, PAD, Batch, Task
@@ -41,6 +47,18 @@ def teacher_input(tgt: Tensor) -> Tensor:
     return torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1).masked_fill(tgt == PAD, PAD)
 
 
+def content(tgt: Tensor) -> Tensor:
+    """The target with EOS as padding: token accuracy is over content tokens. (B, T) -> (B, T)"""
+    return tgt.masked_fill(tgt == EOS, PAD)
+
+
+def fit(out: Tensor, t: int) -> Tensor:
+    """Generated tokens cut or PAD-filled to `t` columns, for scoring position by position. (B, L) -> (B, t)"""
+    if out.shape[1] >= t:
+        return out[:, :t]
+    return torch.cat([out, out.new_full((out.shape[0], t - out.shape[1]), PAD)], dim=1)
+
+
 def _scores(vocab: int) -> MetricCollection:
     return MetricCollection({
         "token_acc": MulticlassAccuracy(vocab, average="micro", ignore_index=PAD),
@@ -52,12 +70,14 @@ class SeqModule(pl.LightningModule):
     """Trains a model on a task; `test` leaves per-bin scores and generation timings in `self.results`."""
 
     def __init__(self, model: nn.Module, task: Task, train: TrainConfig, eval: EvalConfig,
-                 bins: list[tuple[int, int]]) -> None:
+                 bins: list[tuple[int, int]], max_len: int | None = None) -> None:
         super().__init__()
         self.model, self.task, self.cfg, self.eval_cfg = model, task, train, eval
+        self.max_len = max_len or task.max_src_len + 1 + task.max_tgt_len  # the longest stream the model holds
         self.bins = bins
         v = task.vocab_size
-        self.val_acc = MulticlassAccuracy(v, average="micro", ignore_index=PAD)
+        self.val_acc = MulticlassAccuracy(v, average="micro", ignore_index=PAD)  # teacher-forced, next token
+        self.val_gen = MulticlassAccuracy(v, average="micro", ignore_index=PAD)  # free-running, as the test scores
         self.val_loss = MeanMetric()
         self.test_bins = nn.ModuleList(_scores(v) for _ in bins)
         self.test_all = _scores(v)
@@ -98,25 +118,42 @@ class SeqModule(pl.LightningModule):
             self.log("train_loss", loss, batch_size=len(batch))
         return loss
 
+    def caps(self, src_len: Tensor) -> Tensor:
+        """The most tokens each row may generate, from its source alone. (B,) -> (B,)"""
+        cap = torch.floor(self.eval_cfg.max_len_a * src_len.float() + self.eval_cfg.max_len_b).long()
+        room = self.max_len - src_len - 1  # source, separator and output within the model's max_len
+        return torch.minimum(cap, room).clamp(min=1)
+
+    def generate(self, batch: Batch, width: int = 1) -> Tensor:
+        """Greedy (width 1) or beam-search output of each row, stopped at EOS or at its cap; PAD after.
+        -> (B, L), L the batch's largest cap"""
+        src_len = lengths(batch.src)
+        caps = self.caps(src_len)  # (B,)
+        out = decode(self.model, batch.src, src_len, int(caps.max()), width, self.eval_cfg.length_penalty)
+        beyond = torch.arange(out.shape[1], device=out.device)[None, :] >= caps[:, None]  # (B, L)
+        return out.masked_fill(beyond, PAD)
+
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         logits = self._logits(batch)
         self.val_loss.update(self._loss(logits, batch.tgt), weight=int((batch.tgt != PAD).sum()))
         self.val_acc.update(logits.argmax(-1), batch.tgt)
+        out = self.generate(batch)  # greedy, as the test decodes by default
+        self.val_gen.update(fit(out, batch.tgt.shape[1]), content(batch.tgt))
         if batch_idx == 0:
             self.val_left = self.eval_cfg.val_generate
-        if self.val_text and self.val_left > 0:  # greedy, as the test decodes by default
-            part = batch.select(torch.arange(min(self.val_left, len(batch)), device=batch.src.device))
-            self.val_left -= len(part)
-            out = greedy(self.model, part.src, lengths(part.src), part.tgt.shape[1])
-            hyps, refs = self._texts(out, part.tgt)
+        if self.val_text and self.val_left > 0:
+            n = min(self.val_left, len(batch))
+            self.val_left -= n
+            hyps, refs = self._texts(out[:n], batch.tgt[:n])
             for metric in self.val_text.values():
                 metric.update(hyps, [[r] for r in refs])
 
     def on_validation_epoch_end(self) -> None:
-        loss, acc = self.val_loss.compute(), self.val_acc.compute()
+        loss, acc, gen = self.val_loss.compute(), self.val_acc.compute(), self.val_gen.compute()
         self.log("val_loss", loss, prog_bar=True)
         self.log("val_acc", acc, prog_bar=True)
-        point = {"step": self.global_step, "val_loss": float(loss), "val_acc": float(acc),
+        self.log("val_gen_acc", gen, prog_bar=True)
+        point = {"step": self.global_step, "val_loss": float(loss), "val_acc": float(acc), "val_gen_acc": float(gen),
                  "time_s": round(self.elapsed(), 3)}
         for name, metric in self.val_text.items():
             point[name] = float(metric.compute())
@@ -124,13 +161,15 @@ class SeqModule(pl.LightningModule):
         self.val_history.append(point)
         self.val_loss.reset()
         self.val_acc.reset()
+        self.val_gen.reset()
 
     def best_validation(self) -> dict[str, Any]:
-        """The validation with the lowest loss: the checkpoint that is tested."""
+        """The first validation with the highest free-running accuracy: the checkpoint that is tested."""
         if not self.val_history:
-            return {"best_step": None, "best_val_loss": None, "best_val_acc": None}
-        best = min(self.val_history, key=lambda v: v["val_loss"])
-        return {"best_step": best["step"], "best_val_loss": best["val_loss"], "best_val_acc": best["val_acc"]}
+            return {"best_step": None, "best_val_loss": None, "best_val_acc": None, "best_val_gen_acc": None}
+        best = max(self.val_history, key=lambda v: v["val_gen_acc"])  # max keeps the first of equals
+        return {"best_step": best["step"], "best_val_loss": best["val_loss"], "best_val_acc": best["val_acc"],
+                "best_val_gen_acc": best["val_gen_acc"]}
 
     def on_test_epoch_start(self) -> None:
         """Warm generation up on the first test batch, untimed, so that every test batch can be timed."""
@@ -140,9 +179,8 @@ class SeqModule(pl.LightningModule):
             self._decode(first)
 
     def _decode(self, batch: Batch) -> Tensor:
-        """Greedy or beam-search generation, as `eval.beam_width` says. -> tokens (B, T)."""
-        return decode(self.model, batch.src, lengths(batch.src), batch.tgt.shape[1], self.eval_cfg.beam_width,
-                      self.eval_cfg.length_penalty)
+        """Greedy or beam-search generation, as `eval.beam_width` says. -> tokens (B, L)."""
+        return self.generate(batch, self.eval_cfg.beam_width)
 
     def test_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """Generation only (timed by `measure.GenerationThroughput`); scoring follows in `on_test_batch_end`.
@@ -150,12 +188,13 @@ class SeqModule(pl.LightningModule):
         return self._decode(batch)
 
     def on_test_batch_end(self, out: Tensor, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Score one generated batch, per distance bin."""
-        content = batch.tgt.masked_fill(batch.tgt == EOS, PAD)  # token accuracy is over content, not EOS
-        which = bin_index(batch.distance, self.bins)  # (B,)
+        """Score one generated batch, per distance bin: positionally against the target, texts in whole."""
         texts = self._texts(out, batch.tgt) if self.text or self.text_bins[0] else None
+        out = fit(out, batch.tgt.shape[1])  # (B, T): position by position against the target
+        target = content(batch.tgt)  # token accuracy is over content, not EOS
+        which = bin_index(batch.distance, self.bins)  # (B,)
         spans = self.task.alignment_spans(batch)  # (B,), or None for a task without alignments
-        self.test_all["token_acc"].update(out, content)
+        self.test_all["token_acc"].update(out, target)
         self.test_all["seq_acc"].update(out, batch.tgt)
         for j in range(len(self.bins)):
             mask = which == j
@@ -163,11 +202,11 @@ class SeqModule(pl.LightningModule):
             if n == 0:
                 continue
             self.bin_counts[j] += n
-            self.bin_tokens[j] += int((content[mask] != PAD).sum())
+            self.bin_tokens[j] += int((target[mask] != PAD).sum())
             if spans is not None:
                 self.span_sums = self.span_sums or [0.0] * len(self.bins)
                 self.span_sums[j] += float(spans[mask].sum())
-            self.test_bins[j]["token_acc"].update(out[mask], content[mask])
+            self.test_bins[j]["token_acc"].update(out[mask], target[mask])
             self.test_bins[j]["seq_acc"].update(out[mask], batch.tgt[mask])
             if texts is not None:
                 idx = mask.nonzero().flatten().tolist()

@@ -24,7 +24,7 @@ from pydantic.dataclasses import dataclass as schema
 from seqbench.contract.errors import ConfigError
 from seqbench.records.distance import Distance
 
-SECTIONS = ("matrix", "model", "train", "eval", "task", "arch")
+SECTIONS = ("matrix", "model", "train", "eval", "search", "task", "arch")
 _STRICT = ConfigDict(extra="forbid")
 
 
@@ -140,6 +140,20 @@ class EvalConfig:
     grad_examples: Annotated[Int, Field(ge=0)] = 256  # test examples for gradient reach, spread over the bins; 0: off
 
 
+@schema(frozen=True, config=_STRICT)
+class SearchConfig:
+    """The reach search (`seqbench.run.search`): instead of the distance grid, each (architecture, task, seed,
+    budget, learning rate) probes distances until its reach is bracketed. Not part of any cell id: a probe is an
+    ordinary cell, reused by every search that asks for it."""
+
+    enabled: bool = False  # search reach; off: train the distance grid (matrix.distances)
+    start: Annotated[Int, Field(ge=1)] = 16  # the first distance probed
+    growth: Annotated[Float, Field(gt=1)] = 2.0  # factor between probes while they pass (down while they fail)
+    ratio: Annotated[Float, Field(gt=1)] = 1.25  # stop once the bracket's hi / lo is at most this
+    cap: Annotated[Int, Field(ge=1)] = 256  # the longest distance probed, unless task_caps names the task
+    task_caps: Mapping[Name, Annotated[Int, Field(ge=1)]] = dataclasses.field(default_factory=dict)  # per task
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """The whole, validated configuration of a run."""
@@ -152,6 +166,7 @@ class RunConfig:
     distances: Mapping[str, tuple[Distance, ...]]  # task name -> distance settings (a matrix axis)
     task_options: Mapping[str, Any]  # task name -> that task's options dataclass
     arch_options: Mapping[str, Any]  # architecture name -> that architecture's options dataclass
+    search: SearchConfig = SearchConfig()  # the reach search; not part of any cell id
 
     def train_for(self, defaults: Mapping[str, Any], lr: float | None = None) -> TrainConfig:
         """The training settings of one cell: an architecture's defaults under the configuration's values, and

@@ -67,9 +67,22 @@ def resolve(settings: Merged | Mapping[str, Any], reg: Registry) -> C.RunConfig:
         train_set=frozenset(train_raw),
         eval=C.section(C.EvalConfig, _table(raw, "eval"), "eval"),
         distances=distances,
+        search=_search(_table(raw, "search"), matrix, reg),
         task_options=task_options,
         arch_options=arch_options,
     )
+
+
+def _search(raw: Mapping[str, Any], matrix: C.MatrixConfig, reg: Registry) -> C.SearchConfig:
+    search = C.section(C.SearchConfig, raw, "search")
+    for name in search.task_caps:
+        if name not in reg.tasks:
+            raise C.unknown_key("search.task_caps", name, list(reg.tasks), what="task")
+    for name in matrix.tasks if search.enabled else ():
+        cap = search.task_caps.get(name, search.cap)
+        if cap < search.start:
+            raise ConfigError(f"search: the cap of task '{name}' ({cap}) is below search.start ({search.start})")
+    return search
 
 
 def _table(raw: Mapping[str, Any], name: str, parent: str = "") -> Mapping[str, Any]:

@@ -9,6 +9,10 @@ plus `signature()`: the sacreBLEU signature that says exactly how the number was
   those tokens as they are (sacreBLEU with `tokenize="none"`, which computes what multi-bleu.perl does).
 
 Targets are `list[list[str]]`: each hypothesis's references (one or more; every hypothesis the same number).
+
+`interval()` gives a 95% interval by bootstrap resampling of sentences, as sacreBLEU's `--confidence` computes it
+(`corpus_score(..., n_bootstrap=1000)`: 1000 resamples, numpy seed 12345 unless SACREBLEU_SEED says otherwise;
+sacreBLEU reports the resamples' mean ± half the width between their 2.5th and 97.5th percentiles).
 """
 
 from __future__ import annotations
@@ -39,8 +43,20 @@ class _Corpus:
             raise ValueError(f"every hypothesis needs the same number of references, got {sorted(n)}")
         return [list(refs) for refs in zip(*self.targets)] if self.targets else [[]]
 
+    RESAMPLES = 1000  # sentences resampled for `interval`, sacreBLEU's default for --confidence
+
+    def _scored(self, n_bootstrap: int = 1) -> Any:
+        return self.metric.corpus_score(self.preds, self._streams(), n_bootstrap=n_bootstrap)
+
     def compute(self) -> float:
-        return float(self.metric.corpus_score(self.preds, self._streams()).score)
+        return float(self._scored().score)
+
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% bootstrap interval over sentences, clipped to 0-100; None for fewer than two sentences."""
+        if len(self.preds) < 2:
+            return None
+        score = self._scored(self.RESAMPLES)
+        return max(0.0, float(score._mean - score._ci)), min(100.0, float(score._mean + score._ci))
 
     def signature(self) -> str:
         return str(self.metric.get_signature())
@@ -83,10 +99,10 @@ class TokenizedBleu(_Corpus):
     def _tok(self, text: str) -> str:
         return " ".join(self.moses.tokenize(text.lower(), escape=False, aggressive_dash_splits=True))
 
-    def compute(self) -> float:
+    def _scored(self, n_bootstrap: int = 1) -> Any:
         preds = [self._tok(p) for p in self.preds]
         refs = [[self._tok(r) for r in stream] for stream in self._streams()]
-        return float(self.metric.corpus_score(preds, refs).score)
+        return self.metric.corpus_score(preds, refs, n_bootstrap=n_bootstrap)
 
     def signature(self) -> str:
         return f"moses-tok:{self.lang}|lc|multi-bleu|{self.metric.get_signature()}"

@@ -90,8 +90,27 @@ class TranslationOptions:
             raise ValueError(f"{', '.join(wrong)}: these options {what} or leave them at their defaults")
 
 
+MIN_BUCKET = 50  # test sentences a corpus's length bucket needs to be scored alone; fewer: merged into a neighbour
+
+
 def _bin_edges(distance: Distance) -> list[int]:
     return [distance.lo] + [m for m in range(10, distance.hi, 10) if m > distance.lo]
+
+
+def merged_edges(edges: list[int], lengths: Tensor, hi: int, least: int = MIN_BUCKET) -> list[int]:
+    """Bucket edges with every bucket holding at least `least` of `lengths` (source lengths of the test sentences):
+    a smaller bucket is merged into its shorter neighbour (the shortest bucket into the next), until none is small
+    or one bucket is left. `edges` start each bucket; the last bucket runs to `hi`."""
+    edges = list(edges)
+    while len(edges) > 1:
+        bounds = edges + [hi + 1]
+        counts = [int(((lengths >= a) & (lengths < b)).sum()) for a, b in zip(bounds, bounds[1:])]
+        small = [i for i, c in enumerate(counts) if c < least]
+        if not small:
+            break
+        i = small[0]
+        del edges[i if i > 0 else 1]  # bucket i joins the one before it (the first joins the second)
+    return edges
 
 
 class _Translation(Task):
@@ -198,6 +217,11 @@ class CorpusTranslation(_Translation):
     def decode(self, ids: list[int]) -> str:
         return self.corpus.decode(ids)
 
+    def bin_edges(self) -> list[int]:
+        """10-token buckets, each merged into a neighbour while it holds fewer than `MIN_BUCKET` test sentences."""
+        lengths = self.corpus.splits["test"].src_len[self.rows["test"]]
+        return merged_edges(_bin_edges(self.distance), lengths, self.distance.hi)
+
     def reference_text(self, ids: list[int]) -> str:
         """The target sentence as the corpus has it (not a round trip through the tokenizer)."""
         return self.corpus.reference(ids)
@@ -205,9 +229,6 @@ class CorpusTranslation(_Translation):
     def text_metrics(self) -> dict[str, Callable[[], Any]]:
         """sacreBLEU, chrF2, and the lowercased Moses-tokenized BLEU that the Multi30k papers report."""
         return {**super().text_metrics(), "bleu_tok_lc": functools.partial(TokenizedBleu, self.tgt_lang)}
-
-    def bin_edges(self) -> list[int]:
-        return _bin_edges(self.distance)
 
 
 def build(options: TranslationOptions, distance: Distance) -> Task:

@@ -46,7 +46,7 @@ def declared_columns() -> set[str]:
                 walk(inner[0], f"{prefix}{name}.")
             out.add(f"{prefix}{name}")
         if issubclass(model, schema._Scores):
-            out.update(f"{prefix}{m}" for m in TEXT_METRICS)
+            out.update(f"{prefix}{m}{end}" for m in TEXT_METRICS for end in ("", *schema.TEXT_INTERVAL))
 
     walk(Record, "")
     walk(schema.Bin, "bin.")

@@ -34,6 +34,7 @@ TEXT_METRICS = {  # text metric a built-in task reports in `metrics.overall` and
     "chrf2": "chrF2",  # sacreBLEU's chrF (beta 2), 0-100
     "bleu_tok_lc": "BLEU tok lc",  # lowercased Moses-tokenized BLEU (multi-bleu.perl style), 0-100
 }  # a third-party task may report others: they are named by `metrics.text_metrics` and shown under their own name
+TEXT_INTERVAL = ("_lo", "_hi")  # `<metric>_lo`, `<metric>_hi`: its 95% bootstrap interval over the sentences
 MemoryKind = Literal["cuda_max_allocated", "cell_process_peak_rss", "process_max_rss"]
 MEMORY_KINDS: dict[str, str] = {  # `throughput.memory_kind` -> what `peak_memory_mb` measured
     "cuda_max_allocated": "the CUDA allocator's peak during the cell",

@@ -59,6 +59,18 @@ def fit(out: Tensor, t: int) -> Tensor:
     return torch.cat([out, out.new_full((out.shape[0], t - out.shape[1]), PAD)], dim=1)
 
 
+def _text_scores(metrics: dict[str, Any]) -> dict[str, float]:
+    """Each text metric's score, and the bounds of its 95% interval over sentences where it gives one
+    (`<name>_lo`, `<name>_hi`: `seqbench.records.schema.TEXT_INTERVAL`)."""
+    out: dict[str, float] = {}
+    for name, metric in metrics.items():
+        out[name] = float(metric.compute())
+        bounds = metric.interval() if callable(getattr(metric, "interval", None)) else None
+        if bounds is not None:
+            out[f"{name}_lo"], out[f"{name}_hi"] = bounds
+    return out
+
+
 def _scores(vocab: int) -> MetricCollection:
     return MetricCollection({
         "token_acc": MulticlassAccuracy(vocab, average="micro", ignore_index=PAD),
@@ -227,13 +239,13 @@ class SeqModule(pl.LightningModule):
                 continue
             row = {"lo": lo, "hi": hi, "label": label(lo, hi), "n": self.bin_counts[j], "tokens": self.bin_tokens[j]}
             row.update({k: float(v) for k, v in self.test_bins[j].compute().items()})
-            row.update({k: float(m.compute()) for k, m in self.text_bins[j].items()})
+            row.update(_text_scores(self.text_bins[j]))
             if self.span_sums is not None:
                 row["mean_alignment_span"] = self.span_sums[j] / self.bin_counts[j]
             bins.append(row)
         overall = {"n": sum(self.bin_counts), "tokens": sum(self.bin_tokens)}
         overall.update({k: float(v) for k, v in self.test_all.compute().items()})
-        overall.update({k: float(m.compute()) for k, m in self.text.items()})
+        overall.update(_text_scores(self.text))
         signatures = {k: m.signature() for k, m in self.text.items() if callable(getattr(m, "signature", None))}
         self.results = {"bins": bins, "overall": overall, "text_signatures": signatures}
 

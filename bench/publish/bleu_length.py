@@ -1,0 +1,103 @@
+"""BLEU against source length, and the number MT researchers would accept for "how long a sentence it can carry"
+(issue 25): the source length at which sacreBLEU falls to half its value on the shortest sentences.
+
+Per seed, each source-length bucket of a cell's test set (`metrics.bins`) with at least `MIN_SENTENCES` sentences is
+a point at the bucket's mid length with that bucket's sacreBLEU (a corpus task merges smaller buckets into a
+neighbour before it tests, `tasks/translation.py`; a bucket still smaller is left out). Half-BLEU length: walking from the shortest bucket, the first length where BLEU is at most half
+the shortest bucket's, interpolated linearly between that bucket and the one before; a seed whose BLEU never falls
+that far is censored above (written `x+`, x its longest bucket). Over seeds: the median and an order-statistic
+interval, as reach (`seqbench.publish.stats.reach_interval`). Per bucket over seeds: the mean sacreBLEU with a
+percentile bootstrap interval over seeds; one seed: sacreBLEU's bootstrap interval over the bucket's sentences.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import pandas as pd
+
+from seqbench.publish.stats import bootstrap_mean, reach_interval
+from seqbench.publish.views import ROW, cells
+
+MIN_SENTENCES = 50  # a bucket with fewer test sentences is too noisy to score alone (2 sentences were tabulated)
+METRIC = "sacrebleu"
+
+
+def half_length(points: Sequence[tuple[float, float]]) -> tuple[float, bool] | None:
+    """(length, censored above) from (mid length, BLEU) points: where BLEU first falls to half the shortest's."""
+    pts = sorted((float(x), float(b)) for x, b in points if math.isfinite(x) and math.isfinite(b))
+    if len(pts) < 2 or pts[0][1] <= 0:
+        return None
+    half = pts[0][1] / 2.0
+    for (x0, b0), (x1, b1) in zip(pts, pts[1:]):
+        if b1 <= half:
+            t = (b0 - half) / (b0 - b1)
+            return x0 + t * (x1 - x0), False
+    return pts[-1][0], True
+
+
+def buckets(df: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
+    """Per record and bucket with enough sentences: the row, seed, bucket (lo, hi, mid) and its score and bounds."""
+    col = f"bin.{metric}"
+    if col not in df:
+        return pd.DataFrame(columns=ROW + ["seed", "lo", "hi", "mid", "n", "score", "score_lo", "score_hi"])
+    ok = df[(df["status"] == "ok") & pd.to_numeric(df[col], errors="coerce").notna()].copy()
+    ok["lo"], ok["hi"] = ok["bin.lo"].astype(int), ok["bin.hi"].astype(int)
+    ok["mid"] = (ok["lo"] + ok["hi"]) / 2.0
+    ok["n"] = pd.to_numeric(ok["bin.n"], errors="coerce")
+    ok["score"] = pd.to_numeric(ok[col], errors="coerce")
+    for end in ("lo", "hi"):
+        name = f"bin.{metric}_{end}"
+        ok[f"score_{end}"] = pd.to_numeric(ok[name], errors="coerce") if name in ok else math.nan
+    return ok[ok["n"] >= MIN_SENTENCES][ROW + ["seed", "lo", "hi", "mid", "n", "score", "score_lo", "score_hi"]]
+
+
+def half_lengths(df: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
+    """Per row (task, arch, budget): seeds, median half-BLEU length, its interval and coverage, censored seeds."""
+    b = buckets(df, metric)
+    rows = []
+    for key, g in b.groupby(ROW, sort=True):
+        per = [half_length(list(zip(s["mid"], s["score"]))) for _, s in g.groupby("seed")]
+        per = [p for p in per if p is not None]
+        r = reach_interval([(v, None) if censored else (v, v) for v, censored in per])
+        if r is None:
+            continue
+        above = sum(c for _, c in per)
+        text = (f"{r.median:.0f}+" if above == len(per) else
+                f"{r.median:.0f} [{r.lo:.0f}-{'∞' if r.hi_open else f'{r.hi:.0f}'}]")
+        rows.append({**dict(zip(ROW, key)), "seeds": len(per), "median": r.median, "lo": r.lo, "hi": r.hi,
+                     "hi_open": r.hi_open, "coverage": r.coverage, "above": above, "text": text})
+    return pd.DataFrame(rows, columns=ROW + ["seeds", "median", "lo", "hi", "hi_open", "coverage", "above", "text"])
+
+
+def by_length(df: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
+    """Per row and bucket: mean score over seeds and its interval (bootstrap over seeds; one seed: over
+    sentences), the seeds and the sentences per seed."""
+    b = buckets(df, metric)
+    rows: list[dict[str, Any]] = []
+    for key, g in b.groupby(ROW + ["lo", "hi"], sort=True):
+        seeds = g["seed"].nunique()
+        if seeds > 1:
+            iv = bootstrap_mean(g["score"], bounds=(0.0, 100.0))
+            lo, hi, how = iv.lo, iv.hi, "bootstrap over seeds"
+        else:
+            lo, hi, how = float(g["score_lo"].iloc[0]), float(g["score_hi"].iloc[0]), "bootstrap over sentences"
+        rows.append({**dict(zip(ROW + ["lo", "hi"], key)), "seeds": seeds, "sentences": int(g["n"].max()),
+                     "mean": float(g["score"].mean()), "ci_lo": lo, "ci_hi": hi, "interval": how})
+    return pd.DataFrame(rows, columns=ROW + ["lo", "hi", "seeds", "sentences", "mean", "ci_lo", "ci_hi", "interval"])
+
+
+def faster(table: pd.DataFrame, task: str, a: str, b: str) -> str:
+    """Whether a's BLEU halves at shorter sources than b's, separated by the intervals, or "not separated"."""
+    ra, rb = (table[(table["task"] == task) & (table["arch"] == n)].iloc[0] for n in (a, b))
+    if ra["hi"] < rb["lo"] and not ra["hi_open"]:
+        return f"{a} halves sooner than {b}"
+    if rb["hi"] < ra["lo"] and not rb["hi_open"]:
+        return f"{b} halves sooner than {a}"
+    return f"{a} {ra['text']}, {b} {rb['text']}: not separated"
+
+
+def used(df: pd.DataFrame) -> pd.DataFrame:
+    """The ok cells whose buckets this view reads (for captions: how many, how many sentences)."""
+    return cells(df[df["status"] == "ok"])

@@ -191,6 +191,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "train.devices": args.devices, "train.strategy": args.strategy,
     }, args.set)
     cfg = resolve.resolve(settings, reg)
+    if cfg.search.enabled:
+        return _search(args, cfg, reg, out, logger, settings.notes)
     cells, tasks = plan.plan(cfg, reg)
     for note in settings.notes:
         print(f"seqbench: note: {note}", file=sys.stderr)
@@ -268,6 +270,67 @@ def _check_executor_flags(args: argparse.Namespace) -> None:
         raise UserError(f"--time must be at least 1 minute, got {args.time}")
     if args.gpus_per_cell is not None and args.gpus_per_cell < 0:
         raise UserError(f"--gpus-per-cell must be 0 or more, got {args.gpus_per_cell}")
+
+
+def _search(args: argparse.Namespace, cfg, reg, out: Path, logger, notes: list[str]) -> int:
+    """`seqbench run` with `search.enabled`: every reach search to its end, a round of probes at a time, each round
+    run as a matrix (resumable, parallel); then `search.json` beside the records and the tables."""
+    import json
+
+    from seqbench.publish import tables
+    from seqbench.records import store as results
+    from seqbench.run import executors, plan, runner, searching
+
+    for note in notes:
+        print(f"seqbench: note: {note}", file=sys.stderr)
+    if args.rerun:
+        raise UserError("--rerun does not combine with search.enabled: a search reuses its finished probes; "
+                        "remove the records to train them again")
+    read = lambda: results.load_dir(out).records  # noqa: E731
+    if args.dry_run:
+        planner = searching.Planner(cfg, reg)
+        done = {r.cell_id: r for r in read()}
+        states = [searching.replay(s, searching.settings(cfg, s.task), planner, done) for s in searching.slots(cfg)]
+        print(f"seqbench: {len(states)} reach searches planned", file=sys.stderr)
+        for st in states:
+            print(searching.describe(st))
+        return EXIT_OK
+    device = plan.device_type(cfg.train.accelerator)
+    timed = cfg.train.max_time is not None
+    jobs = executors.default_jobs(device, cfg.train.devices, timed) if args.jobs is None else args.jobs
+    command = "seqbench " + " ".join(shlex.quote(a) for a in args.argv)
+    rounds = []
+
+    def run_cells(cells: list, tasks: dict) -> bool:
+        executor = _executor(args, reg, device, jobs, len(cells), out)  # a matrix run shuts its executor down
+        threads = args.threads or executors.default_threads(device, executor.slots, timed)
+        rounds.append(len(cells))
+        print(f"seqbench: search round {len(rounds)}: {len(cells)} probe{'s' * (len(cells) != 1)} -> {out}",
+              file=sys.stderr)
+        summary = runner.run_matrix(cfg, reg, cells, tasks, out, executor=executor,
+                                    load=executors.PluginLoad.here(args.plugins), threads=threads,
+                                    retry_failed=args.retry_failed, command=command, logger=logger,
+                                    live=False if args.no_progress else None, verbose=args.verbose,
+                                    keep_weights=args.keep_weights)
+        return not summary.interrupted
+
+    states = searching.run_search(cfg, reg, read, run_cells)
+    results.write_atomic(out / "search.json", json.dumps(searching.summary(cfg, states), indent=1) + "\n")
+    for st in states:
+        print(f"seqbench: {searching.describe(st)}", file=sys.stderr)
+    unfinished = [st for st in states if st.step.next is not None]
+    if unfinished:
+        print(f"seqbench: interrupted: {len(unfinished)} of {len(states)} searches unfinished; the same command "
+              f"resumes them from their records", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    ids = {cid for st in states for cid in st.cells}
+    mine = [r for r in results.load_dir(out).dicts() if r["cell_id"] in ids]
+    print(tables.terminal(mine))
+    not_ok = [r for r in mine if r["status"] != "ok"]
+    print(f"seqbench: {len(states)} searches ended after {len(rounds)} rounds, {len(ids)} probes "
+          f"({len(not_ok)} not ok); records in {results.records_dir(out)}, the searches in {out / 'search.json'}",
+          file=sys.stderr)
+    return EXIT_CELLS_FAILED if not_ok else EXIT_OK
 
 
 def _executor(args: argparse.Namespace, reg, device: str, jobs: int, cells: int, out: Path):

@@ -114,3 +114,29 @@ def test_search_settings_are_no_part_of_a_cell_id():
     assert len(fake.trained) - trained <= 2  # only the extra bisection steps of the finer ratio
     assert state.step.bracket.hi / state.step.bracket.lo <= 1.1 or state.step.bracket.hi - state.step.bracket.lo == 1
     assert math.isfinite(state.step.bracket.lo)
+
+
+def test_run_with_search_enabled_trains_probes_writes_the_searches_and_resumes(tmp_path, capsys):
+    """End to end: tiny lstm cells; a second run trains nothing and says the same."""
+    import json
+
+    from seqbench.cli import main
+
+    out = tmp_path / "out"
+    args = ["run", "--profile", "none", "--arch", "lstm", "--task", "copy", "--seeds", "0", "--jobs", "0",
+            "--no-progress", "--out", str(out), "--set", "search.enabled=true", "--set", "search.start=2",
+            "--set", "search.cap=8", "--set", "search.ratio=2", "--set", "model.d_model=8", "--set",
+            "model.n_layers=1", "--set", "task.copy.k=3", "--set", "task.copy.alphabet=6", "--set",
+            "train.max_steps=20", "--set", "train.val_every=10", "--set", "eval.n_val=16", "--set", "eval.n_test=16"]
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code in (0, 1) and "search round 1: 1 probe" in err
+    summary = json.loads((out / "search.json").read_text())
+    (search,) = summary["searches"]
+    assert summary["settings"]["cap"] == 8 and search["ended"] in ("narrow", "cap", "floor", "integer")
+    assert [p[0] for p in search["probes"]][0] == 2 and all(p[0] <= 8 for p in search["probes"])
+    ids = sorted(p[2] for p in search["probes"])
+    assert sorted(r.stem for r in (out / "records").glob("*.json")) == ids  # one record per probe, nothing else
+    assert main(args) == code
+    err = capsys.readouterr().err
+    assert "after 0 rounds" in err and "search round" not in err  # resumed: every probe finished before

@@ -147,3 +147,24 @@ def run_search(cfg: C.RunConfig, reg: Registry, read: Callable[[], Iterable[Reco
         if not run_cells(cells, tasks):
             return states
     raise RuntimeError(f"the reach search did not end within {most_rounds} rounds")
+
+
+def summary(cfg: C.RunConfig, states: list[SearchState]) -> dict:
+    """The searches as JSON data for `search.json` beside the records: the settings, and per search its probes
+    (distance, passed, cell id), bracket and why it ended. A view: the records alone rebuild it."""
+    s = cfg.search
+    return {
+        "settings": {"start": s.start, "growth": s.growth, "ratio": s.ratio, "cap": s.cap,
+                     "task_caps": dict(s.task_caps)},
+        "searches": [{"arch": st.slot.arch, "task": st.slot.task, "seed": st.slot.seed, "params_budget": st.slot.budget,
+                      "lr": st.slot.lr, "probes": [[p.distance, p.passed, cid] for p, cid in zip(st.probes, st.cells)],
+                      "bracket": st.step.bracket.text, "lo": st.step.bracket.lo, "hi": st.step.bracket.hi,
+                      "ended": st.step.why, "next": st.step.next} for st in states],
+    }
+
+
+def describe(st: SearchState) -> str:
+    """`lstm/copy/seed=0/params=40000: 16✓ 32✓ 64✗ 45✓ 54✗ -> 45-54 (narrow)`."""
+    probes = " ".join(f"{p.distance}{'✓' if p.passed else '✗'}" for p in st.probes) or "no probe yet"
+    end = f"({st.step.why})" if st.step.next is None else f"(next {st.step.next})"
+    return f"{st.slot.name}: {probes} -> {st.step.bracket.text} {end}"

@@ -2,6 +2,13 @@
 
 Fair comparison (Long Range Arena's rule): at `--params N` each architecture's `d_model` is chosen so that its
 parameter count lands within 10% of N; the record keeps the actual count.
+
+What the budget counts, the same for every family: the parameters that do not grow with the vocabulary, i.e. the
+model less its token embeddings, output head and anything else per token type (as scaling studies count
+"non-embedding" parameters). Measured, not guessed per architecture: a model built with one more token type has
+exactly the per-token parameters more, so body = count(V) - V * (count(V + 1) - count(V)). A Transformer that ties
+its input and output embeddings and an LSTM that does not are sized on the same body, and a task with a larger
+vocabulary (cloze) no longer shrinks the width a budget buys.
 """
 
 from __future__ import annotations
@@ -54,9 +61,19 @@ def params_at(spec: ArchSpec, shape: ModelShape, options: Any, vocab_size: int, 
         return count_params(build_model(spec, dataclasses.replace(shape, d_model=width), options, vocab_size))
 
 
+def body_params(spec: ArchSpec, shape: ModelShape, options: Any, vocab_size: int, width: int | None = None) -> int:
+    """Parameters that do not grow with the vocabulary, at `d_model = width` (default the shape's): what a budget
+    counts (see the module doc)."""
+    width = shape.d_model if width is None else width
+    total = params_at(spec, shape, options, vocab_size, width)
+    per_token = params_at(spec, shape, options, vocab_size + 1, width) - total
+    return total - vocab_size * per_token
+
+
 def size_to_budget(spec: ArchSpec, shape: ModelShape, options: Any, vocab_size: int,
                    budget: int) -> tuple[ModelShape, int]:
-    """The `ModelShape` whose width puts the count closest to `budget`, and that count. For an attention
+    """The `ModelShape` whose width puts the body count (`body_params`) closest to `budget`, and that count. For an
+    attention
     architecture whose width steps (multiples of n_heads) jump over the 10% window, fewer heads are tried
     (halving down to 1) and the record keeps the n_heads used. Fails if no width lands within 10%.
 
@@ -83,14 +100,14 @@ def _size_with(spec: ArchSpec, shape: ModelShape, options: Any, vocab_size: int,
 
     def count(units: int) -> int:
         if units not in widths_tried:
-            widths_tried[units] = params_at(spec, shape, options, vocab_size, units * step)
+            widths_tried[units] = body_params(spec, shape, options, vocab_size, units * step)
         return widths_tried[units]
 
     lo, hi = 1, max(1, MAX_WIDTH // step)
     if count(lo) > budget * (1 + TOLERANCE):
         raise ConfigError(
             f"parameter budget {budget} is too small for '{spec.name}': its smallest width (d_model={step}) "
-            f"already has {count(lo)} parameters with this task's vocabulary ({vocab_size}) and "
+            f"already has {count(lo)} parameters besides its embeddings and head with "
             f"n_layers={shape.n_layers}; use a budget of at least {int(count(lo) / (1 + TOLERANCE)) + 1}"
         )
     while lo < hi:  # smallest width whose count reaches the budget

@@ -19,7 +19,7 @@ from seqbench.contract.checks import check_task
 from seqbench.contract.errors import ConfigError, PluginFault, UserError
 from seqbench.contract.host import HOST_BLOCK
 from seqbench.contract.registry import Registry
-from seqbench.contract.sizing import build_model, count_params, size_to_budget
+from seqbench.contract.sizing import build_model, count_params, params_at, size_to_budget
 from seqbench.contract.specs import Distance, ModelShape, Task
 from seqbench.run import config as C
 from seqbench.run import hostcode
@@ -169,8 +169,9 @@ def _size(spec, cfg: C.RunConfig, reg: Registry, arch: str, task: Task, max_len:
         if budget is None:
             with torch.device("meta"):
                 return cfg.model, count_params(build_model(spec, shape, options, task.vocab_size)), None
-        sized, n = size_to_budget(spec, shape, options, task.vocab_size, budget)
-        return dataclasses.replace(cfg.model, d_model=sized.d_model, n_heads=sized.n_heads), n, None
+        sized, _ = size_to_budget(spec, shape, options, task.vocab_size, budget)  # its body (no embeddings) count
+        total = params_at(spec, sized, options, task.vocab_size, sized.d_model)
+        return dataclasses.replace(cfg.model, d_model=sized.d_model, n_heads=sized.n_heads), total, None
     except UserError:
         raise
     except (Exception, SystemExit) as e:

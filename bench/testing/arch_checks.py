@@ -260,20 +260,26 @@ def check_learns(s: ArchSubject) -> None:
 
 @_check
 def check_sizing(s: ArchSubject) -> None:
-    """Sized to 20k, 50k and 200k parameters it lands within 10%, and the meta-device count is the real one; a
-    budget below its smallest width is refused."""
+    """Sized to 20k, 50k and 200k parameters besides its embeddings and head it lands within 10%, the meta-device
+    count is the real one, and what it adds per token type does not change with the vocabulary (the budget's body
+    count relies on it: `seqbench.contract.sizing.body_params`); a budget below its smallest width is refused."""
     spec, options = s.spec, s.spec.options(**s.options)
     shape = dataclasses.replace(SHAPE, d_model=64, max_len=64)
     for budget in (20_000, 50_000, 200_000):
         sized, count = size_to_budget(spec, shape, options, VOCAB, budget)
         assert abs(count - budget) <= 0.1 * budget, f"sized to {count} parameters for a budget of {budget}"
-        real = count_params(build_model(spec, sized, options, VOCAB))
+        totals = [count_params(build_model(spec, sized, options, VOCAB + k)) for k in range(3)]
+        per_token = totals[1] - totals[0]
+        assert totals[2] - totals[1] == per_token, (
+            f"parameters per token type change with the vocabulary ({per_token} then {totals[2] - totals[1]}): "
+            "the budget cannot tell the body from the embeddings")
+        real = totals[0] - VOCAB * per_token
         assert real == count, f"at d_model={sized.d_model} the meta device counts {count} parameters, the CPU {real}"
         if spec.uses_heads:
             assert sized.d_model % sized.n_heads == 0, f"d_model {sized.d_model} is not a multiple of n_heads"
     try:
-        size_to_budget(spec, shape, options, VOCAB, 10)
+        size_to_budget(spec, shape, options, VOCAB, 1)
     except ConfigError as e:
         assert "too small" in str(e), f"a budget of 10 parameters was refused for another reason: {e}"
     else:
-        raise AssertionError("a budget of 10 parameters was accepted")
+        raise AssertionError("a budget of 1 parameter was accepted")

@@ -38,10 +38,18 @@ def _common() -> argparse.ArgumentParser:
     return p
 
 
+# Commands that read records only: a plugin named for them (-p before the command) would be ignored, so it is refused.
+NO_PLUGINS = ("table", "plot", "merge")
+
+
 def parser() -> argparse.ArgumentParser:
     common = _common()
-    top = _Parser(prog="seqbench", parents=[common],
+    top = _Parser(prog="seqbench",
                   description="Accuracy against dependency distance, and throughput, for sequence models.")
+    # Before the command, the same flags under their own names: a subcommand's defaults would overwrite them.
+    top.add_argument("-p", "--plugin", action="append", default=[], dest="top_plugins", metavar="PLUGIN",
+                     help="load a plugin module or .py file (repeatable; also after the command)")
+    top.add_argument("--debug", action="store_true", dest="top_debug", help="show tracebacks")
     top.add_argument("--version", action="version", version=f"seqbench {seqbench.__version__}")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -114,8 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        args = parser().parse_args(argv)
-        args.argv = argv
+        args = _parse(argv)
         return int(args.func(args) or 0)
     except UserError as e:
         if debug:
@@ -130,6 +137,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("seqbench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The arguments, with `-p` and `--debug` given before the command joined to those given after it."""
+    args = parser().parse_args(argv)
+    args.argv = argv
+    before = args.top_plugins
+    if before and args.command in NO_PLUGINS:
+        raise UserError(f"-p {before[0]}: seqbench {args.command} reads records only and loads no plugins; "
+                        f"leave -p out")
+    args.plugins = [*before, *getattr(args, "plugins", [])]
+    args.debug = args.top_debug or getattr(args, "debug", False)
+    return args
 
 
 def _registry(args: argparse.Namespace):

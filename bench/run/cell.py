@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 
+from seqbench.contract import ContractDeprecation
 from seqbench.contract.checks import ContractError
 from seqbench.contract.beam import can_beam
 from seqbench.contract.errors import PluginFault, UserError
@@ -181,7 +182,8 @@ def _kept(caught: list[warnings.WarningMessage]) -> list[str]:
     kept: dict[str, None] = {}
     for w in caught:
         text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
-        if text and not any(n in text for n in NOISE) and not issubclass(w.category, DeprecationWarning):
+        if text and not any(n in text for n in NOISE) and (not issubclass(w.category, DeprecationWarning)
+                                                           or issubclass(w.category, ContractDeprecation)):
             kept[f"{w.category.__name__}: {text[:300]}"] = None
     return list(kept)
 

@@ -3,9 +3,12 @@ summary per name; exit 0 only if every check passed (or does not apply)."""
 
 from __future__ import annotations
 
+import warnings
 from difflib import get_close_matches
 from typing import TextIO
 
+import seqbench
+from seqbench.contract import CONTRACT_VERSION, ContractDeprecation
 from seqbench.contract.errors import UserError
 from seqbench.contract.registry import Registry
 from seqbench.testing.arch_checks import ARCHITECTURE_CHECKS, ArchSubject
@@ -24,17 +27,25 @@ def check_plugins(reg: Registry, names: list[str], out: TextIO) -> int:
         if not found:
             raise UserError(_not_registered(reg, name))
         subjects += [(kind, name, make()) for kind, make in found]
+    print(f"seqbench {seqbench.__version__}, plugin contract {CONTRACT_VERSION} (changes: CHANGELOG.md)", file=out)
     failed_any = False
     for kind, name, subject in subjects:
         info = reg.owner[(kind, name)]
         print(f"{kind} {name} (plugin {info.name} {info.version}, {info.source})", file=out)
         checks = ARCHITECTURE_CHECKS if kind == "architecture" else TASK_CHECKS
-        outcomes = run_checks(subject, checks, first="builds")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ContractDeprecation)
+            outcomes = run_checks(subject, checks, first="builds")
         for o in outcomes:
             print(f"  {o.status:<8} {o.check.name:<20} {o.seconds:5.1f}s  {o.message}".rstrip(), file=out)
+        for text in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, ContractDeprecation)):
+            print(f"  deprecated {text}", file=out)
+        for w in caught:  # the others as Python would have shown them
+            if not issubclass(w.category, ContractDeprecation):
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         failed = [o for o in outcomes if o.status in ("failed", "not run")]
         failed_any |= bool(failed)
-        print(_summary(kind, name, outcomes, failed), file=out)
+        print(_summary(kind, name, outcomes, failed, f"plugin {info.name}"), file=out)
     return 1 if failed_any else 0
 
 
@@ -46,10 +57,11 @@ def _not_registered(reg: Registry, name: str) -> str:
             f"{', '.join(sorted(reg.archs))}; tasks: {', '.join(sorted(reg.tasks))}")
 
 
-def _summary(kind: str, name: str, outcomes: list[Outcome], failed: list[Outcome]) -> str:
+def _summary(kind: str, name: str, outcomes: list[Outcome], failed: list[Outcome], plugin: str) -> str:
     counts = {s: sum(o.status == s for o in outcomes) for s in ("passed", "failed", "not run", "n/a")}
     text = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     first = next((o for o in failed if o.status == "failed"), None)
-    verdict = f"FAILED {', '.join(o.check.name for o in failed if o.status == 'failed')}: {first.message}" if first \
+    verdict = f"FAILED {', '.join(o.check.name for o in failed if o.status == 'failed')} ({plugin}): " \
+        f"{first.message}" if first \
         else "contract kept"
     return f"seqbench: check-plugin {kind} '{name}': {text}; {verdict}"

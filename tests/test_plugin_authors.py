@@ -1,0 +1,128 @@
+"""What a plugin author relies on (issue 27): a versioned contract whose renamed fields keep a warning alias, errors
+that name the plugin and the shapes, and a build that returns no model refused before anything runs."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+import seqbench
+from seqbench.cli import main
+from seqbench.contract import CONTRACT_VERSION, ContractDeprecation
+from seqbench.contract.specs import BuildContext, ModelShape
+from seqbench.records import store
+from test_run import TINY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SHAPES = """
+    import torch.nn as nn
+    import seqbench
+    from seqbench.contract.specs import ArchSpec
+
+    class Wide(nn.Module):
+        '''Returns (B, T, 2D): forgot to project back to d_model.'''
+        def __init__(self, d):
+            super().__init__()
+            self.lin = nn.Linear(d, 2 * d)
+        def forward(self, x):
+            return self.lin(x)
+
+    class Untransposed(nn.Module):
+        '''Returns (B, D, T): forgot to transpose back after its Conv1d.'''
+        def __init__(self, d):
+            super().__init__()
+            self.conv = nn.Conv1d(d, d, 1)
+        def forward(self, x):
+            return self.conv(x.transpose(1, 2))
+
+    class OldReader(nn.Module):
+        '''Written against contract 1.0's predecessor: reads ctx.max_len.'''
+        def __init__(self, d, max_len):
+            super().__init__()
+            self.lin = nn.Linear(d, d)
+            self.max_len = max_len
+        def forward(self, x):
+            return self.lin(x).cumsum(1)
+
+    @seqbench.hookimpl
+    def register_architectures(register):
+        register(ArchSpec("wide", "(B, T, 2D)", "mixer", lambda ctx: Wide(ctx.model.d_model)))
+        register(ArchSpec("untransposed", "(B, D, T)", "mixer", lambda ctx: Untransposed(ctx.model.d_model)))
+        register(ArchSpec("old-reader", "reads ctx.max_len", "mixer",
+                          lambda ctx: OldReader(ctx.model.d_model, ctx.max_len)))
+        register(ArchSpec("none-build", "build returns None", "mixer", lambda ctx: None))
+"""
+
+
+def test_the_contract_has_a_version_recorded_in_the_changelog():
+    assert re.fullmatch(r"\d+\.\d+", CONTRACT_VERSION) and seqbench.CONTRACT_VERSION == CONTRACT_VERSION
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert f"## Contract {CONTRACT_VERSION}" in changelog and "ctx.max_len" in changelog
+    assert f"plugin contract {CONTRACT_VERSION}" in (ROOT / "README.md").read_text()
+
+
+def test_ctx_max_len_still_works_and_warns_naming_the_new_spelling():
+    ctx = BuildContext(model=ModelShape(d_model=8, n_layers=1, n_heads=1, dropout=0.0, max_len=77), options=None,
+                       vocab_size=10)
+    with pytest.warns(DeprecationWarning, match=r"ctx\.model\.max_len") as caught:
+        assert ctx.max_len == 77
+    assert caught[0].category is ContractDeprecation and "contract 1.1" in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ctx.model.max_len == 77  # the new spelling: no warning
+
+
+def test_check_plugin_prints_the_version_and_shows_the_deprecation(write_plugin, capsys):
+    path = write_plugin("shapes", SHAPES)
+    assert main(["check-plugin", "-p", str(path), "old-reader"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"seqbench {seqbench.__version__}, plugin contract {CONTRACT_VERSION} (changes: CHANGELOG.md)"
+    assert any(l.startswith("  deprecated BuildContext.max_len is deprecated") and "ctx.model.max_len" in l
+               for l in out)
+    assert out[-1].endswith("contract kept")
+
+
+@pytest.mark.parametrize("arch, got, hint", [
+    ("wide", "(1, 2, 64)", "the last dimension must stay d_model=32"),
+    ("untransposed", "(1, 32, 2)", "time and features are swapped: transpose back after a Conv1d"),
+])
+def test_check_plugin_names_a_wrong_mixer_shape(write_plugin, capsys, arch, got, hint):
+    path = write_plugin("shapes", SHAPES)
+    assert main(["check-plugin", "-p", str(path), arch]) == 1
+    out = capsys.readouterr().out.splitlines()
+    line = next(l for l in out if " output-shapes " in l)
+    assert line.split()[0] == "failed" and "raised" not in line
+    assert f"the mixer's forward returned a torch.float32 tensor of shape {got}, expected the shape of its input " \
+           f"(1, 2, 32) = (batch, time, d_model); {hint}" in line
+    assert out[-1].startswith(f"seqbench: check-plugin architecture '{arch}': ")
+    assert f"FAILED output-shapes, causal, padding, attention, learns (plugin {path}): the mixer's forward " in out[-1]
+
+
+def test_a_wrong_mixer_shape_in_a_run_blames_the_plugin(tmp_path, write_plugin, capsys):
+    path = write_plugin("shapes", SHAPES)
+    config = tmp_path / "c.toml"
+    config.write_text(TINY.replace('archs = ["lstm"]', 'archs = ["untransposed"]'))
+    out = tmp_path / "out"
+    assert main(["run", "-p", str(path), "--config", str(config), "--profile", "none", "--out", str(out),
+                 "--no-progress", "--jobs", "0"]) == 1
+    [record] = store.load_dir(out).dicts()
+    error = record["error"]
+    assert record["status"] == "failed" and error["type"] == "ContractError"
+    assert error["plugin"] == f"architecture plugin 'untransposed' ({path})"  # not "seqbench"
+    assert error["message"].startswith("the mixer's forward returned a torch.float32 tensor of shape (")
+    assert "time and features are swapped" in error["message"]
+
+
+def test_a_build_that_returns_no_model_is_refused_before_anything_runs(tmp_path, write_plugin, capsys):
+    path = write_plugin("shapes", SHAPES)
+    out = tmp_path / "out"
+    assert main(["run", "-p", str(path), "--arch", "lstm,none-build", "--task", "copy", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"seqbench: error: architecture plugin 'none-build' ({path}): build() of 'none-build' returned "
+                   f"NoneType, not a torch.nn.Module\n")
+    assert not out.exists()
+

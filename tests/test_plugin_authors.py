@@ -126,3 +126,59 @@ def test_a_build_that_returns_no_model_is_refused_before_anything_runs(tmp_path,
                    f"NoneType, not a torch.nn.Module\n")
     assert not out.exists()
 
+
+OPTIONED = """
+    from dataclasses import dataclass
+    import torch.nn as nn
+    import seqbench
+    from seqbench.contract.specs import ArchSpec, options
+
+    @dataclass(frozen=True)
+    class Plain:
+        d_state: int = 16  # a plain dataclass: the host checks it from config
+
+    @options
+    class Checked:
+        d_state: int = 16  # a pydantic dataclass (seqbench.contract.specs.options)
+
+    class Mixer(nn.Module):
+        def __init__(self, d, n):
+            super().__init__()
+            self.lin = nn.Linear(d, d)
+        def forward(self, x):
+            return self.lin(x).cumsum(1)
+
+    @seqbench.hookimpl
+    def register_architectures(register):
+        for name, cls in (("plain-ssm", Plain), ("checked-ssm", Checked)):
+            register(ArchSpec(name, "options", "mixer", lambda ctx: Mixer(ctx.model.d_model, ctx.options.d_state),
+                              options=cls))
+"""
+
+
+@pytest.mark.parametrize("arch", ["plain-ssm", "checked-ssm"])
+@pytest.mark.parametrize("how", ["--set", "--config"])
+def test_an_int_option_refuses_a_float(tmp_path, write_plugin, capsys, arch, how):
+    path = write_plugin("optioned", OPTIONED)
+    out = tmp_path / "out"
+    base = ["run", "-p", str(path), "--arch", arch, "--task", "copy", "--dry-run", "--out", str(out)]
+    if how == "--set":
+        extra = ["--set", f"arch.{arch}.d_state=8.0"]
+    else:
+        (tmp_path / "c.toml").write_text(f'[arch.{arch}]\nd_state = 8.0\n')
+        extra = ["--config", str(tmp_path / "c.toml")]
+    assert main(base + extra) == 2
+    assert capsys.readouterr().err == (f"seqbench: error: arch.{arch}.d_state: must be an integer (it is declared "
+                                       f"int), got 8.0\n")
+    assert main(base + ["--set", f"arch.{arch}.d_state=8"]) == 0
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--set", "train.max_steps=30.0"], "train.max_steps: must be an integer, got 30.0"),
+    (["--max-steps", "30.0"], "train.max_steps: must be an integer, got '30.0'"),
+    (["--seeds", "0,1.0"], "matrix.seeds: must be an integer, got '1.0'"),
+    (["--set", "model.n_layers=2.5"], "model.n_layers: must be an integer, got 2.5"),
+])
+def test_an_int_setting_refuses_a_float(tmp_path, capsys, flags, message):
+    assert main(["run", "--arch", "lstm", "--task", "copy", "--dry-run", "--out", str(tmp_path / "o"), *flags]) == 2
+    assert capsys.readouterr().err == f"seqbench: error: {message}\n"

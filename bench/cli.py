@@ -197,6 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from seqbench.run import executors, loggers, plan, resolve, runner, sources
 
     out = check_folder(args.out, "--out", subfolders=("records", runner.LOCK_DIR, runner.WORK_DIR, "logs"))
+    _refuse_future_records(out)
     logger = loggers.logger_spec(args.logger, out)
     reg = _registry(args)
     if args.jobs is not None and args.jobs < 0:
@@ -269,6 +270,18 @@ def cmd_run(args: argparse.Namespace) -> int:
           + (" (--retry-failed runs them again)" if not_ok else "") + f"; records in {results.records_dir(out)}",
           file=sys.stderr)
     return EXIT_CELLS_FAILED if not_ok else EXIT_OK
+
+
+def _refuse_future_records(out: Path) -> None:
+    """A record a newer seqbench wrote is not damaged: `run` would move it aside as corrupt and run its cell again,
+    so it is refused before anything runs."""
+    from seqbench.records import store
+
+    found = store.future_records(out)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise UserError(f"{found[0]}{more}; run neither moves it aside nor replaces it: use that seqbench, or "
+                        f"another --out")
 
 
 def _n(count: int, noun: str) -> str:

@@ -241,6 +241,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"seqbench: note: --jobs lowered to {jobs}: each cell has {cfg.train.devices} GPU(s) of its own",
               file=sys.stderr)
     executor = _executor(args, reg, device, jobs, len(cells), out)
+    from seqbench.run import cell as cell_runner
+
+    cell_runner.SHOW_TRACEBACKS = bool(args.debug)  # --debug runs cells in this process: their tracebacks show
     threads = args.threads or executors.default_threads(device, executor.slots, timed)
     print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} -> {out}; {min(executor.slots, len(cells))} at a time"
           f"{f', {threads} CPU thread(s) each' if device == 'cpu' else ''}", file=sys.stderr)

@@ -115,6 +115,11 @@ def test_a_wrong_mixer_shape_in_a_run_blames_the_plugin(tmp_path, write_plugin, 
     assert error["plugin"] == f"architecture plugin 'untransposed' ({path})"  # not "seqbench"
     assert error["message"].startswith("the mixer's forward returned a torch.float32 tensor of shape (")
     assert "time and features are swapped" in error["message"]
+    assert "Traceback" not in capsys.readouterr().err
+    assert main(["run", "-p", str(path), "--config", str(config), "--profile", "none", "--out", str(out),
+                 "--no-progress", "--rerun", "--debug"]) == 1  # --debug: the traceback of the failed cell as well
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "ContractError: the mixer's forward returned" in err
 
 
 def test_a_build_that_returns_no_model_is_refused_before_anything_runs(tmp_path, write_plugin, capsys):

@@ -51,6 +51,9 @@ NOISE = ("LeafSpec", "transfer_batch_to_device", "litlogger", "does not have man
          "that has no `len()`", "log_every_n_steps", "the sum of the validation", "Checkpoint directory")
 
 
+SHOW_TRACEBACKS = False  # `run --debug` (cells then run in its process): a failed cell's traceback on stderr too
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -242,6 +245,9 @@ def _tester(train: TrainConfig) -> pl.Trainer:
 def _fail(record: dict, status: str, e: BaseException, cell: Cell, reg: Registry, step: int | None = None) -> None:
     record["status"] = status
     record["metrics"], record["throughput"] = {}, {}
+    if SHOW_TRACEBACKS:
+        print(f"seqbench: cell {cell.name} {status}:", file=sys.stderr)
+        traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
     text = f"it called sys.exit({e.code!r})" if isinstance(e, SystemExit) else str(e)
     record["error"] = {"type": getattr(e, "error_type", type(e).__name__),
                        "message": text.splitlines()[0][:500] if text else type(e).__name__,

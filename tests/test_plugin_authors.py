@@ -187,3 +187,52 @@ def test_an_int_option_refuses_a_float(tmp_path, write_plugin, capsys, arch, how
 def test_an_int_setting_refuses_a_float(tmp_path, capsys, flags, message):
     assert main(["run", "--arch", "lstm", "--task", "copy", "--dry-run", "--out", str(tmp_path / "o"), *flags]) == 2
     assert capsys.readouterr().err == f"seqbench: error: {message}\n"
+
+
+FAT = """
+    import torch
+    import torch.nn as nn
+    import seqbench
+    from seqbench.contract.specs import ArchSpec
+
+    class Fat(nn.Module):
+        '''Keeps 64 activations of its input's size for backward: many times an LSTM's memory per step.'''
+        def __init__(self, d):
+            super().__init__()
+            self.lin = nn.Linear(d, d)
+        def forward(self, x):
+            y = self.lin(x)
+            for i in range(64):
+                y = y * torch.sigmoid(y + i)
+            return y.cumsum(1)
+
+    @seqbench.hookimpl
+    def register_architectures(register):
+        register(ArchSpec("fat-mixer", "memory hungry", "mixer", lambda ctx: Fat(ctx.model.d_model)))
+"""
+
+
+def test_check_plugin_measures_the_cost_beside_lstm_and_warns(write_plugin, capsys):
+    path = write_plugin("fat", FAT)
+    main(["check-plugin", "-p", str(path), "fat-mixer", "lstm"])
+    out = capsys.readouterr().out.splitlines()
+    [cost] = [l for l in out if l.startswith("  cost ")]  # none for lstm itself
+    assert re.fullmatch(r"  cost     a training step at \d+ parameters, distance 64, batch 8: [\d.]+ ms and [\d.]+ MB "
+                        r"\([\d.]+x and [\d.]+x lstm's [\d.]+ ms and [\d.]+ MB at \d+ parameters\)", cost), cost
+    warnings_ = [l for l in out if l.startswith("  warning ")]
+    assert len(warnings_) in (1, 2) and re.fullmatch(
+        r"  warning  'fat-mixer' takes [\d.]+x the memory of lstm per training step at the same budget and distance: "
+        r"a matrix with it needs about that much more", warnings_[-1])
+    assert out.index(cost) < next(i for i, l in enumerate(out) if l.startswith("seqbench: check-plugin architecture"))
+
+
+def test_cost_warns_past_three_times_the_reference():
+    from seqbench.testing.cost import Cost, compare
+
+    ref = Cost(params=50_000, step_s=0.010, memory_bytes=8 * 2**20)
+    assert len(compare("even", Cost(49_000, 0.029, 23 * 2**20), ref)) == 1  # 2.9x: no warning
+    lines = compare("slow", Cost(51_000, 0.040, 8 * 2**20), ref)
+    assert lines[0] == ("cost     a training step at 51000 parameters, distance 64, batch 8: 40.0 ms and 8.0 MB (4.0x "
+                        "and 1.0x lstm's 10.0 ms and 8.0 MB at 50000 parameters)")
+    assert lines[1:] == ["warning  'slow' takes 4.0x the time of lstm per training step at the same budget and "
+                         "distance: a matrix with it needs about that much more"]

@@ -12,7 +12,7 @@ from seqbench.contract import CONTRACT_VERSION, ContractDeprecation
 from seqbench.contract.errors import UserError
 from seqbench.contract.registry import Registry
 from seqbench.testing.arch_checks import ARCHITECTURE_CHECKS, ArchSubject
-from seqbench.testing.core import Outcome, broken, run_checks
+from seqbench.testing.core import Outcome, broken, describe, one_thread, run_checks
 from seqbench.testing.task_checks import TASK_CHECKS, TaskSubject
 
 
@@ -29,6 +29,7 @@ def check_plugins(reg: Registry, names: list[str], out: TextIO) -> int:
         subjects += [(kind, name, make()) for kind, make in found]
     print(f"seqbench {seqbench.__version__}, plugin contract {CONTRACT_VERSION} (changes: CHANGELOG.md)", file=out)
     failed_any = False
+    reference: list = []  # the cost of the built-in every architecture is compared with, measured once
     for kind, name, subject in subjects:
         info = reg.owner[(kind, name)]
         print(f"{kind} {name} (plugin {info.name} {info.version}, {info.source})", file=out)
@@ -44,9 +45,30 @@ def check_plugins(reg: Registry, names: list[str], out: TextIO) -> int:
             if not issubclass(w.category, ContractDeprecation):
                 warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         failed = [o for o in outcomes if o.status in ("failed", "not run")]
+        if kind == "architecture" and not any(o.check.name in ("builds", "output-shapes") for o in failed):
+            for line in _cost(reg, subject, name, reference):
+                print(f"  {line}", file=out)
         failed_any |= bool(failed)
         print(_summary(kind, name, outcomes, failed, f"plugin {info.name}"), file=out)
     return 1 if failed_any else 0
+
+
+def _cost(reg: Registry, subject: ArchSubject, name: str, reference: list) -> list[str]:
+    """What a training step of the architecture costs beside the built-in reference's (`seqbench.testing.cost`),
+    with a warning past its ratio; one `n/a` line when it cannot be measured."""
+    from seqbench.testing import cost
+
+    if name == cost.REFERENCE:
+        return []
+    try:
+        with one_thread():
+            if not reference:
+                ref = reg.arch(cost.REFERENCE)
+                reference.append(cost.measure(ref, ref.options()))
+            mine = cost.measure(subject.spec, subject.spec.options(**subject.options))
+    except (Exception, SystemExit) as e:  # a plugin's failure here is the checks' business: only say so
+        return [f"n/a      cost     {describe(e)}"]
+    return cost.compare(name, mine, reference[0])
 
 
 def _not_registered(reg: Registry, name: str) -> str:

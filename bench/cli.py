@@ -10,10 +10,12 @@ import argparse
 import shlex
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 import seqbench
+from seqbench.contract import ContractDeprecation
 from seqbench.contract.errors import PluginFault, UserError
 
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -121,6 +123,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    warnings.filterwarnings("default", category=ContractDeprecation)  # shown once per place: Python hides them
     try:
         args = _parse(argv)
         return int(args.func(args) or 0)

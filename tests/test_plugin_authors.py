@@ -4,6 +4,8 @@ that name the plugin and the shapes, and a build that returns no model refused b
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -84,6 +86,15 @@ def test_check_plugin_prints_the_version_and_shows_the_deprecation(write_plugin,
     assert any(l.startswith("  deprecated BuildContext.max_len is deprecated") and "ctx.model.max_len" in l
                for l in out)
     assert out[-1].endswith("contract kept")
+
+
+def test_a_run_shows_the_deprecation_once_on_stderr(tmp_path, write_plugin, capsys):
+    path = write_plugin("shapes", SHAPES)
+    done = subprocess.run([sys.executable, "-m", "seqbench", "run", "-p", str(path), "--arch", "old-reader", "--task",
+                           "copy", "--dry-run", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=300)  # a process of its own: pytest would catch the warning itself
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("ContractDeprecation: BuildContext.max_len is deprecated since seqbench contract 1.1") == 1
 
 
 @pytest.mark.parametrize("arch, got, hint", [

@@ -61,7 +61,8 @@ def _cost(reg: Registry, subject: ArchSubject, name: str, reference: list) -> li
     if name == cost.REFERENCE:
         return []
     try:
-        with one_thread():
+        with one_thread(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ContractDeprecation)  # listed with the checks already
             if not reference:
                 ref = reg.arch(cost.REFERENCE)
                 reference.append(cost.measure(ref, ref.options()))

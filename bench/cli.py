@@ -10,10 +10,12 @@ import argparse
 import shlex
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 import seqbench
+from seqbench.contract import ContractDeprecation
 from seqbench.contract.errors import PluginFault, UserError
 
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -38,10 +40,18 @@ def _common() -> argparse.ArgumentParser:
     return p
 
 
+# Commands that read records only: a plugin named for them (-p before the command) would be ignored, so it is refused.
+NO_PLUGINS = ("table", "plot", "merge")
+
+
 def parser() -> argparse.ArgumentParser:
     common = _common()
-    top = _Parser(prog="seqbench", parents=[common],
+    top = _Parser(prog="seqbench",
                   description="Accuracy against dependency distance, and throughput, for sequence models.")
+    # Before the command, the same flags under their own names: a subcommand's defaults would overwrite them.
+    top.add_argument("-p", "--plugin", action="append", default=[], dest="top_plugins", metavar="PLUGIN",
+                     help="load a plugin module or .py file (repeatable; also after the command)")
+    top.add_argument("--debug", action="store_true", dest="top_debug", help="show tracebacks")
     top.add_argument("--version", action="version", version=f"seqbench {seqbench.__version__}")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -113,9 +123,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    warnings.filterwarnings("default", category=ContractDeprecation)  # shown once per place: Python hides them
     try:
-        args = parser().parse_args(argv)
-        args.argv = argv
+        args = _parse(argv)
         return int(args.func(args) or 0)
     except UserError as e:
         if debug:
@@ -130,6 +140,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("seqbench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The arguments, with `-p` and `--debug` given before the command joined to those given after it."""
+    args = parser().parse_args(argv)
+    args.argv = argv
+    before = args.top_plugins
+    if before and args.command in NO_PLUGINS:
+        raise UserError(f"-p {before[0]}: seqbench {args.command} reads records only and loads no plugins; "
+                        f"leave -p out")
+    args.plugins = [*before, *getattr(args, "plugins", [])]
+    args.debug = args.top_debug or getattr(args, "debug", False)
+    return args
 
 
 def _registry(args: argparse.Namespace):
@@ -177,6 +200,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from seqbench.run import executors, loggers, plan, resolve, runner, sources
 
     out = check_folder(args.out, "--out", subfolders=("records", runner.LOCK_DIR, runner.WORK_DIR, "logs"))
+    _refuse_future_records(out)
     logger = loggers.logger_spec(args.logger, out)
     reg = _registry(args)
     if args.jobs is not None and args.jobs < 0:
@@ -222,6 +246,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"seqbench: note: --jobs lowered to {jobs}: each cell has {cfg.train.devices} GPU(s) of its own",
               file=sys.stderr)
     executor = _executor(args, reg, device, jobs, len(cells), out)
+    from seqbench.run import cell as cell_runner
+
+    cell_runner.SHOW_TRACEBACKS = bool(args.debug)  # --debug runs cells in this process: their tracebacks show
     threads = args.threads or executors.default_threads(device, executor.slots, timed)
     print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} -> {out}; {min(executor.slots, len(cells))} at a time"
           f"{f', {threads} CPU thread(s) each' if device == 'cpu' else ''}", file=sys.stderr)
@@ -251,6 +278,18 @@ def cmd_run(args: argparse.Namespace) -> int:
           + (" (--retry-failed runs them again)" if not_ok else "") + f"; records in {results.records_dir(out)}",
           file=sys.stderr)
     return EXIT_CELLS_FAILED if not_ok else EXIT_OK
+
+
+def _refuse_future_records(out: Path) -> None:
+    """A record a newer seqbench wrote is not damaged: `run` would move it aside as corrupt and run its cell again,
+    so it is refused before anything runs."""
+    from seqbench.records import store
+
+    found = store.future_records(out)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise UserError(f"{found[0]}{more}; run neither moves it aside nor replaces it: use that seqbench, or "
+                        f"another --out")
 
 
 def _n(count: int, noun: str) -> str:

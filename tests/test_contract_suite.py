@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import seqbench
 from seqbench.cli import main
 
 EXAMPLE = Path(__file__).resolve().parent / "example_plugin"
@@ -47,7 +48,8 @@ def test_check_plugin_passes_the_example_package(monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
     assert main(["check-plugin", "-p", "seqbench_causal_conv", "causal-conv"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "architecture causal-conv (plugin seqbench_causal_conv 0.1.0, command line)"
+    assert out[0] == f"seqbench {seqbench.__version__}, plugin contract {seqbench.CONTRACT_VERSION} (changes: CHANGELOG.md)"
+    assert out[1] == "architecture causal-conv (plugin seqbench_causal_conv 0.1.0, command line)"
     assert sum(l.lstrip().startswith("passed") for l in out) == 11
     assert out[-1] == "seqbench: check-plugin architecture 'causal-conv': 11 passed, 1 n/a; contract kept"
     assert any(l.split()[:2] == ["n/a", "attention"] for l in out)  # a mixer without attention weights
@@ -82,8 +84,7 @@ def test_check_plugin_names_a_plugin_that_failed_to_load_in_one_line(write_plugi
     path = write_plugin("broken_import", "import torch\nimport not_installed_dependency\n")
     assert main(["check-plugin", "-p", str(path), "my-arch"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "architecture or task 'my-arch' is not registered" in err[0]
-    assert f"plugin '{path}' (command line): could not load: ModuleNotFoundError" in err[0]
+    assert len(err) == 1 and f"plugin '{path}' (-p) could not load: ModuleNotFoundError" in err[0]
     assert "not_installed_dependency" in err[0]
 
 

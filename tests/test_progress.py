@@ -58,3 +58,17 @@ def test_time_left_shares_the_work_over_the_slots(clock):
     shown.start("a2", "a2", 10)
     # left: a1 (100 s, has had 100), a2 (100 s, has had 0), a3 (100 s): 200 s of work over two slots
     assert shown.eta() == pytest.approx(100)
+
+
+def test_a_cell_keeps_its_number_from_start_to_end(clock):
+    """Cells finish out of order when several run at once: each line about a cell carries the number it started
+    with (it said `[2/2] b: training`, then `[1/2] b: FAILED`)."""
+    err = io.StringIO()
+    shown = progress.Display(2, 2, {("a", "copy"): 1, ("b", "copy"): 1}, err=err, live=False, verbose=True)
+    shown.start("a", "a/copy", 10)
+    shown.start("b", "b/copy", 10)
+    shown.finish("b", Finished("b"), 5.0)
+    shown.finish("a", Finished("a"), 6.0)
+    lines = [l for l in err.getvalue().splitlines() if "/copy:" in l]
+    assert [l.split(": ", 2)[1] for l in lines] == ["[1/2] a/copy", "[2/2] b/copy", "[2/2] b/copy", "[1/2] a/copy"]
+    assert "training" in lines[1] and "FAILED" in lines[2]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import types
+import zlib
 
 import pytest
 
@@ -81,23 +82,97 @@ def test_same_file_twice_loads_once(write_plugin, monkeypatch):
     ("import sys, seqbench\n@seqbench.hookimpl\ndef register_tasks(register):\n    sys.exit('bye')\n",
      "hook register_tasks raised SystemExit: it called sys.exit('bye')"),
 ])
-def test_broken_plugin_is_skipped_with_one_line(write_plugin, source, expected):
-    path = write_plugin("broken", source)
+def test_broken_installed_plugin_is_skipped_with_one_line(entry_point_dist, source, expected):
+    entry_point_dist("seqbench-broken", "0.1", f"seqbench_broken_{zlib.crc32(source.encode())}", source)
     err = io.StringIO()
-    reg = registry.load([str(path)], entry_points=False, err=err)
+    reg = registry.load(err=err)
     assert {"lstm", "copy"} <= set(reg.archs) | set(reg.tasks)  # the host is still whole
     lines = err.getvalue().strip().splitlines()
-    assert len(lines) == 1 and "plugin" in lines[0] and str(path) in lines[0] and expected in lines[0]
-    info = [i for i in reg.plugins if i.source == "command line"][0]
+    assert len(lines) == 1 and "plugin 'seqbench-broken' (entry point)" in lines[0] and expected in lines[0]
+    info = [i for i in reg.plugins if i.source == "entry point"][0]
     assert info.status == "error" and not info.provides
 
 
-def test_hook_that_raises_after_registering_keeps_nothing(write_plugin):
-    path = write_plugin("half", TOY_ARCH.format(name="half-done").replace(
+@pytest.mark.parametrize("source, expected", [
+    ("def f(:\n", "could not load: SyntaxError: "),
+    ("import not_a_module_anywhere\n", "could not load: ModuleNotFoundError"),
+    ("raise RuntimeError('boom at import')\n", "could not load: RuntimeError: boom at import"),
+    ("import sys\nsys.exit(3)\n", "could not load: SystemExit: it called sys.exit(3)"),
+    ("import sys, seqbench\n@seqbench.hookimpl\ndef register_tasks(register):\n    sys.exit('bye')\n",
+     "hook register_tasks raised SystemExit: it called sys.exit('bye')"),
+    ("import seqbench\n@seqbench.hookimpl\ndef register_architecture(register):\n    pass\n",
+     "could not load: it implements hook 'register_architecture', which the contract does not have (hooks: "
+     "register_architectures, register_tasks); did you mean 'register_architectures'?"),
+])
+@pytest.mark.parametrize("where", ["-p before the command", "-p after the command", "SEQBENCH_PLUGINS"])
+def test_named_plugin_that_cannot_load_stops_the_command(write_plugin, monkeypatch, capsys, source, expected, where):
+    path = write_plugin("broken", source)
+    argv = {"-p before the command": ["-p", str(path), "list"], "-p after the command": ["list", "-p", str(path)],
+            "SEQBENCH_PLUGINS": ["list"]}[where]
+    if where == "SEQBENCH_PLUGINS":
+        monkeypatch.setenv(registry.PLUGINS_ENV, str(path))
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    via = "SEQBENCH_PLUGINS" if where == "SEQBENCH_PLUGINS" else "-p"
+    assert out == "" and err.startswith(f"seqbench: error: plugin '{path}' ({via}) {expected}")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["-p", "/nonexistent/plugin.py", "list"], ["list", "-p", "/nonexistent/plugin.py"],
+                                  ["-p", "/nonexistent/plugin.py", "run", "--dry-run"],
+                                  ["-p", "/nonexistent/plugin.py", "check-plugin", "lstm"]])
+def test_dash_p_before_or_after_the_command_is_never_dropped(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == "seqbench: error: plugin file /nonexistent/plugin.py does not exist (-p takes a module name or a " \
+                  "path to a .py file)\n"
+
+
+def test_dash_p_before_the_command_loads_the_plugin(write_plugin, capsys):
+    path = write_plugin("early", TOY_ARCH.format(name="early-bird"))
+    assert main(["-p", str(path), "list"]) == 0
+    assert "early-bird" in capsys.readouterr().out
+    assert main(["-p", str(path), "run", "--arch", "early-bird", "--task", "copy", "--dry-run", "--out",
+                 str(path.parent / "out")]) == 0
+    assert "early-bird" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["table", "x"], ["plot", "x", "--out", "y"], ["merge", "x", "--out", "y"]])
+def test_dash_p_for_a_command_that_loads_no_plugins_is_refused(write_plugin, command, capsys, tmp_path):
+    path = write_plugin("unused", TOY_ARCH.format(name="unused"))
+    assert main(["-p", str(path), *command]) == 2
+    assert capsys.readouterr().err == (f"seqbench: error: -p {path}: seqbench {command[0]} reads records only and "
+                                       f"loads no plugins; leave -p out\n")
+
+
+@pytest.mark.parametrize("source, reason", [
+    ("import seqbench\n", "registers nothing: no function marked @seqbench.hookimpl named register_architectures or "
+                          "register_tasks (see seqbench.contract.hookspecs)"),
+    (TOY_ARCH.format(name="unmarked").replace("    @seqbench.hookimpl\n", ""),
+     "registers nothing: its register_architectures() is not marked @seqbench.hookimpl, so seqbench never calls it"),
+    ("def register_task(register):\n    pass\n",
+     "registers nothing: it has register_task(), not a hook of the contract; did you mean @seqbench.hookimpl def "
+     "register_tasks(register)?"),
+])
+def test_plugin_that_registers_nothing_is_reported_by_name(write_plugin, capsys, source, reason):
+    path = write_plugin("empty", source)
+    assert main(["plugins", "-p", str(path)]) == 0
+    out, err = capsys.readouterr()
+    row = next(l for l in out.splitlines() if l.startswith(str(path)))
+    assert row.split()[1:4] == ["unversioned", "command", "line"] and row.endswith(f"  -  empty: {reason}".split("  ")[-1])
+    assert f"empty: {reason}" in row
+    assert err == f"seqbench: plugin '{path}' (command line) {reason}\n"
+    assert main(["check-plugin", "-p", str(path), "unmarked"]) == 2
+    err = capsys.readouterr().err
+    assert f"architecture or task 'unmarked' is not registered. Plugin '{path}' (command line) {reason}." in err
+
+
+def test_hook_that_raises_after_registering_keeps_nothing(entry_point_dist):
+    entry_point_dist("seqbench-half", "0.1", "seqbench_half_ep", TOY_ARCH.format(name="half-done").replace(
         "                          build=lambda ctx: Mixer(ctx.model.d_model)))",
         "                          build=lambda ctx: Mixer(ctx.model.d_model)))\n        raise KeyError('late')"))
-    reg = registry.load([str(path)], entry_points=False, err=io.StringIO())
-    assert "half-done" not in reg.archs
+    reg = registry.load(err=io.StringIO())
+    assert "half-done" not in reg.archs and "lstm" in reg.archs
 
 
 def test_duplicate_name_is_refused_naming_both_sources(write_plugin):

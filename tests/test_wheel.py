@@ -63,7 +63,8 @@ def test_check_plugin_passes_the_installed_plugin_package(installed, tmp_path):
     done = python(installed, tmp_path, "-m", "seqbench", "check-plugin", "causal-conv")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == "architecture causal-conv (plugin causal-conv 0.1.0, entry point)"  # the entry point's name
+    assert lines[0].startswith("seqbench ") and ", plugin contract " in lines[0]
+    assert lines[1] == "architecture causal-conv (plugin causal-conv 0.1.0, entry point)"  # the entry point's name
     assert lines[-1].startswith("seqbench: check-plugin architecture 'causal-conv': ")
     assert lines[-1].endswith("; contract kept") and "failed" not in lines[-1]
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from seqbench.contract.checks import check_lm_logits
 from seqbench.contract.host import MixerBlock
 from seqbench.contract.specs import PAD, SEP, IncrementalMixer, Reorderable, conforms
 
@@ -31,7 +32,7 @@ class DecoderOnly(nn.Module):
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
         stream, idx = self.stream(src, src_len, tgt_in)
-        logits = self.lm(stream)  # (B, S+T, V)
+        logits = check_lm_logits(self.lm(stream), stream)  # (B, S+T, V)
         return logits.gather(1, idx[..., None].expand(*idx.shape, logits.shape[-1]))  # (B, T, V)
 
     def stream(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:

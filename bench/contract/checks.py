@@ -109,6 +109,34 @@ def check_logits(logits: Any, b: int, t: int, v: int) -> Tensor:
     return logits
 
 
+def check_mixed(y: Any, x: Tensor, method: str = "forward") -> Tensor:
+    """A mixer's output, right after its `forward` (or `prefill`, `step`) returns: a tensor of its input's shape,
+    (B, T, D) (or (B, D) for `step`). Checked there so that a wrong shape is blamed on the plugin, not reported as
+    a size mismatch deep in the host's residual block."""
+    if isinstance(y, Tensor) and y.shape == x.shape:
+        return y
+    want = "(batch, time, d_model)" if x.dim() == 3 else "(batch, d_model)"
+    hint = ""
+    if isinstance(y, Tensor) and y.dim() == x.dim() == 3 and y.shape[0] == x.shape[0]:
+        if y.shape[1] == x.shape[2] and y.shape[2] == x.shape[1] and x.shape[1] != x.shape[2]:
+            hint = "; time and features are swapped: transpose back after a Conv1d, .transpose(1, 2)"
+        elif y.shape[1] == x.shape[1]:
+            hint = f"; the last dimension must stay d_model={x.shape[2]} (project it back, e.g. nn.Linear)"
+    raise ContractError("architecture", f"the mixer's {method} returned {_describe(y)}, expected the shape of its "
+                                        f"input {tuple(x.shape)} = {want}{hint}")
+
+
+def check_lm_logits(logits: Any, stream: Tensor) -> Tensor:
+    """A causal language model's forward result over the stream (B, L): float logits (B, L, V)."""
+    if not (isinstance(logits, Tensor) and logits.dim() == 3 and logits.shape[:2] == stream.shape
+            and logits.is_floating_point()):
+        b, length = stream.shape
+        raise ContractError("architecture", f"the language model's forward returned {_describe(logits)}, expected "
+                                            f"float logits of shape ({b}, {length}, vocabulary) = (batch, stream "
+                                            f"length, vocabulary)")
+    return logits
+
+
 def _describe(x: Any) -> str:
     if isinstance(x, Tensor):
         return f"a {x.dtype} tensor of shape {tuple(x.shape)}"

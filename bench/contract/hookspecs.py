@@ -1,5 +1,9 @@
 """The plugin contract. Plugin authors read this first, then `seqbench.contract.specs` (what `register` takes).
 
+Its version is `seqbench.CONTRACT_VERSION` ("MAJOR.MINOR": a minor release adds or deprecates, and a deprecated
+name keeps working with a warning naming the new one for at least one minor release; a major release removes).
+CHANGELOG.md in seqbench's repository records every change.
+
 A plugin is a module (or any object) with functions marked `@seqbench.hookimpl`, named like the hooks below. It is
 found three ways, in this order: the built-ins shipped in `seqbench.plugins` and `seqbench.tasks`; installed packages
 that declare an entry point in the group `seqbench` (turn that off with `SEQBENCH_DISABLE_PLUGIN_AUTOLOAD=1`);
@@ -8,8 +12,10 @@ typo: refused, exit 2).
 
 Each hook receives a `register` callback, so the host owns the names: a name registered twice is refused, naming
 both sources, and a spec is checked when it registers (name, kind, options type), so `seqbench plugins` shows the
-truth. A plugin whose import fails or whose hook raises (`sys.exit` included) is skipped with one line on stderr;
-the host goes on. A plugin's identity in cell ids is its version and a digest of its source files (its module and
+truth. An installed plugin whose import fails or whose hook raises (`sys.exit` included) is skipped with one line
+on stderr and the host goes on; one named with `-p` or `SEQBENCH_PLUGINS` stops the command instead (exit 2, one
+line). A module that registers nothing (no function marked `@seqbench.hookimpl`) is shown so by `seqbench plugins`;
+a marked function whose name is not a hook below is refused, naming the hooks. A plugin's identity in cell ids is its version and a digest of its source files (its module and
 the modules of its own package it imports): edit the code and its cells get new ids, never an old record.
 
     import seqbench

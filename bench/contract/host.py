@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 from torch import Tensor, nn
 
+from seqbench.contract.checks import check_mixed
+
 FFN_MULT = 4  # d_ff = FFN_MULT * d_model
 FFN_ACTIVATION = nn.ReLU  # Vaswani 2017 §3.3
 HOST_BLOCK = {  # recorded in every cell's configuration: what the host wraps around a mixer
@@ -62,7 +64,7 @@ class MixerBlock(HostBlock):
         super().__init__(d, dropout, mixer=mixer)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, T, D) -> (B, T, D)
-        return self.feed_forward(self.sublayer(x, 0, self.mixer))
+        return self.feed_forward(self.sublayer(x, 0, lambda h: check_mixed(self.mixer(h), h)))
 
     def prefill(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Any]:
         """x (B, L, D), lengths (B,) -> (B, L, D) as `forward` gives, and the mixer's state."""
@@ -77,6 +79,7 @@ class MixerBlock(HostBlock):
 
         def mixed(h: Tensor) -> Tensor:
             y, state = mix(h)
+            check_mixed(y, h, "prefill" if h.dim() == 3 else "step")
             kept.append(state)
             return y
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.metadata
@@ -9,6 +10,7 @@ import importlib.util
 import inspect
 import os
 import pkgutil
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +40,7 @@ class PluginInfo:
     version: str
     source: str  # "builtin", "entry point", "api", "environment" or "command line"
     provides: list[str] = field(default_factory=list)  # "architecture:lstm", "task:copy"
-    status: str = "ok"  # "ok", or "error" when the plugin or part of it was refused
+    status: str = "ok"  # "ok"; "error" when the plugin or part of it was refused; "empty" when it registers nothing
     errors: list[str] = field(default_factory=list)
     key: str = ""  # the name in cell ids: `name`, except a .py file's stem (however its path is written)
     module: Any = field(default=None, repr=False)  # the loaded plugin object
@@ -106,8 +108,11 @@ def load(
     $SEQBENCH_PLUGINS, then those in `extra`.
 
     `extra` items are module names or paths to `.py` files (`-p` on the command line); one that does not exist is
-    a typo, refused with a `UserError`. A broken plugin (its import, or a hook, raises, `SystemExit` included, or
-    registers an invalid spec) is skipped with one line on `err` (stderr by default); the rest load.
+    a typo, refused with a `UserError`. A plugin named explicitly (`extra`, $SEQBENCH_PLUGINS) whose import or hook
+    raises (`SystemExit` included) is a `UserError` too: the user asked for it, so nothing goes on without it. Any
+    other broken plugin (an installed entry point, or one that registers an invalid spec) is skipped with one line
+    on `err` (stderr by default); the rest load. A plugin that loads but registers nothing is kept, its status
+    saying why (`PluginInfo.status` "empty"), with one line on `err`.
     """
     err = err if err is not None else sys.stderr
     if entry_points is None:
@@ -157,10 +162,52 @@ def load(
         except (Exception, SystemExit) as e:  # a broken plugin must not take the host down, not even by sys.exit
             if info not in reg.plugins:
                 reg.plugins.append(info)
-            _fail(info, f"could not load: {_describe(e)}", err)
+            _fail(info, f"could not load: {_why(e)}", err, fatal=True)
             continue
         _collect(pm, reg, info, err)
+        if not info.provides and info.status == "ok":
+            info.status = "empty"
+            info.errors.append(_registers_nothing(obj))
+            print(f"seqbench: plugin '{info.name}' ({info.source}) {info.errors[-1]}", file=err)
     return reg
+
+
+EXPLICIT = ("command line", "environment")  # sources of plugins the user named: one that cannot load stops the command
+
+
+def _why(e: BaseException) -> str:
+    """Why a plugin could not load; a hook name the contract does not have gets the hooks it does have."""
+    if isinstance(e, pluggy.PluginValidationError):
+        hooks = _hook_names()
+        bad = [n for n in re.findall(r"unknown hook '([^']+)'", str(e))]
+        close = difflib.get_close_matches(bad[0], hooks, n=1) if bad else []
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        if bad:
+            return (f"it implements hook '{bad[0]}', which the contract does not have (hooks: {', '.join(hooks)})"
+                    f"{hint}")
+    return _describe(e)
+
+
+def _hook_names() -> list[str]:
+    return sorted(n for n, f in vars(hookspecs).items() if callable(f) and hasattr(f, f"{hookspecs.PROJECT}_spec"))
+
+
+def _registers_nothing(obj: Any) -> str:
+    """Why a plugin that loaded provides nothing: no hook marked, or a hook function without its marker, or a name
+    close to a hook's."""
+    hooks = _hook_names()
+    functions = [n for n, f in vars(obj).items() if callable(f) and not n.startswith("_")] \
+        if hasattr(obj, "__dict__") else []
+    unmarked = [n for n in functions if n in hooks]
+    if unmarked:
+        return (f"registers nothing: its {unmarked[0]}() is not marked @seqbench.hookimpl, so seqbench never calls "
+                f"it")
+    close = [(n, m[0]) for n in functions if (m := difflib.get_close_matches(n, hooks, n=1, cutoff=0.8))]
+    if close:
+        return (f"registers nothing: it has {close[0][0]}(), not a hook of the contract; did you mean "
+                f"@seqbench.hookimpl def {close[0][1]}(register)?")
+    return (f"registers nothing: no function marked @seqbench.hookimpl named {' or '.join(hooks)} (see "
+            f"seqbench.contract.hookspecs)")
 
 
 def _describe(e: BaseException) -> str:
@@ -203,14 +250,19 @@ def _collect(pm: pluggy.PluginManager, reg: Registry, info: PluginInfo, err: Tex
                 impl.function(**({"register": register} if "register" in impl.argnames else {}))
             except (Exception, SystemExit) as e:
                 staged.clear()
-                _fail(info, f"hook {hook_name} raised {_describe(e)}", err)
+                _fail(info, f"hook {hook_name} raised {_describe(e)}", err, fatal=True)
         for name, spec in staged.items():
             table[name] = spec
             reg.owner[(kind, name)] = info
             info.provides.append(f"{kind}:{name}")
 
 
-def _fail(info: PluginInfo, message: str, err: TextIO) -> None:
+def _fail(info: PluginInfo, message: str, err: TextIO, fatal: bool = False) -> None:
+    """Mark the plugin refused and say so on `err`; a plugin the user named (-p, $SEQBENCH_PLUGINS) whose code
+    failed (`fatal`) stops the command instead: one line naming it, exit 2."""
+    if fatal and info.source in EXPLICIT:
+        via = "-p" if info.source == "command line" else PLUGINS_ENV
+        raise UserError(f"plugin '{info.name}' ({via}) {message}")
     info.status = "error"
     info.errors.append(message)
     print(f"seqbench: plugin '{info.name}' ({info.source}) skipped: {message}", file=err)
@@ -267,7 +319,11 @@ def _import_cli_plugin(spec: str) -> Any:
             raise ImportError(f"cannot import {spec}")
         module = importlib.util.module_from_spec(loader_spec)
         sys.modules[mod_name] = module
-        loader_spec.loader.exec_module(module)
+        try:
+            loader_spec.loader.exec_module(module)
+        except BaseException:  # as `import` does: a module that failed is not kept half-made for the next load
+            sys.modules.pop(mod_name, None)
+            raise
         return module
     return importlib.import_module(spec)
 

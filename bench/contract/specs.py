@@ -12,6 +12,7 @@ import abc
 import dataclasses
 import inspect
 import typing
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping, Protocol, runtime_checkable
 
@@ -20,6 +21,7 @@ from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import Tensor, nn
 
+from seqbench.contract import ContractDeprecation
 from seqbench.records.distance import Distance, default_edges
 
 PAD, BOS, EOS, SEP = 0, 1, 2, 3
@@ -178,6 +180,13 @@ class BuildContext:
     options: Any  # the architecture's own options (an instance of `ArchSpec.options`)
     vocab_size: int  # the task's shared token space, specials included
     layer: int | None = None  # kind "mixer": which layer this is, 0 .. model.n_layers - 1; other kinds: None
+
+    @property
+    def max_len(self) -> int:
+        """Deprecated (contract 1.1; removed in 2.0): `ctx.model.max_len`. Moved there in contract 1.0."""
+        warnings.warn("BuildContext.max_len is deprecated since seqbench contract 1.1 and goes in 2.0: read "
+                      "ctx.model.max_len (see CHANGELOG.md)", ContractDeprecation, stacklevel=2)
+        return self.model.max_len
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from seqbench.publish.plots import caption
 from seqbench.publish.stats import LEVEL
 
 KEYS = (("grad_norm_init", "at initialisation"), ("grad_norm_trained", "after training"))
-COLUMNS = ["task", "arch", "budget", "when", "cells", "points", "dropped", "slope", "slope_lo", "slope_hi",
-           "factor", "factor_lo", "factor_hi"]
+COLUMNS = ["task", "arch", "budget", "when", "cells", "points", "dropped", "distances", "slope", "slope_lo",
+           "slope_hi", "factor", "factor_lo", "factor_hi"]
+MIN_POINTS = 3  # a slope with an interval needs n - 2 >= 1 degrees of freedom
 
 
 def points(df: pd.DataFrame) -> pd.DataFrame:
@@ -49,9 +50,9 @@ def decay(df: pd.DataFrame) -> pd.DataFrame:
     for (task, arch, budget, when), g in p.groupby(["task", "arch", "budget", "when"], sort=True):
         good = g[g["value"] > 0]
         row = {"task": task, "arch": arch, "budget": budget, "when": when, "cells": g["cell_id"].nunique(),
-               "points": len(good), "dropped": len(g) - len(good)}
+               "points": len(good), "dropped": len(g) - len(good), "distances": good["x"].nunique()}
         slope = lo = hi = math.nan
-        if len(good) >= 3 and good["x"].nunique() >= 2:
+        if len(good) >= MIN_POINTS and good["x"].nunique() >= 2:
             fit = stats.linregress(good["x"].astype(float), np.log10(good["value"].astype(float)))
             half = stats.t.ppf(0.5 + LEVEL / 2, len(good) - 2) * fit.stderr
             slope, lo, hi = fit.slope, fit.slope - half, fit.slope + half
@@ -83,10 +84,21 @@ def decay_cells(df: pd.DataFrame, task: str) -> tuple[list[str], list[list[str]]
 
 def _factor(r: pd.Series) -> str:
     if pd.isna(r["factor"]):
-        return "n/a"
+        return f"n/a ({_why_no_fit(r)})"
     if pd.isna(r["factor_lo"]):
         return f"{r['factor']:.3f}"
     return f"{r['factor']:.3f} [{r['factor_lo']:.3f}, {r['factor_hi']:.3f}]"
+
+
+def _why_no_fit(r: pd.Series) -> str:
+    """Why no slope was fitted: too few points with a positive norm, or all at one distance."""
+    points, dropped = int(r["points"]), int(r["dropped"])
+    if points == 0:
+        return f"all {dropped} norms are zero" if dropped else "no norms measured"
+    if points < MIN_POINTS:
+        zero = f", {dropped} zero" if dropped else ""
+        return f"{points} point{'s' * (points != 1)}{zero}: a fit needs {MIN_POINTS}"
+    return "one distance bin: a slope needs two"
 
 
 DECAY_CAPTION = ("{task}: how the gradient at the clue's embedding shrinks per token of distance: 10^b for the "

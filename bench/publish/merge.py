@@ -130,6 +130,10 @@ def merge(sources: Sequence[Path], out: Path) -> Merged:
             for a in _artifacts(record):
                 if (records_dir(folder) / a).is_file():
                     spare.setdefault(a, records_dir(folder) / a)
+    if result.inputs and len(result.bad) == result.inputs:  # nothing to merge: bad input, not a partial merge
+        more = f" (and {result.inputs - 1} more)" if result.inputs > 1 else ""
+        raise UserError(f"no readable record in {', '.join(map(str, sources))}: {result.bad[0]}{more}; nothing was "
+                        f"merged into {out}")
     todo = [(cid, s) for cid, s in seen.items() if s.folder.resolve() != out.resolve()]
     clobber = sorted(f"{cid}.json" for cid, _ in todo if f"{cid}.json" in bad_in_out)
     if clobber:

@@ -98,11 +98,13 @@ def accuracy_figure(t: TaskTable, styles: dict[str, dict]) -> Figure | None:
     fig = Figure(figsize=(3.2 * cols, 2.6 * rows + 0.6))
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
     series = {k: g.sort_values("x") for k, g in acc.groupby(["arch", "budget", "distance"], sort=False)}
+    grey = False  # whether any panel shows other architectures (not with a single one): the caption says so only then
     for ax, key, label in zip(axes, t.rows, t.labels):
         st = styles[key[1]]
         for other, g in series.items():
             if other[:2] != key[1:]:
                 ax.plot(g["x"], g["mean"], color="0.82", linewidth=0.8, zorder=1)
+                grey = True
         mine = acc[(acc["arch"] == key[1]) & (acc["budget"] == key[2])]
         for single, g in mine.groupby(mine["distance"].map(lambda d: "-" not in d)):
             parts = [g] if single else [p for _, p in g.groupby("distance")]
@@ -133,7 +135,8 @@ def accuracy_figure(t: TaskTable, styles: dict[str, dict]) -> Figure | None:
     fig.suptitle(f"{t.task}: {t.metric} against dependency distance")
     fig.tight_layout()
     band = t.intervals if (acc["interval"] != "none").any() else "no interval (nothing to draw one from)"
-    caption(fig, f"One panel per architecture; grey: the other architectures. Band: {band}. Dashed: chance; "
+    others = "; grey: the other architectures" if grey else ""
+    caption(fig, f"One panel per architecture{others}. Band: {band}. Dashed: chance; "
                  "dotted: (chance + 1) / 2, the reach threshold"
                  + ("; dashed line with markers: a cell trained on a mixed range, by test bin." if
                     (~acc["distance"].map(lambda d: "-" not in d)).any() else "."))

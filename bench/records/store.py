@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 from pydantic import ValidationError
 
-from seqbench.records.schema import Record, describe
+from seqbench.records.schema import READABLE, Record, describe
 
 RECORDS_DIR = "records"
 
@@ -74,6 +74,18 @@ class BadRecord(ValueError):
     """A record file that cannot be trusted: unreadable, truncated, invalid, or not what its name says."""
 
 
+class FutureRecord(BadRecord):
+    """A record written by a newer seqbench (a schema version above `READABLE`): not damaged, only unreadable here.
+    Readers skip it with a warning; `run` refuses to move it aside or replace it."""
+
+
+def _future(data: dict, where: str) -> None:
+    version = data.get("schema")
+    if isinstance(version, int) and not isinstance(version, bool) and version > max(READABLE):
+        raise FutureRecord(f"{where}: written by a newer seqbench (record schema {version}; this seqbench reads "
+                           f"schema {', '.join(map(str, READABLE))}): upgrade seqbench to read it")
+
+
 def parse(text: str, where: str = "record") -> Record:
     """A record from JSON text; BadRecord names the field that is wrong."""
     try:
@@ -82,6 +94,7 @@ def parse(text: str, where: str = "record") -> Record:
         raise BadRecord(f"{where}: not a readable JSON record ({e})") from None
     if not isinstance(data, dict):
         raise BadRecord(f"{where}: not a JSON object")
+    _future(data, where)
     try:
         return Record.model_validate(data)
     except ValidationError as e:
@@ -116,6 +129,20 @@ def missing_artifacts(folder: Path, record: Record) -> list[str]:
     """One message per file the record names in `artifacts` that is not beside it in the records folder `folder`."""
     return [f"{folder / record.cell_id}.json names its {name} {folder / path}, which is missing"
             for name, path in record.artifacts.items() if not (Path(folder) / path).is_file()]
+
+
+def future_records(out: Path) -> list[str]:
+    """One message per record under `out/records/` that a newer seqbench wrote (`FutureRecord`)."""
+    found = []
+    folder = records_dir(out)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            read(path)
+        except FutureRecord as e:
+            found.append(str(e))
+        except BadRecord:
+            continue
+    return found
 
 
 def load_dir(out: Path | Iterable[Path]) -> Loaded:

@@ -21,6 +21,7 @@ import torch
 from pydantic import ValidationError
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from seqbench.contract import ContractDeprecation
 from seqbench.contract.checks import ContractError
 from seqbench.contract.beam import can_beam
 from seqbench.contract.errors import PluginFault, UserError
@@ -48,6 +49,9 @@ for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lig
 NOISE = ("LeafSpec", "transfer_batch_to_device", "litlogger", "does not have many workers", "num_workers",
          "IterableDataset", "has `shuffle=True`", "GPU available but not used", "TPU available", "HPU available",
          "that has no `len()`", "log_every_n_steps", "the sum of the validation", "Checkpoint directory")
+
+
+SHOW_TRACEBACKS = False  # `run --debug` (cells then run in its process): a failed cell's traceback on stderr too
 
 
 def now() -> str:
@@ -184,7 +188,8 @@ def _kept(caught: list[warnings.WarningMessage]) -> list[str]:
     kept: dict[str, None] = {}
     for w in caught:
         text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
-        if text and not any(n in text for n in NOISE) and not issubclass(w.category, DeprecationWarning):
+        if text and not any(n in text for n in NOISE) and (not issubclass(w.category, DeprecationWarning)
+                                                           or issubclass(w.category, ContractDeprecation)):
             kept[f"{w.category.__name__}: {text[:300]}"] = None
     return list(kept)
 
@@ -226,6 +231,9 @@ def _tester(train: TrainConfig) -> pl.Trainer:
 def _fail(record: dict, status: str, e: BaseException, cell: Cell, reg: Registry, step: int | None = None) -> None:
     record["status"] = status
     record["metrics"], record["throughput"] = {}, {}
+    if SHOW_TRACEBACKS:
+        print(f"seqbench: cell {cell.name} {status}:", file=sys.stderr)
+        traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
     text = f"it called sys.exit({e.code!r})" if isinstance(e, SystemExit) else str(e)
     record["error"] = {"type": getattr(e, "error_type", type(e).__name__),
                        "message": text.splitlines()[0][:500] if text else type(e).__name__,

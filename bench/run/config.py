@@ -34,6 +34,19 @@ def _no_bool(v: Any) -> Any:
     return v
 
 
+def _integer(v: Any) -> Any:
+    """An integer setting takes an integer (or its text, from a flag): `8.0` is refused, not rounded."""
+    _no_bool(v)
+    if isinstance(v, float):
+        raise ValueError(f"must be an integer, got {v!r}")
+    if isinstance(v, str):
+        try:
+            return int(v.strip())
+        except ValueError:
+            raise ValueError(f"must be an integer, got {v!r}") from None
+    return v
+
+
 def _items(v: Any) -> Any:
     """A list from a list, a single value, or comma-separated text (flags); empty items are refused."""
     if isinstance(v, str):
@@ -53,7 +66,7 @@ def _unique(v: tuple) -> tuple:
     return v
 
 
-Int = Annotated[int, BeforeValidator(_no_bool)]
+Int = Annotated[int, BeforeValidator(_integer)]
 Float = Annotated[float, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
 DistanceText = Annotated[str | int, BeforeValidator(_no_bool)]
@@ -201,8 +214,8 @@ def section(cls: type, values: Any, where: str) -> Any:
 
 
 def _prepared(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
-    """What plain dataclasses (plugin options) do not check themselves: no booleans for numbers, lists from
-    comma-separated text."""
+    """What plain dataclasses (plugin options) do not check themselves: no booleans for numbers, no fractions for
+    integers (`8.0` for an int field is refused, where pydantic would take it), lists from comma-separated text."""
     if cls in (MatrixConfig, ModelConfig, TrainConfig, EvalConfig):
         return values  # a config section: its own validators do this
     hints = typing.get_type_hints(cls)
@@ -213,6 +226,8 @@ def _prepared(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
             continue  # `--set key=none`: the dataclass's own validation says whether the key may be unset
         if isinstance(value, bool) and bool not in base and any(t in (int, float) for t in base):
             raise ConfigError(f"{where}.{key}: must be a number, got {str(value).lower()}")
+        if isinstance(value, float) and int in base and float not in base:
+            raise ConfigError(f"{where}.{key}: must be an integer (it is declared int), got {value!r}")
         if bool in base and not isinstance(value, bool) and str(value).lower() not in ("true", "false"):
             raise ConfigError(f"{where}.{key}: must be true or false, got {value!r}")
         if typing.get_origin(hint) is tuple and isinstance(value, str):

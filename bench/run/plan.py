@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from seqbench.contract.checks import check_task
+from seqbench.contract.checks import ContractError, check_task
 from seqbench.contract.errors import ConfigError, PluginFault, UserError
 from seqbench.contract.host import HOST_BLOCK
 from seqbench.contract.registry import Registry
@@ -174,6 +174,8 @@ def _size(spec, cfg: C.RunConfig, reg: Registry, arch: str, task: Task, max_len:
         return dataclasses.replace(cfg.model, d_model=sized.d_model, n_heads=sized.n_heads), total, None
     except UserError:
         raise
+    except ContractError as e:  # build returned no model: every cell would fail the same way, refused up front
+        raise ConfigError(f"{reg.who('architecture', arch)}: {e}") from None
     except (Exception, SystemExit) as e:
         fault = PluginFault(reg.who("architecture", arch), e, "build() failed while sizing the model on the meta "
                                                              "device (see seqbench.contract.hookspecs)")

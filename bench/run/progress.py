@@ -36,6 +36,7 @@ class Display:
         self.started = time.monotonic()
         self.last_line = self.started
         self.names: dict[str, str] = {}
+        self.index: dict[str, int] = {}  # key -> the cell's number, given when it starts
         self.running: dict[str, float] = {}  # key -> when the cell started (monotonic s)
         use_live = live if live is not None else (hasattr(self.err, "isatty") and self.err.isatty())
         self.live = _Live(self.err, total) if use_live and total else None
@@ -50,6 +51,7 @@ class Display:
         self.names[key] = name
         self.running[key] = time.monotonic()
         self.begun += 1
+        self.index[key] = self.begun  # the cell's number in every line about it, from its start to its end
         if self.live:
             self.live.add(key, name)
         if self.verbose:
@@ -64,6 +66,7 @@ class Display:
         name = self.names.pop(key, key)
         self.running.pop(key, None)
         self.done += 1
+        number = self.index.pop(key, None) or self.done  # a cell that never started (planned as failed): in order
         self.spent += seconds
         if self.live:
             self.live.remove(key)
@@ -71,7 +74,7 @@ class Display:
         score = (f"token_acc={record.metrics.overall.token_acc:.3f}" if record.status == "ok" and record.metrics.overall
                  else f"{record.status.upper()}: {record.error.message if record.error else ''}")
         if record.status != "ok" or self.verbose:
-            self._line(f"[{self.done}/{self.total}] {name}: {score} ({seconds:.1f} s)")
+            self._line(f"[{number}/{self.total}] {name}: {score} ({seconds:.1f} s)")
         row = (record.arch, record.task)
         if record.status == "ok" and record.metrics.overall:
             self.row_scores[row][record.distance].append(record.metrics.overall.token_acc)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator, Literal
 import torch
 
 from seqbench.contract import registry
+from seqbench.contract.checks import ContractError
 from seqbench.contract.registry import Registry
 
 
@@ -95,6 +96,8 @@ def describe(e: BaseException) -> str:
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     if isinstance(e, AssertionError):
         return text or "assertion failed"
+    if isinstance(e, ContractError):  # the host's own check of what the plugin returned: its message says it all
+        return text
     return f"raised {type(e).__name__}: {text}" if text else f"raised {type(e).__name__}"
 
 
@@ -114,6 +117,8 @@ def lookup(reg: Registry, kind: Literal["architecture", "task"], name: str) -> A
 
 
 def broken(reg: Registry) -> str:
-    """` Plugins that failed to load: plugin 'x' (command line): could not load: ...`, or nothing."""
-    failed = [f"plugin '{i.name}' ({i.source}): {'; '.join(i.errors)}" for i in reg.plugins if i.status != "ok"]
-    return (" Plugins that failed to load: " + " | ".join(failed) + ".") if failed else ""
+    """` Plugins that failed to load: plugin 'x' (command line): could not load: ...` and ` Plugin 'y'
+    (command line) registers nothing: ...`, or nothing."""
+    failed = [f"plugin '{i.name}' ({i.source}): {'; '.join(i.errors)}" for i in reg.plugins if i.status == "error"]
+    empty = [f" Plugin '{i.name}' ({i.source}) {'; '.join(i.errors)}." for i in reg.plugins if i.status == "empty"]
+    return (" Plugins that failed to load: " + " | ".join(failed) + "." if failed else "") + "".join(empty)

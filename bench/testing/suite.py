@@ -20,9 +20,10 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+from seqbench.contract.errors import UserError
 from seqbench.contract.registry import Registry
 from seqbench.testing.arch_checks import ARCHITECTURE_CHECKS, ArchSubject
-from seqbench.testing.core import Check, NotApplicable, load, lookup, one_thread
+from seqbench.testing.core import Check, NotApplicable, NotRegistered, load, lookup, one_thread
 from seqbench.testing.task_checks import TASK_CHECKS, TaskSubject
 
 
@@ -59,7 +60,11 @@ class _Contract:
     def subject(self) -> Any:
         name = getattr(self, self._name_attr)
         assert name, f"{type(self).__name__} must set `{self._name_attr}` to a registered {self._kind} name"
-        return self._subject(name, lookup(_registry(tuple(self.plugins)), self._kind, name), dict(self.options))
+        try:
+            reg = _registry(tuple(self.plugins))
+        except UserError as e:  # a plugin named in `plugins` or $SEQBENCH_PLUGINS could not load
+            raise NotRegistered(f"{self._kind} '{name}' is not registered: {e}") from None
+        return self._subject(name, lookup(reg, self._kind, name), dict(self.options))
 
     def test_registered(self) -> None:
         """The name is registered (its plugin loaded)."""

@@ -6,8 +6,10 @@ view that looks for a name the runner does not write fails here, not in a publis
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import io
 import hashlib
 import json
 import tempfile
@@ -34,9 +36,10 @@ def real_record(kind: str) -> dict[str, Any]:
     from seqbench.records import store
 
     out = Path(tempfile.mkdtemp(prefix=f"seqbench-template-{kind}-"))
-    code = main(["run", *TEMPLATE_RUNS[kind], *TINY, "--out", str(out)])
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+        code = main(["run", *TEMPLATE_RUNS[kind], *TINY, "--out", str(out)])  # quiet: the test's output is its own
     (record,) = store.load_dir(out).records
-    assert code == 0 and record.status == "ok", (code, record.error)
+    assert code == 0 and record.status == "ok", (code, record.error, err.getvalue())
     return record.to_dict()
 
 

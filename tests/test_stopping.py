@@ -111,3 +111,12 @@ def test_a_solved_cell_stops_on_the_free_running_accuracy(tmp_path):
     assert val["stop_reason"] == "solved" and val["history"][-1]["val_gen_acc"] >= 0.95
     assert val["best_val_gen_acc"] == max(p["val_gen_acc"] for p in val["history"])
     assert record["throughput"]["train_steps"] < 1500
+
+
+def test_a_cell_in_this_process_flushes_denormals_and_leaves_the_float_mode_as_it_was(tmp_path):
+    from seqbench.run.cell import denormals_flushed
+
+    assert not denormals_flushed()
+    record = _run(tmp_path, "flush", "train.max_steps=20", "train.flush_denormal=true")
+    assert record["status"] == "ok" and record["config"]["train"]["flush_denormal"] is True
+    assert not denormals_flushed()  # --jobs 0 ran the cell here; hypothesis and numpy see IEEE floats again

@@ -54,6 +54,11 @@ NOISE = ("LeafSpec", "transfer_batch_to_device", "litlogger", "does not have man
 SHOW_TRACEBACKS = False  # `run --debug` (cells then run in its process): a failed cell's traceback on stderr too
 
 
+def denormals_flushed() -> bool:
+    """Whether this thread treats denormal floats as zero now (a denormal times one comes out zero)."""
+    return float(torch.tensor([1e-40], dtype=torch.float32) * 1.0) == 0.0
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -78,6 +83,7 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
     process per rank), every rank trains, rank zero alone tests and returns the record, the others return None
     (or a failed record when their training failed)."""
     cell, task, train_cfg = inputs.cell, inputs.task, inputs.cell.train
+    flushing = denormals_flushed()
     started, t0, cpu0 = now(), time.monotonic(), time.process_time()
     record: dict[str, Any] = {
         "schema": SCHEMA, "cell_id": cell.cell_id, "status": "ok", "arch": cell.arch, "task": cell.task,
@@ -113,7 +119,7 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
             flops = TrainFlops()
             callbacks = [ckpt, throughput, generation, flops, rule] + ([Progress(cell.cell_id, on_progress)]
                                                                        if on_progress else [])
-            torch.set_flush_denormal(train_cfg.flush_denormal)  # CPU only; elsewhere a no-op
+            torch.set_flush_denormal(train_cfg.flush_denormal)  # CPU only; undone in `finally` (it is per thread)
             trainer = _trainer(train_cfg, callbacks, inputs.logger(cell) if inputs.logger else False)
             device = trainer.strategy.root_device
             precision = str(trainer.precision)
@@ -161,6 +167,7 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
         except (Exception, SystemExit) as e:  # a plugin that raises (or calls sys.exit) must not sink the matrix
             _fail(record, "failed", e, cell, reg)
         finally:
+            torch.set_flush_denormal(flushing)  # a cell in the caller's process leaves its float mode as it was
             shutil.rmtree(work, ignore_errors=True)
             if device.type == "cuda":
                 del module

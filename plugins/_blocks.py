@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.contract.host import HostBlock
+from seqbench.host.block import HostBlock
 
 
 def sinusoids(pos: Tensor, d: int) -> Tensor:

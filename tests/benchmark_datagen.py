@@ -26,7 +26,7 @@ from seqbench.run.config import ModelConfig
 from seqbench.run.plan import model_shape
 from seqbench.run.data import _TrainStream
 from seqbench.run.module import lengths, teacher_input
-from seqbench.contract.sizing import build_model, size_to_budget
+from seqbench.host.sizing import build_model, size_to_budget
 from seqbench.contract.specs import PAD, Distance
 
 LIMIT = 0.05

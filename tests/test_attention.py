@@ -11,9 +11,9 @@ import torch.nn.functional as F
 
 from seqbench.cli import main
 from seqbench.contract import registry
-from seqbench.contract.attention import alignment, attends
-from seqbench.contract.gradients import teacher_input
-from seqbench.contract.sizing import build_model
+from seqbench.host.attention import alignment, attends
+from seqbench.host.gradients import teacher_input
+from seqbench.host.sizing import build_model
 from seqbench.contract.specs import Distance, ModelShape
 from seqbench.plugins._blocks import keeping
 from seqbench.records import store

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from seqbench.contract.beam import beam_search, can_beam, decode
-from seqbench.contract.generate import greedy
+from seqbench.host.beam import beam_search, can_beam, decode
+from seqbench.host.generate import greedy
 from seqbench.contract.registry import Registry
 from seqbench.contract.specs import BOS, EOS, PAD, ArchSpec
 from seqbench.testing.arch_checks import ARCHITECTURE_CHECKS, ArchSubject

@@ -17,10 +17,10 @@ from typing import Any, Sequence
 import torch
 from matplotlib.figure import Figure
 
-from seqbench.contract.attention import alignment
+from seqbench.host.attention import alignment
 from seqbench.contract.errors import UserError
-from seqbench.contract.generate import greedy
-from seqbench.contract.gradients import teacher_input
+from seqbench.host.generate import greedy
+from seqbench.host.gradients import teacher_input
 from seqbench.contract.specs import EOS, N_SPECIAL, PAD, SPECIAL_NAMES, Task
 from seqbench.records.distance import sort_key
 from seqbench.records.schema import Record

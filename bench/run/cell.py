@@ -23,11 +23,11 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 
 from seqbench.contract.checks import ContractError
-from seqbench.contract.beam import can_beam
+from seqbench.host.beam import can_beam
 from seqbench.contract.errors import PluginFault, UserError
-from seqbench.contract.generate import is_incremental
+from seqbench.host.generate import is_incremental
 from seqbench.contract.registry import Registry
-from seqbench.contract.sizing import build_model, count_params
+from seqbench.host.sizing import build_model, count_params
 from seqbench.contract.specs import PAD, Task
 from seqbench.records.distance import edges_to_bins
 from seqbench.records.schema import SCHEMA, Record, describe

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.contract.gradients import clue_gradient_norms
+from seqbench.host.gradients import clue_gradient_norms
 from seqbench.contract.specs import Batch, Task
 from seqbench.run.data import bin_index, chunks
 

@@ -16,8 +16,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassExactMatch
 
 from seqbench.contract.checks import check_logits
 from seqbench.run.config import EvalConfig, TrainConfig
-from seqbench.contract.beam import decode
-from seqbench.contract.generate import greedy
+from seqbench.host.beam import decode
+from seqbench.host.generate import greedy
 from seqbench.records.distance import label
 from seqbench.run.data import bin_index
 from seqbench.contract.specs import BOS, EOS, PAD, Batch, Task

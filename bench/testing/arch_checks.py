@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.contract.attention import TOLERANCE as ATTENTION_TOLERANCE
-from seqbench.contract.attention import alignment, row_sums_error
+from seqbench.host.attention import TOLERANCE as ATTENTION_TOLERANCE
+from seqbench.host.attention import alignment, row_sums_error
 from seqbench.contract.errors import ConfigError
-from seqbench.contract.beam import beam_search
-from seqbench.contract.generate import greedy, incremental
-from seqbench.contract.sizing import build_model, count_params, size_to_budget
+from seqbench.host.beam import beam_search
+from seqbench.host.generate import greedy, incremental
+from seqbench.host.sizing import build_model, count_params, size_to_budget
 from seqbench.contract.specs import BOS, EOS, N_SPECIAL, PAD, ArchSpec, ModelShape
 from seqbench.testing.core import NotApplicable, check_list
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqbench.contract.generate import greedy, incremental
+from seqbench.host.generate import greedy, incremental
 from seqbench.contract.specs import EOS, PAD
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seqbench.contract.host import MixerBlock
+from seqbench.host.block import MixerBlock
 from seqbench.contract.specs import PAD, SEP, IncrementalMixer, Reorderable, conforms
 
 

@@ -1,4 +1,4 @@
-"""Beam search (`seqbench.contract.beam`): greedy at width 1, better sequences than greedy where greedy is
+"""Beam search (`seqbench.host.beam`): greedy at width 1, better sequences than greedy where greedy is
 myopic, and the reorder check catching a state that does not follow its rows."""
 
 from __future__ import annotations

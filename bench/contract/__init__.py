@@ -1,1 +1,2 @@
-"""The plugin contract: hookspecs, specs, registry, checks, adapters, splits, errors."""
+"""The plugin contract: what a plugin author implements and is checked against. Hookspecs, specs, the registry
+that loads plugins (and the identity of their source), checks, splits, errors. Imports only `seqbench.records`."""

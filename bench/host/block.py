@@ -56,7 +56,7 @@ class HostBlock(nn.Module):
 
 class MixerBlock(HostBlock):
     """A plugin's mixer in the host block. The incremental forms exist for every block but are only called when
-    the mixer keeps `IncrementalMixer` (the host checks, `seqbench.contract.adapt`)."""
+    the mixer keeps `IncrementalMixer` (the host checks, `seqbench.host.adapt`)."""
 
     def __init__(self, mixer: nn.Module, d: int, dropout: float) -> None:
         super().__init__(d, dropout, mixer=mixer)

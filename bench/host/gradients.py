@@ -91,7 +91,7 @@ def clue_gradient_norms(model: nn.Module, batch: Batch, clues: Tensor) -> Tensor
             if tap.out is None:
                 raise NoSourceEmbedding(
                     "no nn.Embedding of the model embedded the source tokens, so the gradient at the clue's "
-                    "embedding cannot be taken (see seqbench.contract.gradients)")
+                    "embedding cannot be taken (see seqbench.host.gradients)")
             picked = logits[rows, answer]  # (B, V): the answer's logits
             loss = F.cross_entropy(picked, tgt[rows, answer], reduction="sum")
             (grad,) = torch.autograd.grad(loss, tap.out)  # (B, L, D)

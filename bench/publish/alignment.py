@@ -4,7 +4,7 @@ black: 0).
 
 The cell is rebuilt from its record and weights (`seqbench.run.weights`), its test set drawn again as the cell drew
 it; the example is generated greedily, then the model's attention is read on that output under teacher forcing
-(`seqbench.contract.attention`). Transformers have layers and heads: one layer (default: the last) and one head or
+(`seqbench.host.attention`). Transformers have layers and heads: one layer (default: the last) and one head or
 their mean (default).
 """
 

@@ -149,7 +149,7 @@ def report_alignments(records: Sequence[Record], folder: Path, reg: Any, out: Pa
     """For the report: test example 0 of the default cell (`pick`) of every architecture and task whose weights
     were kept, drawn into `out` as `attention-<task>-<arch>.png` when the model attends. Returns (task, arch, file
     name, caption) per figure, and one note per cell that could not be drawn (and why)."""
-    from seqbench.publish.plots import save, slug
+    from seqbench.publish.drawing import save, slug
     from seqbench.run.weights import rebuild
 
     drawn, notes = [], []

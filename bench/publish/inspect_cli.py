@@ -28,7 +28,7 @@ def _registry(args: argparse.Namespace):
 
 def cmd_attention(args: argparse.Namespace) -> int:
     from seqbench.publish.alignment import describe, draw_example, figure, pick
-    from seqbench.publish.plots import save, slug
+    from seqbench.publish.drawing import save, slug
     from seqbench.run.weights import rebuild
 
     for flag, value in (("--example", args.example), ("--layer", args.layer), ("--head", args.head)):

@@ -237,12 +237,12 @@ def cmd_run(args: argparse.Namespace) -> int:
               + (f" and {len(left) - 10} more" if len(left) > 10 else "")
               + ". Repeat the command to run only those.", file=sys.stderr)
         return EXIT_INTERRUPTED
-    from seqbench.publish import tables
+    from seqbench.publish import render
     from seqbench.records import store as results
 
     ids = {c.cell_id for c in cells}
     mine = [r for r in results.load_dir(out).dicts() if r["cell_id"] in ids]
-    print(tables.terminal(mine))
+    print(render.terminal(mine))
     not_ok = [r for r in mine if r["status"] != "ok"]
     print(f"seqbench: {_n(len(summary.done), 'cell')} run, {len(summary.skipped)} finished before, "
           f"{len(summary.busy)} held by another run; {len(not_ok)} of {_n(len(cells), 'cell')} not ok"

@@ -55,7 +55,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
 
 
 def cmd_gradients(args: argparse.Namespace) -> int:
-    from seqbench.publish.render import grid
+    from seqbench.publish.grids import grid
     from seqbench.run.gradients import INIT, TRAINED, Probe
     from seqbench.run.weights import has_weights, rebuild
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from seqbench.publish import render
 from seqbench.publish.doc import Doc
+from seqbench.publish.grids import document_table
 from seqbench.publish.longform import flatten, plain, write_long
 from seqbench.publish.output import staged
 from seqbench.publish.plots import KINDS, plot, slug
@@ -45,8 +46,8 @@ def _natural(text: str) -> tuple:
 
 def _frame(doc: Doc, df: pd.DataFrame) -> None:
     rows = df.astype(str).values.tolist()
-    doc.table(render.document_table(list(df.columns), rows, "markdown"),
-              render.document_table(list(df.columns), rows, "html"))
+    doc.table(document_table(list(df.columns), rows, "markdown"),
+              document_table(list(df.columns), rows, "html"))
 
 
 def environments(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -115,7 +116,7 @@ def _gradients(doc: Doc, df: pd.DataFrame, names: set[str], task: str) -> None:
     cells = decay_cells(df, task)
     if cells is not None:
         doc.caption(DECAY_CAPTION.format(task=task))
-        doc.table(render.document_table(*cells, "markdown"), render.document_table(*cells, "html"))
+        doc.table(document_table(*cells, "markdown"), document_table(*cells, "html"))
 
 
 def _alignments(doc: Doc, aligned: list[tuple]) -> None:
@@ -182,7 +183,7 @@ def _document(records, df, tables, names, data, out, source, bad, metric, aligne
         if t.task in tasks_with_bleu(df):
             headers, rows = quality_cells(df, t.task)
             doc.caption(quality_caption(df, t.task))
-            doc.table(render.document_table(headers, rows, "markdown"), render.document_table(headers, rows, "html"))
+            doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
         _images(doc, names, [f"{kind}-{slug(t.task)}" for kind in KINDS if kind not in ("accuracy", "gradients")],
                 t.task)
         _alignments(doc, [a for a in aligned[0] if a[0] == t.task])

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from seqbench.contract.errors import plural
 from seqbench.publish import render
 from seqbench.publish.doc import Doc
 from seqbench.publish.grids import document_table
@@ -55,7 +56,7 @@ def environments(records: list[dict[str, Any]]) -> pd.DataFrame:
     counts = Counter(_key(r.get("env") or {}) for r in records)
     envs = [json.loads(k) for k in counts]
     keys = list(dict.fromkeys(k for e in envs for k in e))
-    cols = {f"env {i + 1} ({n} cell{'s' * (n != 1)})": [str(e.get(k, "")) for k in keys]
+    cols = {f"env {i + 1} ({plural(n, 'cell')})": [str(e.get(k, "")) for k in keys]
             for i, (e, n) in enumerate(zip(envs, counts.values()))}
     return pd.DataFrame({"key": keys, **cols})
 
@@ -98,7 +99,7 @@ def commands(records: list[dict[str, Any]]) -> str:
     cells: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         cells.setdefault(r.get("command") or "# (command not recorded)", []).append(r)
-    return "\n".join(f"# {len(rs)} cell{'s' * (len(rs) != 1)}: {', '.join(sorted({r['arch'] for r in rs}))} on "
+    return "\n".join(f"# {plural(len(rs), 'cell')}: {', '.join(sorted({r['arch'] for r in rs}))} on "
                      f"{', '.join(sorted({r['task'] for r in rs}))}\n{c}" for c, rs in cells.items())
 
 
@@ -161,7 +162,7 @@ def _document(records, df, tables, names, data, out, source, bad, metric, aligne
     states = Counter(r["status"] for r in records)
     doc = Doc()
     doc.heading(1, "seqbench report")
-    doc.para(f"{len(records)} record{'s' * (len(records) != 1)} from {source or 'the given folder'}: "
+    doc.para(f"{plural(len(records), 'record')} from {source or 'the given folder'}: "
              + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + ". Rebuild this report with:")
     doc.code(f"seqbench report {shlex.quote(source or 'DIR')} --out {shlex.quote(str(out))}"
              + (f" --metric {metric}" if metric != "token_acc" else ""))

@@ -20,12 +20,13 @@ from seqbench.contract.errors import plural
 from seqbench.publish import render
 from seqbench.publish.doc import Doc
 from seqbench.publish.grids import document_table
-from seqbench.publish.longform import flatten, plain, write_long
+from seqbench.publish.longform import plain, write_long
 from seqbench.publish.output import staged
 from seqbench.publish.plots import KINDS, plot, slug
 from seqbench.publish.quality import caption as quality_caption
 from seqbench.publish.quality import quality_cells, tasks_with_bleu
 from seqbench.publish.tables import prepared, summary_caption, summary_frame, task_tables
+from seqbench.records.flat import flatten
 from seqbench.records.schema import Record
 from seqbench.records.store import write_atomic
 

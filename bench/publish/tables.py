@@ -26,7 +26,7 @@ from seqbench.publish.views import (METRICS, accuracy, cells, choose_lr, overall
 TEXT_METRICS = ("bleu", "chrf")
 MEMORY = {  # throughput.memory_kind -> (column header, what it measured)
     "cuda_max_allocated": ("CUDA peak MB", "the CUDA allocator's peak during the cell"),
-    "cell_peak_rss": ("cell RSS MB", "the cell's own peak resident memory"),
+    "cell_peak_rss": ("cell RSS MB", "the cell's own peak resident memory, torch and Lightning imported included"),
     "process_max_rss": ("process RSS MB", "the process's high-water mark, NOT per cell: it includes every cell the "
                                           "process ran before"),
 }

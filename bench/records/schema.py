@@ -7,7 +7,7 @@ environment beside it.
 Why pydantic (v2) and not a JSON Schema checked by `jsonschema`: the runner and the test fixtures build records as
 typed Python objects (so a misspelt field fails where it is written, not when a table is drawn), validation errors
 name the field (`metrics.bins.0.token_acc: Input should be less than or equal to 1`), and the JSON Schema for
-other tools comes for free (`Record.model_json_schema()`, written by `seqbench schema`).
+other tools comes for free (`Record.model_json_schema()`; no command writes it).
 
 Version history: schema 1 (seqbench 0.1.0) had no per-bin token counts, plugin digests, learning rate, warnings
 or artifacts; those fields are optional here, so schema-1 records are read as they are.

@@ -331,8 +331,3 @@ def conforms(obj: Any, protocol: type) -> bool:
         except (TypeError, ValueError):
             return False
     return True
-
-
-def option_fields(options: type) -> dict[str, dataclasses.Field]:
-    """The fields of an options dataclass, by name."""
-    return {f.name: f for f in dataclasses.fields(options)}

@@ -89,10 +89,6 @@ def row_label(key: tuple, with_budget: bool) -> str:
     return f"{key[1]} ({_budget_text(key[2])})" if with_budget else key[1]
 
 
-def settings(df: pd.DataFrame) -> list[str]:
-    return sorted(df["distance"].astype(str).unique(), key=sort_key)
-
-
 def accuracy(df: pd.DataFrame, metric: str = "token_acc") -> pd.DataFrame:
     """Per cell position and bin: the bin's span and label, the ok seeds, the mean and its 95% interval.
 

@@ -15,7 +15,6 @@ or artifacts; those fields are optional here, so schema-1 records are read as th
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator, model_validator
@@ -242,10 +241,6 @@ class Record(_Strict):
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2) + "\n"
-
-
-def is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def describe(error: Any) -> str:

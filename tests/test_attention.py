@@ -12,9 +12,8 @@ import torch.nn.functional as F
 from seqbench.cli import main
 from seqbench.contract import registry
 from seqbench.host.attention import alignment, attends
-from seqbench.host.gradients import teacher_input
 from seqbench.host.sizing import build_model
-from seqbench.contract.specs import Distance, ModelShape
+from seqbench.contract.specs import Distance, ModelShape, teacher_input
 from seqbench.plugins._blocks import keeping
 from seqbench.records import store
 from seqbench.tasks.copy import CopyOptions, CopyTask

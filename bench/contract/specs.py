@@ -331,3 +331,8 @@ def conforms(obj: Any, protocol: type) -> bool:
         except (TypeError, ValueError):
             return False
     return True
+
+
+def teacher_input(tgt: Tensor) -> Tensor:
+    """BOS y1 .. y_{T-1}: the `tgt_in` that `forward` gets: the target shifted right. (B, T) -> (B, T)"""
+    return torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1).masked_fill(tgt == PAD, PAD)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.contract.specs import BOS, PAD, Batch
+from seqbench.contract.specs import PAD, Batch, teacher_input
 
 
 class NoSourceEmbedding(RuntimeError):
@@ -57,11 +57,6 @@ class SourceTap:
     def close(self) -> None:
         for h in self.handles:
             h.remove()
-
-
-def teacher_input(tgt: Tensor) -> Tensor:
-    """BOS y1 .. y_{T-1}: the target shifted right. (B, T) -> (B, T)"""
-    return torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1).masked_fill(tgt == PAD, PAD)
 
 
 def last_clue(clues: Tensor) -> tuple[Tensor, Tensor]:

@@ -20,8 +20,7 @@ from matplotlib.figure import Figure
 from seqbench.host.attention import alignment
 from seqbench.contract.errors import UserError
 from seqbench.host.generate import greedy
-from seqbench.host.gradients import teacher_input
-from seqbench.contract.specs import EOS, N_SPECIAL, PAD, SPECIAL_NAMES, Task
+from seqbench.contract.specs import EOS, N_SPECIAL, PAD, SPECIAL_NAMES, Task, teacher_input
 from seqbench.records.distance import sort_key
 from seqbench.records.schema import Record
 from seqbench.run.weights import Rebuilt, has_weights

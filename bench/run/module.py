@@ -20,7 +20,7 @@ from seqbench.host.beam import decode
 from seqbench.host.generate import greedy
 from seqbench.records.distance import label
 from seqbench.run.data import bin_index
-from seqbench.contract.specs import BOS, EOS, PAD, Batch, Task
+from seqbench.contract.specs import EOS, PAD, Batch, Task, teacher_input
 
 
 class Diverged(RuntimeError):
@@ -34,11 +34,6 @@ class Diverged(RuntimeError):
 def lengths(x: Tensor) -> Tensor:
     """Real (non-padding) lengths of right-padded rows. (B, L) -> (B,)"""
     return (x != PAD).sum(1)
-
-
-def teacher_input(tgt: Tensor) -> Tensor:
-    """BOS y1 .. y_{T-1}: the target shifted right. (B, T) -> (B, T)"""
-    return torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1).masked_fill(tgt == PAD, PAD)
 
 
 def _scores(vocab: int) -> MetricCollection:

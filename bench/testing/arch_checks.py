@@ -22,7 +22,7 @@ from seqbench.contract.errors import ConfigError
 from seqbench.host.beam import beam_search
 from seqbench.host.generate import greedy, incremental
 from seqbench.host.sizing import build_model, count_params, size_to_budget
-from seqbench.contract.specs import BOS, EOS, N_SPECIAL, PAD, ArchSpec, ModelShape
+from seqbench.contract.specs import BOS, EOS, N_SPECIAL, PAD, ArchSpec, ModelShape, teacher_input
 from seqbench.testing.core import NotApplicable, check_list
 
 VOCAB = 14  # 4 specials + 10 symbols
@@ -234,8 +234,7 @@ def copy_batch(n: int = 8, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tenso
     tgt = torch.full((n, s + 1), PAD)
     tgt[:, :s] = src
     tgt[torch.arange(n), src_len] = EOS
-    tgt_in = torch.cat([torch.full((n, 1), BOS), tgt[:, :-1]], 1).masked_fill(tgt == PAD, PAD)
-    return src, src_len, tgt, tgt_in
+    return src, src_len, tgt, teacher_input(tgt)
 
 
 @_check

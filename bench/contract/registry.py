@@ -95,6 +95,11 @@ class Registry:
         return f"{kind} plugin '{name}' ({self.owner[(kind, name)].name})"
 
 
+def autoload() -> bool:
+    """Whether installed entry points load: unless $SEQBENCH_DISABLE_PLUGIN_AUTOLOAD says otherwise."""
+    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
+
+
 def load(
     extra: Sequence[str] = (),
     *,
@@ -111,7 +116,7 @@ def load(
     """
     err = err if err is not None else sys.stderr
     if entry_points is None:
-        entry_points = os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
+        entry_points = autoload()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     reg = Registry()
@@ -196,14 +201,12 @@ def _collect(pm: pluggy.PluginManager, reg: Registry, info: PluginInfo, err: Tex
                 return
             _staged[spec.name] = spec
 
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            if impl.plugin_name != plugin_name:
-                continue
-            try:
-                impl.function(**({"register": register} if "register" in impl.argnames else {}))
-            except (Exception, SystemExit) as e:
-                staged.clear()
-                _fail(info, f"hook {hook_name} raised {_describe(e)}", err)
+        others = [p for p in pm.get_plugins() if pm.get_name(p) != plugin_name]  # this plugin's hooks alone
+        try:
+            pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+        except (Exception, SystemExit) as e:
+            staged.clear()
+            _fail(info, f"hook {hook_name} raised {_describe(e)}", err)
         for name, spec in staged.items():
             table[name] = spec
             reg.owner[(kind, name)] = info

@@ -47,8 +47,8 @@ class PluginLoad:
     @classmethod
     def here(cls, extra: tuple[str, ...] | list[str]) -> "PluginLoad":
         """As the runner loads plugins now: its `-p` values, environment, import path and working folder."""
-        autoload = os.environ.get(registry.DISABLE_AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
-        return cls(tuple(extra), os.environ.get(registry.PLUGINS_ENV, ""), autoload, tuple(sys.path), os.getcwd())
+        return cls(tuple(extra), os.environ.get(registry.PLUGINS_ENV, ""), registry.autoload(), tuple(sys.path),
+                   os.getcwd())
 
 
 @dataclass(frozen=True)

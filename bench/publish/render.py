@@ -14,7 +14,8 @@ import pandas as pd
 from seqbench.contract.errors import UserError
 from seqbench.publish.grids import document_table, grid, latex_escape, wrap
 from seqbench.publish.quality import rendered
-from seqbench.publish.tables import MEMORY, TEXT_METRICS, TaskTable, prepared, summary_caption, summary_frame, task_tables
+from seqbench.publish.tables import (MEMORY, TEXT_METRICS, TaskTable, prepared, summary_caption, summary_frame,
+                                     task_tables)
 
 FORMATS = ("text", "markdown", "csv", "latex", "html")
 

@@ -201,12 +201,16 @@ def _collect(pm: pluggy.PluginManager, reg: Registry, info: PluginInfo, err: Tex
                 return
             _staged[spec.name] = spec
 
-        others = [p for p in pm.get_plugins() if pm.get_name(p) != plugin_name]  # this plugin's hooks alone
-        try:
-            pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
-        except (Exception, SystemExit) as e:
-            staged.clear()
-            _fail(info, f"hook {hook_name} raised {_describe(e)}", err)
+        # Not pm.hook.<name>(): it calls every plugin at once, so one raising would hide who did and stop the rest;
+        # pm.subset_hook_caller would isolate one plugin but hashes plugin objects, which `plugins=` need not be.
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name != plugin_name:
+                continue
+            try:
+                impl.function(**({"register": register} if "register" in impl.argnames else {}))
+            except (Exception, SystemExit) as e:
+                staged.clear()
+                _fail(info, f"hook {hook_name} raised {_describe(e)}", err)
         for name, spec in staged.items():
             table[name] = spec
             reg.owner[(kind, name)] = info

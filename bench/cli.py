@@ -16,7 +16,7 @@ from typing import Sequence
 
 import seqbench
 from seqbench.contract import ContractDeprecation
-from seqbench.contract.errors import PluginFault, UserError
+from seqbench.contract.errors import PluginFault, UserError, plural
 
 EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -226,7 +226,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"(recorded as failed)", file=sys.stderr)
     _report_stale(cells, out)
     if args.dry_run:
-        print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} planned", file=sys.stderr)
+        print(f"seqbench: {plural(len(cells), 'cell')} planned", file=sys.stderr)
         for c in cells:
             what = (f"FAILED: {c.fault.plugin}: {c.fault}" if c.fault is not None
                     else f"params={c.params} d_model={c.model.d_model}")
@@ -250,7 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cell_runner.SHOW_TRACEBACKS = bool(args.debug)  # --debug runs cells in this process: their tracebacks show
     threads = args.threads or executors.default_threads(device, executor.slots, timed)
-    print(f"seqbench: {len(cells)} cell{'s' * (len(cells) != 1)} -> {out}; {min(executor.slots, len(cells))} at a time"
+    print(f"seqbench: {plural(len(cells), 'cell')} -> {out}; {min(executor.slots, len(cells))} at a time"
           f"{f', {threads} CPU thread(s) each' if device == 'cpu' else ''}", file=sys.stderr)
     summary = runner.run_matrix(cfg, reg, cells, tasks, out, executor=executor,
                                 load=executors.PluginLoad.here(args.plugins), threads=threads, rerun=args.rerun,
@@ -266,15 +266,15 @@ def cmd_run(args: argparse.Namespace) -> int:
               + (f" and {len(left) - 10} more" if len(left) > 10 else "")
               + ". Repeat the command to run only those.", file=sys.stderr)
         return EXIT_INTERRUPTED
-    from seqbench.publish import tables
+    from seqbench.publish import render
     from seqbench.records import store as results
 
     ids = {c.cell_id for c in cells}
     mine = [r for r in results.load_dir(out).dicts() if r["cell_id"] in ids]
-    print(tables.terminal(mine))
+    print(render.terminal(mine))
     not_ok = [r for r in mine if r["status"] != "ok"]
-    print(f"seqbench: {_n(len(summary.done), 'cell')} run, {len(summary.skipped)} finished before, "
-          f"{len(summary.busy)} held by another run; {len(not_ok)} of {_n(len(cells), 'cell')} not ok"
+    print(f"seqbench: {plural(len(summary.done), 'cell')} run, {len(summary.skipped)} finished before, "
+          f"{len(summary.busy)} held by another run; {len(not_ok)} of {plural(len(cells), 'cell')} not ok"
           + (" (--retry-failed runs them again)" if not_ok else "") + f"; records in {results.records_dir(out)}",
           file=sys.stderr)
     return EXIT_CELLS_FAILED if not_ok else EXIT_OK
@@ -290,10 +290,6 @@ def _refuse_future_records(out: Path) -> None:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise UserError(f"{found[0]}{more}; run neither moves it aside nor replaces it: use that seqbench, or "
                         f"another --out")
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def _check_executor_flags(args: argparse.Namespace) -> None:

@@ -2,7 +2,7 @@
 
 Vaswani et al. 2017, "Attention Is All You Need": multi-head attention (§3.2.2) through
 `F.scaled_dot_product_attention`, in the host's residual block with its position-wise feed-forward (§3.3,
-`seqbench.contract.host`, the same block that wraps third-party mixers), embeddings scaled by sqrt(d_model) and shared
+`seqbench.host.block`, the same block that wraps third-party mixers), embeddings scaled by sqrt(d_model) and shared
 with the output layer (§3.4), sinusoidal positions (§3.5). Residual sublayers are pre-norm (Xiong et al. 2020, "On
 Layer Normalization in the Transformer Architecture") or post-norm (the original).
 """
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.contract.host import HostBlock
+from seqbench.host.block import HostBlock
 
 
 def sinusoids(pos: Tensor, d: int) -> Tensor:
@@ -136,7 +136,7 @@ class Attention(nn.Module):
 
 
 class Block(HostBlock):
-    """Self-attention, optional cross-attention, feed-forward: the host's residual block (`seqbench.contract.host`)
+    """Self-attention, optional cross-attention, feed-forward: the host's residual block (`seqbench.host.block`)
     around attention sublayers, pre- or post-norm."""
 
     def __init__(self, d: int, n_heads: int, dropout: float, norm: str, cross: bool = False) -> None:

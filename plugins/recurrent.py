@@ -7,7 +7,7 @@ LayerNorm -> head.
 - gru: Cho et al. 2014, "Learning Phrase Representations using RNN Encoder-Decoder for Statistical Machine
   Translation" (`nn.GRU`).
 
-Each is a `CausalLM` over the stream `source SEP target` (kind "causal_lm"; `seqbench.contract.adapt.DecoderOnly` does the
+Each is a `CausalLM` over the stream `source SEP target` (kind "causal_lm"; `seqbench.host.adapt.DecoderOnly` does the
 rest). Training runs the fused kernel over the whole sequence, never a Python loop over time; generation packs the
 prompts so each row's state stops at its own length, then carries that state, so every new token costs the same.
 """

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from seqbench.contract.errors import UserError
+from seqbench.contract.errors import UserError, plural
 from seqbench.contract.specs import EOS, N_SPECIAL, PAD, SPECIAL_NAMES, SPLITS
 
 from . import _hf
@@ -257,7 +257,7 @@ def _drop_empty(split: str, pairs: list[tuple[int, str, str]]) -> list[tuple[int
     if len(kept) < len(pairs):
         first = next(i for i, s, t in pairs if not (s and t))
         n = len(pairs) - len(kept)
-        print(f"translation: {split}: skipped {n} pair{'s' * (n != 1)} with an empty side (first at line {first}); "
+        print(f"translation: {split}: skipped {plural(n, 'pair')} with an empty side (first at line {first}); "
               f"{len(kept)} of {len(pairs)} left", file=sys.stderr)
     if not kept:
         raise UserError(f"translation: the {split} split has no pair with text on both sides")
@@ -269,7 +269,7 @@ def _encode(split: str, pairs: list[tuple[int, str, str]], tok: Any, max_len: in
     keep = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if len(s) <= max_len and len(t) <= max_len]
     if len(keep) < len(pairs):
         n = len(pairs) - len(keep)
-        print(f"translation: {split}: skipped {n} pair{'s' * (n != 1)} longer than max_len={max_len} tokens on "
+        print(f"translation: {split}: skipped {plural(n, 'pair')} longer than max_len={max_len} tokens on "
               f"either side; {len(keep)} of {len(pairs)} left", file=sys.stderr)
     if not keep:
         raise UserError(f"translation: every {split} pair is longer than max_len={max_len} tokens")

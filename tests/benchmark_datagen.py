@@ -25,8 +25,9 @@ from seqbench.contract import registry
 from seqbench.run.config import ModelConfig
 from seqbench.run.plan import model_shape
 from seqbench.run.data import _TrainStream
-from seqbench.run.module import lengths, teacher_input
-from seqbench.contract.sizing import build_model, size_to_budget
+from seqbench.contract.specs import teacher_input
+from seqbench.run.module import lengths
+from seqbench.host.sizing import build_model, size_to_budget
 from seqbench.contract.specs import PAD, Distance
 
 LIMIT = 0.05

@@ -37,7 +37,7 @@ import torch
 
 from _tiny import determined
 from seqbench.contract import registry
-from seqbench.contract.sizing import build_model
+from seqbench.host.sizing import build_model
 from seqbench.run import cell as cell_mod
 from seqbench.run import plan, resolve, sources
 from seqbench.run.cell import CellInputs, run_cell

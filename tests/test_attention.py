@@ -11,10 +11,9 @@ import torch.nn.functional as F
 
 from seqbench.cli import main
 from seqbench.contract import registry
-from seqbench.contract.attention import alignment, attends
-from seqbench.contract.gradients import teacher_input
-from seqbench.contract.sizing import build_model
-from seqbench.contract.specs import Distance, ModelShape
+from seqbench.host.attention import alignment, attends
+from seqbench.host.sizing import build_model
+from seqbench.contract.specs import Distance, ModelShape, teacher_input
 from seqbench.plugins._blocks import keeping
 from seqbench.records import store
 from seqbench.tasks.copy import CopyOptions, CopyTask

@@ -1,4 +1,4 @@
-"""Beam search (`seqbench.contract.beam`): greedy at width 1, better sequences than greedy where greedy is
+"""Beam search (`seqbench.host.beam`): greedy at width 1, better sequences than greedy where greedy is
 myopic, and the reorder check catching a state that does not follow its rows."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from seqbench.contract.beam import beam_search, can_beam, decode
-from seqbench.contract.generate import greedy
+from seqbench.host.beam import beam_search, can_beam, decode
+from seqbench.host.generate import greedy
 from seqbench.contract.registry import Registry
 from seqbench.contract.specs import BOS, EOS, PAD, ArchSpec
 from seqbench.testing.arch_checks import ARCHITECTURE_CHECKS, ArchSubject

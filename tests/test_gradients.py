@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqbench.cli import main
-from seqbench.contract.adapt import DecoderOnly
-from seqbench.contract.gradients import NoSourceEmbedding, clue_gradient_norms, teacher_input
-from seqbench.contract.specs import Distance
+from seqbench.host.adapt import DecoderOnly
+from seqbench.host.gradients import NoSourceEmbedding, clue_gradient_norms
+from seqbench.contract.specs import Distance, teacher_input
 from seqbench.records import store
 from seqbench.run.gradients import INIT, TRAINED, Probe
 from seqbench.tasks.cloze import ClozeOptions, ClozeTask

@@ -13,7 +13,8 @@ import pytest
 from _records import edited, make_record
 from seqbench.cli import main
 from seqbench.publish.longform import long_frame, write_long
-from seqbench.publish.tables import summary, task_tables
+from seqbench.publish.render import terminal
+from seqbench.publish.tables import task_tables
 from seqbench.records import store
 
 DISTANCES = (2, 4, 8, 16, 32, 64, 128, 256)
@@ -174,7 +175,7 @@ def test_memory_named_for_each_kind():
 
 
 def test_summary_is_what_a_run_prints_first():
-    text = summary(matrix())
+    text = terminal(matrix())
     assert text.startswith("Summary: reach") and "transformer" in text and "256+" in text
 
 

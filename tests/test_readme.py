@@ -10,7 +10,7 @@ import torch
 from seqbench.contract import registry
 from seqbench.records import store as results
 from seqbench.cli import main
-from seqbench.contract.sizing import build_model
+from seqbench.host.sizing import build_model
 from seqbench.contract.specs import ModelShape
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -13,7 +13,7 @@ import torch
 
 from seqbench.cli import main
 from seqbench.contract import registry
-from seqbench.contract.sizing import build_model
+from seqbench.host.sizing import build_model
 from seqbench.contract.specs import ModelShape
 from seqbench.records import store
 from seqbench.run import weights

@@ -1,4 +1,5 @@
-"""The plugin contract: hookspecs, specs, registry, checks, adapters, splits, errors.
+"""The plugin contract: what a plugin author implements and is checked against. Hookspecs, specs, the registry
+that loads plugins (and the identity of their source), checks, splits, errors. Imports only `seqbench.records`.
 
 `CONTRACT_VERSION` is the version of what plugins may rely on (the hooks, the specs, `BuildContext`, the model
 protocols, what the host checks), "MAJOR.MINOR": a minor release adds something or deprecates it (a deprecated name

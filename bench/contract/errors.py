@@ -16,6 +16,11 @@ class ConfigError(UserError):
     """A configuration value, key or file that cannot be used."""
 
 
+def plural(n: int, word: str) -> str:
+    """`1 record`, `2 records`: the one plural of every message."""
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
 def unknown(kind: str, name: str, choices: Iterable[str]) -> UserError:
     """`Unknown architecture 'lstmm'. Did you mean 'lstm'? Available: gru, lstm, rnn`."""
     choices = sorted(choices)

@@ -27,7 +27,7 @@ the modules of its own package it imports): edit the code and its cells get new 
 
 What the host wraps around a mixer (kind "mixer"): token embeddings (no positions: a mixer that needs them adds its
 own), then `n_layers` host blocks, each `x + drop(mixer(LayerNorm(x)))` then `x + drop(ffn(LayerNorm(x)))` with
-`ffn = Linear(d, 4d) -> ReLU -> Linear(4d, d)` (`seqbench.contract.host`, the same block `gpt` and `transformer`
+`ffn = Linear(d, 4d) -> ReLU -> Linear(4d, d)` (`seqbench.host.block`, the same block `gpt` and `transformer`
 use), a final LayerNorm and a linear head. The stream is `source SEP target`, right-padded; a mixer must be causal
 (position t sees positions up to t) so padding after the real tokens never reaches them.
 
@@ -48,7 +48,7 @@ time from your state; `seqbench check-plugin` checks that it gives the same logi
 
 Optional attention weights (`AttendingSeq2Seq`, `AttendingLM` in `seqbench.contract.specs`): a model with an
 `attention` method gets alignment figures (`seqbench attention`, the report); one without gets none, and nothing
-else changes. Gradient reach (`seqbench.contract.gradients`) needs no method at all, only that the model embeds its
+else changes. Gradient reach (`seqbench.host.gradients`) needs no method at all, only that the model embeds its
 source tokens with an `nn.Embedding` (the host's mixer wrapper does); a model that looks tokens up otherwise is
 trained and tested as usual, without that measure. A task gets gradient reach by naming its clues
 (`Task.clue_positions`).

@@ -97,6 +97,11 @@ class Registry:
         return f"{kind} plugin '{name}' ({self.owner[(kind, name)].name})"
 
 
+def autoload() -> bool:
+    """Whether installed entry points load: unless $SEQBENCH_DISABLE_PLUGIN_AUTOLOAD says otherwise."""
+    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
+
+
 def load(
     extra: Sequence[str] = (),
     *,
@@ -116,7 +121,7 @@ def load(
     """
     err = err if err is not None else sys.stderr
     if entry_points is None:
-        entry_points = os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
+        entry_points = autoload()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     reg = Registry()
@@ -243,6 +248,8 @@ def _collect(pm: pluggy.PluginManager, reg: Registry, info: PluginInfo, err: Tex
                 return
             _staged[spec.name] = spec
 
+        # Not pm.hook.<name>(): it calls every plugin at once, so one raising would hide who did and stop the rest;
+        # pm.subset_hook_caller would isolate one plugin but hashes plugin objects, which `plugins=` need not be.
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             if impl.plugin_name != plugin_name:
                 continue

@@ -135,7 +135,7 @@ class Task(abc.ABC):
         position t, the source position of the one token the answer there is read from, or -1 (EOS, padding, an
         answer that depends on no single token). None (the default): the task has no such clues.
 
-        With it, every cell measures gradient reach (`seqbench.contract.gradients`): the gradient of an answer's
+        With it, every cell measures gradient reach (`seqbench.host.gradients`): the gradient of an answer's
         loss with respect to the embedding of its clue token, on each example's last answer that has a clue; that
         answer's clue must be `batch.distance` tokens from where it is needed, so that the measure is binned by
         distance like accuracy. The contract suite checks the shape, that clues point at real source tokens, and
@@ -199,7 +199,7 @@ class ArchSpec:
     - "causal_lm": a `CausalLM` over one stream `source SEP target`, optionally an `IncrementalLM`; the host adapts
       it to every task;
     - "mixer": one causal sequence-mixing layer (B, T, D) -> (B, T, D), optionally an `IncrementalMixer`; the host
-      calls `build` once per layer (`ctx.layer`) and wraps each in its residual block (`seqbench.contract.host`).
+      calls `build` once per layer (`ctx.layer`) and wraps each in its residual block (`seqbench.host.block`).
     """
 
     name: str  # registry name: letters, digits, `-` and `_` (it is a key of `[arch.NAME]` in configs)
@@ -342,6 +342,6 @@ def conforms(obj: Any, protocol: type) -> bool:
     return True
 
 
-def option_fields(options: type) -> dict[str, dataclasses.Field]:
-    """The fields of an options dataclass, by name."""
-    return {f.name: f for f in dataclasses.fields(options)}
+def teacher_input(tgt: Tensor) -> Tensor:
+    """BOS y1 .. y_{T-1}: the `tgt_in` that `forward` gets: the target shifted right. (B, T) -> (B, T)"""
+    return torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1).masked_fill(tgt == PAD, PAD)

@@ -4,7 +4,7 @@ black: 0).
 
 The cell is rebuilt from its record and weights (`seqbench.run.weights`), its test set drawn again as the cell drew
 it; the example is generated greedily, then the model's attention is read on that output under teacher forcing
-(`seqbench.contract.attention`). Transformers have layers and heads: one layer (default: the last) and one head or
+(`seqbench.host.attention`). Transformers have layers and heads: one layer (default: the last) and one head or
 their mean (default).
 """
 
@@ -17,11 +17,10 @@ from typing import Any, Sequence
 import torch
 from matplotlib.figure import Figure
 
-from seqbench.contract.attention import alignment
+from seqbench.host.attention import alignment
 from seqbench.contract.errors import UserError
-from seqbench.contract.generate import greedy
-from seqbench.contract.gradients import teacher_input
-from seqbench.contract.specs import EOS, N_SPECIAL, PAD, SPECIAL_NAMES, Task
+from seqbench.host.generate import greedy
+from seqbench.contract.specs import EOS, N_SPECIAL, PAD, SPECIAL_NAMES, Task, teacher_input
 from seqbench.records.distance import sort_key
 from seqbench.records.schema import Record
 from seqbench.run.weights import Rebuilt, has_weights
@@ -149,7 +148,7 @@ def report_alignments(records: Sequence[Record], folder: Path, reg: Any, out: Pa
     """For the report: test example 0 of the default cell (`pick`) of every architecture and task whose weights
     were kept, drawn into `out` as `attention-<task>-<arch>.png` when the model attends. Returns (task, arch, file
     name, caption) per figure, and one note per cell that could not be drawn (and why)."""
-    from seqbench.publish.plots import save, slug
+    from seqbench.publish.drawing import save, slug
     from seqbench.run.weights import rebuild
 
     drawn, notes = [], []

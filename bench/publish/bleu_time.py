@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from seqbench.publish.curves import history
-from seqbench.publish.plots import caption
+from seqbench.publish.drawing import caption
 from seqbench.publish.views import cells
 
 METRIC = "sacrebleu"

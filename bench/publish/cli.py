@@ -16,9 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from seqbench.contract.errors import UserError
+from seqbench.contract.errors import UserError, plural
 from seqbench.publish.longform import SUFFIXES
-from seqbench.publish.merge import plural
 from seqbench.publish.output import check_file, check_folder
 from seqbench.publish.render import FORMATS
 from seqbench.publish.views import METRICS
@@ -35,15 +34,16 @@ def _warn(messages: list[str]) -> None:
         print(f"warning: skipped {printable(m)}", file=sys.stderr)
 
 
-def _folder(text: str) -> Path:
+def result_folder(text: str) -> Path:
+    """The result folder a DIR argument names; a UserError for an empty one."""
     if text.strip() == "":
         raise UserError("DIR must name a result folder, got an empty path")
     return Path(text)
 
 
-def _load(text: str) -> Loaded:
+def load_results(text: str) -> Loaded:
     """The records of the folder `text`, warning once per unreadable file; a UserError when there are none."""
-    folder = _folder(text)
+    folder = result_folder(text)
     loaded = load_dir(folder)
     _warn(loaded.bad)
     for m in loaded.missing:
@@ -61,7 +61,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     if args.long_out is not None:
         check_file(args.long_out, "--long-out", SUFFIXES)
-    loaded = _load(args.dir)
+    loaded = load_results(args.dir)
     df = prepared(loaded.records)
     text = render_all(task_tables(df, args.metric), args.format, df=df)
     if args.long_out:
@@ -78,7 +78,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     check_formats(formats, args.metric)
     check_folder(args.out)
-    df = prepared(_load(args.dir).records)
+    df = prepared(load_results(args.dir).records)
     with staged(args.out) as tmp:
         names = [p.name for p in plot(df, tmp, formats, args.metric)]
     for name in names:
@@ -89,9 +89,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from seqbench.publish.report import write_report
 
-    out = _folder(args.dir) / "report" if args.out is None else args.out
+    out = result_folder(args.dir) / "report" if args.out is None else args.out
     check_folder(out)
-    loaded = _load(args.dir)
+    loaded = load_results(args.dir)
     from seqbench.contract import registry
 
     reg = registry.load(getattr(args, "plugins", []) or [])  # to rebuild kept models for their alignments
@@ -105,7 +105,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from seqbench.publish.merge import merge
 
     check_folder(args.out, subfolders=("records",))
-    merged = merge([_folder(d) for d in args.dirs], Path(args.out))
+    merged = merge([result_folder(d) for d in args.dirs], Path(args.out))
     _warn(merged.bad)
     for m in merged.missing:
         print(f"warning: {printable(m)}", file=sys.stderr)

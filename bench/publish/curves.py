@@ -16,7 +16,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from seqbench.publish.plots import caption, log_axis
+from seqbench.publish.drawing import caption, log_axis
 from seqbench.publish.views import cells, row_label, row_order
 from seqbench.records.distance import Distance
 

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from seqbench.publish.plots import caption
+from seqbench.publish.drawing import caption
 from seqbench.publish.stats import LEVEL
 
 KEYS = (("grad_norm_init", "at initialisation"), ("grad_norm_trained", "after training"))

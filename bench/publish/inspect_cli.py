@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from seqbench.contract.errors import UserError
-from seqbench.publish.cli import _folder, _load, printable
+from seqbench.publish.cli import load_results, printable, result_folder
 from seqbench.publish.output import check_file
 
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
@@ -28,16 +28,16 @@ def _registry(args: argparse.Namespace):
 
 def cmd_attention(args: argparse.Namespace) -> int:
     from seqbench.publish.alignment import describe, draw_example, figure, pick
-    from seqbench.publish.plots import save, slug
+    from seqbench.publish.drawing import save, slug
     from seqbench.run.weights import rebuild
 
     for flag, value in (("--example", args.example), ("--layer", args.layer), ("--head", args.head)):
         if value is not None and value < 0:
             raise UserError(f"{flag} must be 0 or more, got {value}")
-    folder = _folder(args.dir)
+    folder = result_folder(args.dir)
     reg = _registry(args)
     reg.arch(args.arch), reg.task(args.task)  # unknown names: one line listing the choices
-    record = pick(_load(args.dir).records, folder, args.arch, args.task, args.distance, args.seed)
+    record = pick(load_results(args.dir).records, folder, args.arch, args.task, args.distance, args.seed)
     out = Path(args.out) if args.out else folder / "attention" / (
         f"{slug(args.arch)}-{slug(args.task)}-d{slug(record.distance)}-s{record.seed}-ex{args.example}.png")
     check_file(out, "--out", FIGURE_SUFFIXES)
@@ -55,17 +55,17 @@ def cmd_attention(args: argparse.Namespace) -> int:
 
 
 def cmd_gradients(args: argparse.Namespace) -> int:
-    from seqbench.publish.render import grid
+    from seqbench.publish.grids import grid
     from seqbench.run.gradients import INIT, TRAINED, Probe
     from seqbench.run.weights import has_weights, rebuild
 
     if args.examples < 1:
         raise UserError(f"--examples must be at least 1, got {args.examples}")
-    folder = _folder(args.dir)
+    folder = result_folder(args.dir)
     reg = _registry(args)
     archs = _names(args.arch, reg.arch)
     tasks = _names(args.task, reg.task)
-    records = [r for r in _load(args.dir).records if r.status == "ok" and has_weights(folder, r)
+    records = [r for r in load_results(args.dir).records if r.status == "ok" and has_weights(folder, r)
                and (archs is None or r.arch in archs) and (tasks is None or r.task in tasks)]
     if not records:
         raise UserError(f"no ok cell with kept weights in {folder} matches: run with --keep-weights")

@@ -7,13 +7,13 @@ one record, text in another) is written as text, so that Parquet can hold it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from seqbench.contract.errors import UserError
+from seqbench.records.flat import flatten
 from seqbench.records.store import write_atomic
 
 FIRST = ["cell_id", "status", "task", "arch", "distance", "seed", "params_budget", "lr", "params", "chance",
@@ -26,22 +26,9 @@ def plain(records: list[Any]) -> list[dict[str, Any]]:
     return [r.to_dict() if hasattr(r, "to_dict") else r for r in records]
 
 
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{"a": {"b": 1}, "c": [1, 2]}` -> `{"a.b": 1, "c": "[1, 2]"}`."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
-        elif isinstance(v, (dict, list, tuple)):
-            out[key] = json.dumps(v, sort_keys=True)
-        else:
-            out[key] = v
-    return out
-
-
 def long_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Every record, one row per bin, with config, plugins, metrics, throughput, env, times and error flattened."""
+    # Not pandas.json_normalize(record_path=["metrics", "bins"]): it drops a record without bins, and empty dicts.
     rows = []
     for r in plain(records):
         metrics = {k: v for k, v in (r.get("metrics") or {}).items() if k != "bins"}

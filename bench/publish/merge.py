@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from seqbench.contract.errors import UserError
+from seqbench.contract.errors import UserError, plural
 from seqbench.records.store import BadRecord, missing_artifacts, read, record_path, records_dir, write_atomic
 
 VOLATILE = ("times", "command")  # when and how a cell was launched, not what it measured
@@ -50,11 +50,6 @@ class Merged:
                 f"{len(self.written)} written, {self.identical} identical to a record already there, "
                 f"{len(self.bad)} unreadable and skipped{out_bad}{copied}{missing}; {self.out} holds "
                 f"{plural(self.held, 'record')}")
-
-
-def plural(n: int, word: str) -> str:
-    """`1 record`, `2 records`."""
-    return f"{n} {word}{'s' * (n != 1)}"
 
 
 @dataclass

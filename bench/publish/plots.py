@@ -12,73 +12,25 @@ SVG output carries no date and a fixed id salt, so the same records draw the sam
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from seqbench.contract.errors import UserError
 from seqbench.publish import reach as reach_
+from seqbench.publish.bleu_time import bleu_time_figure
+from seqbench.publish.curves import curves_figure
+from seqbench.publish.drawing import caption, log_axis, num, save, slug, style
+from seqbench.publish.gradients import gradient_figure
 from seqbench.publish.tables import TaskTable, task_tables
 from seqbench.publish.views import METRICS, cells
 
 FORMATS = ("png", "svg")
 KINDS = ("accuracy", "gradients", "curves", "throughput", "bleu-time")  # per-task stems: <kind>-<task>; reach.<fmt> for all
-MARKERS = "osD^v<>ph*"
 SPEEDS = (("throughput.train_tokens_per_s", "training tokens/s"), ("throughput.gen_tokens_per_s",
                                                                    "generation tokens/s"))
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-
-
-def style(archs: Sequence[str]) -> dict[str, dict]:
-    """One colour and marker per architecture, the same in every figure."""
-    colors = matplotlib.colormaps["tab10"].colors
-    return {a: {"color": colors[i % 10], "marker": MARKERS[i % len(MARKERS)]} for i, a in enumerate(sorted(archs))}
-
-
-def save(fig: Figure, out: Path, stem: str, formats: Sequence[str]) -> list[Path]:
-    paths = []
-    with matplotlib.rc_context({"svg.hashsalt": "seqbench"}):
-        for fmt in formats:
-            path = out / f"{stem}.{fmt}"
-            fig.savefig(path, format=fmt, dpi=110, bbox_inches="tight",
-                        metadata={"Date": None} if fmt == "svg" else None)
-            paths.append(path)
-    return paths
-
-
-def num(v: float, _pos: object = None) -> str:
-    """Tick text: 20, 500, 2k, 1.5M."""
-    for scale, unit in ((1e6, "M"), (1e3, "k")):
-        if abs(v) >= scale:
-            return f"{v / scale:.3g}{unit}"
-    return f"{v:.3g}"
-
-
-def log_axis(ax, which: str = "x", ticks: Sequence[float] | None = None, labels: Sequence[str] | None = None) -> None:
-    """A log axis ticked at the given positions (every bin), else at 1, 2, 5 per decade, with plain labels."""
-    axis = ax.xaxis if which == "x" else ax.yaxis
-    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-    if ticks is not None:
-        axis.set_major_locator(FixedLocator(list(ticks)))
-        axis.set_major_formatter(FuncFormatter(lambda v, pos: labels[pos] if labels and pos is not None
-                                               and pos < len(labels) else num(v)))
-        axis.set_minor_locator(NullLocator())
-    else:
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        axis.set_major_formatter(FuncFormatter(num))
-    axis.set_minor_formatter(NullFormatter())
-
-
-def caption(fig: Figure, text: str) -> None:
-    fig.text(0.01, -0.01, text, ha="left", va="top", fontsize="small", wrap=True)
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -223,10 +175,6 @@ def throughput_figure(task: str, df: pd.DataFrame, styles: dict[str, dict]) -> F
 
 def figures(df: pd.DataFrame, metric: str = "token_acc") -> list[tuple[str, Figure]]:
     """(file stem, figure) for every figure the prepared tidy frame gives."""
-    from seqbench.publish.bleu_time import bleu_time_figure
-    from seqbench.publish.curves import curves_figure
-    from seqbench.publish.gradients import gradient_figure
-
     styles = style(df["arch"].unique())
     out: list[tuple[str, Figure]] = []
     fig = reach_figure(df, styles)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from seqbench.publish.grids import document_table, grid, wrap
 from seqbench.publish.views import cells, row_label, row_order
 from seqbench.records.distance import sort_key
 from seqbench.records.schema import TEXT_METRICS
@@ -98,13 +99,11 @@ def caption(df: pd.DataFrame, task: str) -> str:
 
 def rendered(df: pd.DataFrame, fmt: str) -> list[str]:
     """The quality-and-cost table of every task with BLEU, as text (`grid`) or a document format, with captions."""
-    from seqbench.publish import render
-
     out = []
     for task in tasks_with_bleu(df):
         headers, rows = quality_cells(df, task)
         if fmt == "text":
-            out.append(f"{render.wrap(caption(df, task))}\n\n{render.grid(headers, rows)}")
+            out.append(f"{wrap(caption(df, task))}\n\n{grid(headers, rows)}")
         else:
-            out.append(render.document_table(headers, rows, fmt, caption=caption(df, task)))
+            out.append(document_table(headers, rows, fmt, caption=caption(df, task)))
     return out

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import html
 import math
-import textwrap
 from typing import Any, Sequence
 
 import pandas as pd
 
 from seqbench.contract.errors import UserError
-from seqbench.publish.tables import MEMORY, TaskTable, summary_caption, summary_frame
+from seqbench.publish.grids import document_table, grid, latex_escape, wrap
+from seqbench.publish.quality import rendered
+from seqbench.publish.tables import MEMORY, TaskTable, prepared, summary_caption, summary_frame, task_tables
 
 FORMATS = ("text", "markdown", "csv", "latex", "html")
-WIDTH = 120  # the terminal form fits this many columns
 
 
 def _acc(r: Any, digits: int = 3) -> tuple[str, str]:
@@ -100,37 +100,6 @@ def summary_cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 # --- the terminal form ------------------------------------------------------------------------------------------
 
-def grid(headers: Sequence[str], rows: Sequence[Sequence[str | tuple[str, str]]], width: int = WIDTH) -> str:
-    """Columns aligned (the first left, the others right), two spaces apart; a cell given as (line, line) takes two
-    lines. Columns that do not fit `width` continue in a further block that repeats the first column."""
-    lines = [[c if isinstance(c, tuple) else (c, "") for c in row] for row in rows]
-    widths = [max([len(h)] + [max(len(c[0]), len(c[1])) for c in (row[k] for row in lines)])
-              for k, h in enumerate(headers)]
-    blocks, current, used = [], [], widths[0]
-    for k in range(1, len(headers)):
-        if current and used + 2 + widths[k] > width:
-            blocks.append(current)
-            current, used = [], widths[0]
-        current.append(k)
-        used += 2 + widths[k]
-    blocks.append(current)
-    out = []
-    for block in blocks:
-        cols = [0] + block
-
-        def line(cells: Sequence[str]) -> str:
-            return "  ".join(c.ljust(widths[k]) if k == 0 else c.rjust(widths[k])
-                             for k, c in zip(cols, cells)).rstrip()
-
-        out.append(line([headers[k] for k in cols]))
-        for row in lines:
-            out.append(line([row[k][0] for k in cols]))
-            if any(row[k][1] for k in cols):
-                out.append(line([row[k][1] if k else "" for k in cols]))
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"
-
-
 def _text_acc(t: TaskTable) -> str:
     headers, body, _ = accuracy_cells(t, digits=2)
     body = [[(m, iv.replace(", ", "-")) for m, iv in row] for row in body]
@@ -142,46 +111,7 @@ def summary_text(df: pd.DataFrame) -> str:
     return f"{wrap(summary_caption(df))}\n\n{grid(headers, rows)}"
 
 
-def wrap(text: str) -> str:
-    return textwrap.fill(text, WIDTH, break_on_hyphens=False)
-
-
 # --- documents --------------------------------------------------------------------------------------------------
-
-_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "≥": r"$\geq$",
-          "≤": r"$\leq$", "<": r"$<$"}
-
-
-def latex_escape(s: str) -> str:
-    return "".join(_LATEX.get(ch, ch) for ch in s)
-
-
-MARK = {  # format -> (escape, mark the best)
-    "markdown": (lambda s: s.replace("|", r"\|"), lambda s: f"**{s}**"),
-    "latex": (latex_escape, lambda s: rf"\textbf{{{s}}}"),
-    "html": (html.escape, lambda s: f"<strong>{s}</strong>"),
-}
-
-
-def frame(df: pd.DataFrame, fmt: str, caption: str | None = None) -> str:
-    """A frame of display strings, already escaped for `fmt`, as markdown, latex or html."""
-    if fmt == "markdown":
-        return df.to_markdown(index=False, disable_numparse=True)
-    if fmt == "latex":
-        return df.style.hide(axis="index").to_latex(hrules=True, caption=caption, position_float="centering")
-    return df.to_html(index=False, escape=False, border=0, classes="seqbench")
-
-
-def document_table(headers: Sequence[str], rows: Sequence[Sequence[str]], fmt: str,
-                   best: Sequence[Sequence[bool]] | None = None, caption: str | None = None) -> str:
-    """Strings escaped for `fmt` (markdown, latex, html), best cells marked."""
-    esc, mark = MARK[fmt]
-    cells = [[mark(esc(c)) if best and best[i][k] and c else esc(c) for k, c in enumerate(row)]
-             for i, row in enumerate(rows)]
-    df = pd.DataFrame(cells, columns=[esc(h) for h in headers])
-    return frame(df, fmt, latex_escape(caption) if fmt == "latex" and caption else None)
-
 
 def accuracy_document(t: TaskTable, fmt: str) -> str:
     headers, body, best = accuracy_cells(t)
@@ -225,8 +155,6 @@ def render_all(tables: Sequence[TaskTable], fmt: str, df: pd.DataFrame | None = 
         raise UserError(f"Unknown table format '{fmt}'. Available: {', '.join(FORMATS)}")
     if fmt == "csv":
         return numbers(tables).to_csv(index=False)
-    from seqbench.publish.quality import rendered
-
     parts = []
     if fmt == "text":
         if df is not None:
@@ -246,3 +174,9 @@ def render_all(tables: Sequence[TaskTable], fmt: str, df: pd.DataFrame | None = 
                   para(details_caption(t)), details_document(t, fmt) + "\n"]
     parts += [table + "\n" for table in rendered(df, fmt)] if df is not None else []
     return "\n".join(p for p in parts if p)
+
+
+def terminal(records: list[Any]) -> str:
+    """The summary first, then every task's tables, compact for a terminal: what a run prints when it ends."""
+    df = prepared(records)
+    return render_all(task_tables(df), "text", df=df)

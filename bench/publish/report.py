@@ -16,14 +16,17 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from seqbench.contract.errors import plural
 from seqbench.publish import render
 from seqbench.publish.doc import Doc
-from seqbench.publish.longform import flatten, plain, write_long
+from seqbench.publish.grids import document_table
+from seqbench.publish.longform import plain, write_long
 from seqbench.publish.output import staged
 from seqbench.publish.plots import KINDS, plot, slug
 from seqbench.publish.quality import caption as quality_caption
 from seqbench.publish.quality import quality_cells, tasks_with_bleu
 from seqbench.publish.tables import prepared, summary_caption, summary_frame, task_tables
+from seqbench.records.flat import flatten
 from seqbench.records.schema import Record
 from seqbench.records.store import write_atomic
 
@@ -45,8 +48,8 @@ def _natural(text: str) -> tuple:
 
 def _frame(doc: Doc, df: pd.DataFrame) -> None:
     rows = df.astype(str).values.tolist()
-    doc.table(render.document_table(list(df.columns), rows, "markdown"),
-              render.document_table(list(df.columns), rows, "html"))
+    doc.table(document_table(list(df.columns), rows, "markdown"),
+              document_table(list(df.columns), rows, "html"))
 
 
 def environments(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -54,7 +57,7 @@ def environments(records: list[dict[str, Any]]) -> pd.DataFrame:
     counts = Counter(_key(r.get("env") or {}) for r in records)
     envs = [json.loads(k) for k in counts]
     keys = list(dict.fromkeys(k for e in envs for k in e))
-    cols = {f"env {i + 1} ({n} cell{'s' * (n != 1)})": [str(e.get(k, "")) for k in keys]
+    cols = {f"env {i + 1} ({plural(n, 'cell')})": [str(e.get(k, "")) for k in keys]
             for i, (e, n) in enumerate(zip(envs, counts.values()))}
     return pd.DataFrame({"key": keys, **cols})
 
@@ -97,7 +100,7 @@ def commands(records: list[dict[str, Any]]) -> str:
     cells: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         cells.setdefault(r.get("command") or "# (command not recorded)", []).append(r)
-    return "\n".join(f"# {len(rs)} cell{'s' * (len(rs) != 1)}: {', '.join(sorted({r['arch'] for r in rs}))} on "
+    return "\n".join(f"# {plural(len(rs), 'cell')}: {', '.join(sorted({r['arch'] for r in rs}))} on "
                      f"{', '.join(sorted({r['task'] for r in rs}))}\n{c}" for c, rs in cells.items())
 
 
@@ -115,7 +118,7 @@ def _gradients(doc: Doc, df: pd.DataFrame, names: set[str], task: str) -> None:
     cells = decay_cells(df, task)
     if cells is not None:
         doc.caption(DECAY_CAPTION.format(task=task))
-        doc.table(render.document_table(*cells, "markdown"), render.document_table(*cells, "html"))
+        doc.table(document_table(*cells, "markdown"), document_table(*cells, "html"))
 
 
 def _alignments(doc: Doc, aligned: list[tuple]) -> None:
@@ -160,7 +163,7 @@ def _document(records, df, tables, names, data, out, source, bad, metric, aligne
     states = Counter(r["status"] for r in records)
     doc = Doc()
     doc.heading(1, "seqbench report")
-    doc.para(f"{len(records)} record{'s' * (len(records) != 1)} from {source or 'the given folder'}: "
+    doc.para(f"{plural(len(records), 'record')} from {source or 'the given folder'}: "
              + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + ". Rebuild this report with:")
     doc.code(f"seqbench report {shlex.quote(source or 'DIR')} --out {shlex.quote(str(out))}"
              + (f" --metric {metric}" if metric != "token_acc" else ""))
@@ -182,7 +185,7 @@ def _document(records, df, tables, names, data, out, source, bad, metric, aligne
         if t.task in tasks_with_bleu(df):
             headers, rows = quality_cells(df, t.task)
             doc.caption(quality_caption(df, t.task))
-            doc.table(render.document_table(headers, rows, "markdown"), render.document_table(headers, rows, "html"))
+            doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
         _images(doc, names, [f"{kind}-{slug(t.task)}" for kind in KINDS if kind not in ("accuracy", "gradients")],
                 t.task)
         _alignments(doc, [a for a in aligned[0] if a[0] == t.task])

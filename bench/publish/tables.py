@@ -231,18 +231,3 @@ def summary_caption(records: list[Any] | pd.DataFrame) -> str:
     df = records if isinstance(records, pd.DataFrame) else prepared(records)
     return ("Summary: " + reach_.caption(reach_.reach(df)) + " Parameters and tokens/s: medians over the "
             "architecture's ok cells (every task and distance).")
-
-
-def summary(records: list[Any]) -> str:
-    """The summary table as compact text for a terminal: the first table a run prints."""
-    from seqbench.publish.render import summary_text
-
-    return summary_text(prepared(records))
-
-
-def terminal(records: list[Any]) -> str:
-    """The summary first, then every task's tables, compact for a terminal: what a run prints when it ends."""
-    from seqbench.publish.render import render_all
-
-    df = prepared(records)
-    return render_all(task_tables(df), "text", df=df)

@@ -90,10 +90,6 @@ def row_label(key: tuple, with_budget: bool) -> str:
     return f"{key[1]} ({_budget_text(key[2])})" if with_budget else key[1]
 
 
-def settings(df: pd.DataFrame) -> list[str]:
-    return sorted(df["distance"].astype(str).unique(), key=sort_key)
-
-
 def accuracy(df: pd.DataFrame, metric: str = "token_acc") -> pd.DataFrame:
     """Per cell position and bin: the bin's span and label, the ok seeds, the mean and its 95% interval.
 
@@ -117,12 +113,8 @@ def accuracy(df: pd.DataFrame, metric: str = "token_acc") -> pd.DataFrame:
                 lr=("lr", "first"), lrs=("lrs", "first") if "lrs" in ok else ("lr", "nunique")).reset_index()
     agg["hi"] = agg["hi"].astype(int)
     agg["x"] = np.sqrt(agg["lo"] * agg["hi"])
-    ivs = [accuracy_interval(v, e if pd.notna(e) else None) for v, e in zip(agg["values"], agg["examples"])]
-    agg["mean"] = [i.mean if i else math.nan for i in ivs]
-    agg["ci_lo"] = [i.lo if i else math.nan for i in ivs]
-    agg["ci_hi"] = [i.hi if i else math.nan for i in ivs]
-    agg["n"] = [i.n if i else 0 for i in ivs]
-    agg["interval"] = [i.method if i else "none" for i in ivs]
+    _put_intervals(agg, [accuracy_interval(v, e if pd.notna(e) else None)
+                         for v, e in zip(agg["values"], agg["examples"])])
     if metric != "token_acc":
         agg["chance"] = math.nan  # chance is a token-level number
     agg["dkey"] = agg["distance"].map(sort_key)
@@ -144,12 +136,17 @@ def overall(df: pd.DataFrame, key: str) -> pd.DataFrame:
     bounded = key in METRICS
     ivs: list[Interval | None] = [accuracy_interval(v, e if pd.notna(e) and bounded else None)
                                   for v, e in zip(g["values"], g["examples"])]
-    g["mean"] = [i.mean if i else math.nan for i in ivs]
-    g["ci_lo"] = [i.lo if i else math.nan for i in ivs]
-    g["ci_hi"] = [i.hi if i else math.nan for i in ivs]
-    g["n"] = [i.n if i else 0 for i in ivs]
-    g["interval"] = [i.method if i else "none" for i in ivs]
+    _put_intervals(g, ivs)
     return g.drop(columns=["values", "examples"])
+
+
+def _put_intervals(frame: pd.DataFrame, ivs: list[Interval | None]) -> None:
+    """Columns mean, ci_lo, ci_hi, n and interval (the method) of `frame`, one interval per row (None: none)."""
+    frame["mean"] = [i.mean if i else math.nan for i in ivs]
+    frame["ci_lo"] = [i.lo if i else math.nan for i in ivs]
+    frame["ci_hi"] = [i.hi if i else math.nan for i in ivs]
+    frame["n"] = [i.n if i else 0 for i in ivs]
+    frame["interval"] = [i.method if i else "none" for i in ivs]
 
 
 def states(df: pd.DataFrame) -> dict[tuple, str]:

@@ -7,7 +7,7 @@ environment beside it.
 Why pydantic (v2) and not a JSON Schema checked by `jsonschema`: the runner and the test fixtures build records as
 typed Python objects (so a misspelt field fails where it is written, not when a table is drawn), validation errors
 name the field (`metrics.bins.0.token_acc: Input should be less than or equal to 1`), and the JSON Schema for
-other tools comes for free (`Record.model_json_schema()`, written by `seqbench schema`).
+other tools comes for free (`Record.model_json_schema()`; no command writes it).
 
 Version history: schema 1 (seqbench 0.1.0) had no per-bin token counts, plugin digests, learning rate, warnings
 or artifacts; those fields are optional here, so schema-1 records are read as they are.
@@ -15,7 +15,6 @@ or artifacts; those fields are optional here, so schema-1 records are read as th
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal, Optional, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator, model_validator
@@ -271,10 +270,6 @@ class Record(_Strict):
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2) + "\n"
-
-
-def is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def describe(error: Any) -> str:

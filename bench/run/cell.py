@@ -23,11 +23,11 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from seqbench.contract import ContractDeprecation
 from seqbench.contract.checks import ContractError
-from seqbench.contract.beam import can_beam
+from seqbench.host.beam import can_beam
 from seqbench.contract.errors import PluginFault, UserError
-from seqbench.contract.generate import is_incremental
+from seqbench.host.generate import is_incremental
 from seqbench.contract.registry import Registry
-from seqbench.contract.sizing import build_model, count_params
+from seqbench.host.sizing import build_model, count_params
 from seqbench.contract.specs import PAD, Task
 from seqbench.records.distance import edges_to_bins
 from seqbench.records.schema import SCHEMA, Record, describe
@@ -82,102 +82,119 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
     (`cell.fault`) is recorded as failed without training. On several devices (`seqbench.run.ranks` starts a
     process per rank), every rank trains, rank zero alone tests and returns the record, the others return None
     (or a failed record when their training failed)."""
-    cell, task, train_cfg = inputs.cell, inputs.task, inputs.cell.train
+    cell, train_cfg = inputs.cell, inputs.cell.train
     flushing = denormals_flushed()
     started, t0, cpu0 = now(), time.monotonic(), time.process_time()
-    record: dict[str, Any] = {
+    record = _new_record(inputs)
+    work = Path(inputs.work) if inputs.work else Path(tempfile.mkdtemp(prefix="seqbench-"))
+    ran = _Ran(torch.device("cpu"), train_cfg.precision)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if cell.fault is not None:
+                raise cell.fault
+            if not _train_and_test(inputs, reg, record, work, on_progress, ran, t0):
+                return None  # rank zero tests and returns the record
+        except (Exception, SystemExit) as e:  # a plugin that raises (or calls sys.exit) must not sink the matrix
+            _failed(record, e, cell, reg)
+        finally:
+            torch.set_flush_denormal(flushing)  # a cell in the caller's process leaves its float mode as it was
+            shutil.rmtree(work, ignore_errors=True)
+            if ran.device.type == "cuda":  # the model is gone with _train_and_test's frame
+                torch.cuda.empty_cache()
+    record["warnings"] = _kept(caught)
+    record["env"] = environment(ran.device, train_cfg.accelerator, ran.precision)
+    record["times"] = {"started": started, "finished": now(), "wall_s": round(time.monotonic() - t0, 3),
+                       "train_s": None if ran.train_s is None else round(ran.train_s, 3),
+                       "cpu_s": round(time.process_time() - cpu0, 3), "load_avg": load_average()}
+    return _validated(record, cell, reg)
+
+
+@dataclass
+class _Ran:
+    """Where the cell trained and for how long, known once its trainer exists (the record keeps them even when
+    the cell fails)."""
+
+    device: torch.device
+    precision: str
+    train_s: float | None = None
+
+
+def _train_and_test(inputs: CellInputs, reg: Registry, record: dict[str, Any], work: Path,
+                    on_progress: Callable[[dict], None] | None, ran: _Ran, t0: float) -> bool:
+    """Build, train and test the cell, writing its metrics and throughput into `record`; False on a rank other than
+    zero, which only trains."""
+    cell, task, train_cfg = inputs.cell, inputs.task, inputs.cell.train
+    throughput, generation = TrainThroughput(train_cfg.throughput_warmup), GenerationThroughput()
+    pl.seed_everything(stream_seed(cell.seed, "model") % 2**32, verbose=False)
+    model = build_model(reg.arch(cell.arch), cell.shape, inputs.arch_options, task.vocab_size)
+    record["params"] = count_params(model)
+    decoding = _decoding(inputs.eval, model)  # refuses beam search on a model that cannot reorder
+    bins = edges_to_bins(task.bin_edges(), task.distance.hi)
+    module = SeqModule(model, task, train_cfg, inputs.eval, bins, cell.max_len)
+    data = TaskData(task, cell.seed, train_cfg.batch_size, inputs.eval, bins, bucket=train_cfg.bucket)
+    data.setup("fit")  # the test set, for the gradient reach at initialisation
+    probe = gradients.Probe(task, data.sets["test"], bins, inputs.eval.grad_examples, inputs.eval.batch_size)
+    probe.measure(model, gradients.INIT)
+    ckpt = ModelCheckpoint(dirpath=work, monitor="val_gen_acc", mode="max", save_top_k=1, save_last=False,
+                           filename="best", save_weights_only=True)  # the first best, as best_validation
+    rule, flops = StopRule(train_cfg), TrainFlops()
+    progress = [Progress(cell.cell_id, on_progress)] if on_progress else []
+    trainer = _trainer(train_cfg, [ckpt, throughput, generation, flops, rule, *progress],
+                       inputs.logger(cell) if inputs.logger else False)
+    torch.set_flush_denormal(train_cfg.flush_denormal)  # CPU only; run_cell puts it back (it is per thread)
+    ran.device, ran.precision = trainer.strategy.root_device, str(trainer.precision)
+    reset_peak_memory(ran.device)
+    trainer.fit(module, datamodule=data)
+    ran.train_s = time.monotonic() - t0
+    reason = stop_reason(rule, trainer.global_step, train_cfg)
+    if trainer.world_size > 1:
+        ranks.close_group()
+        if trainer.global_rank:
+            return False
+    tester = trainer if trainer.world_size == 1 else _tester(train_cfg)
+    tester.test(module, datamodule=data, ckpt_path=ckpt.best_model_path or None, verbose=False)
+    probe.measure(module.model, gradients.TRAINED)
+    mem, mem_kind = peak_memory(ran.device)
+    record["metrics"] = {
+        "bins": probe.into(module.results["bins"]),
+        "overall": module.results["overall"],
+        "val": {**module.best_validation(), "history": module.val_history,
+                "stopped": None if reason == "budget" else reason, "stop_reason": reason,
+                "improving": improving(module.val_history, train_cfg)},
+        "text_metrics": sorted(task.text_metrics()),
+        "text_signatures": module.results["text_signatures"],
+        "decoding": decoding,
+    }
+    record["throughput"] = {
+        "train_tokens_per_s": throughput.tokens_per_s, "gen_tokens_per_s": generation.tokens_per_s,
+        "peak_memory_mb": round(mem, 1), "memory_kind": mem_kind,
+        "train_steps_timed": len(throughput.seconds), "gen_batches_timed": len(generation.seconds),
+        "incremental_generation": is_incremental(model), **_mean_lengths(data.sets["test"]),
+        "train_steps": trainer.global_step, **flops.record(),
+    }
+    if inputs.weights is not None:
+        about = weights.describe(record, task.vocab_size)
+        record["artifacts"] = {weights.WEIGHTS: weights.save(module.model, inputs.weights, about)}
+    return True
+
+
+def _new_record(inputs: CellInputs) -> dict[str, Any]:
+    """The record of the cell as it starts: what it is, before any result."""
+    cell, task = inputs.cell, inputs.task
+    return {
         "schema": SCHEMA, "cell_id": cell.cell_id, "status": "ok", "arch": cell.arch, "task": cell.task,
         "distance": cell.distance.label, "seed": cell.seed, "params_budget": cell.params_budget, "lr": cell.lr,
         "config": cell.resolved, "plugins": cell.plugins, "params": cell.params,
         "chance": None if task is None else task.chance,
         "metrics": {}, "throughput": {}, "error": None, "command": inputs.command,
     }
-    work = Path(inputs.work) if inputs.work else Path(tempfile.mkdtemp(prefix="seqbench-"))
-    device = torch.device("cpu")
-    precision = train_cfg.precision
-    throughput, generation = TrainThroughput(train_cfg.throughput_warmup), GenerationThroughput()
-    module = None
-    train_s: float | None = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            if cell.fault is not None:
-                raise cell.fault
-            pl.seed_everything(stream_seed(cell.seed, "model") % 2**32, verbose=False)
-            model = build_model(reg.arch(cell.arch), cell.shape, inputs.arch_options, task.vocab_size)
-            record["params"] = count_params(model)
-            decoding = _decoding(inputs.eval, model)  # refuses beam search on a model that cannot reorder
-            bins = edges_to_bins(task.bin_edges(), task.distance.hi)
-            module = SeqModule(model, task, train_cfg, inputs.eval, bins, cell.max_len)
-            data = TaskData(task, cell.seed, train_cfg.batch_size, inputs.eval, bins, bucket=train_cfg.bucket)
-            data.setup("fit")  # the test set, for the gradient reach at initialisation
-            probe = gradients.Probe(task, data.sets["test"], bins, inputs.eval.grad_examples, inputs.eval.batch_size)
-            probe.measure(model, gradients.INIT)
-            ckpt = ModelCheckpoint(dirpath=work, monitor="val_gen_acc", mode="max", save_top_k=1, save_last=False,
-                                   filename="best", save_weights_only=True)  # the first best, as best_validation
-            rule = StopRule(train_cfg)
-            flops = TrainFlops()
-            callbacks = [ckpt, throughput, generation, flops, rule] + ([Progress(cell.cell_id, on_progress)]
-                                                                       if on_progress else [])
-            torch.set_flush_denormal(train_cfg.flush_denormal)  # CPU only; undone in `finally` (it is per thread)
-            trainer = _trainer(train_cfg, callbacks, inputs.logger(cell) if inputs.logger else False)
-            device = trainer.strategy.root_device
-            precision = str(trainer.precision)
-            reset_peak_memory(device)
-            trainer.fit(module, datamodule=data)
-            train_s = time.monotonic() - t0
-            reason = stop_reason(rule, trainer.global_step, train_cfg)
-            if trainer.world_size > 1:
-                ranks.close_group()
-                if trainer.global_rank:
-                    return None  # rank zero tests and returns the record
-            tester = trainer if trainer.world_size == 1 else _tester(train_cfg)
-            tester.test(module, datamodule=data, ckpt_path=ckpt.best_model_path or None, verbose=False)
-            probe.measure(module.model, gradients.TRAINED)
-            mem, mem_kind = peak_memory(device)
-            test = data.sets["test"]
-            record["metrics"] = {
-                "bins": probe.into(module.results["bins"]),
-                "overall": module.results["overall"],
-                "val": {**module.best_validation(), "history": module.val_history,
-                        "stopped": None if reason == "budget" else reason, "stop_reason": reason,
-                        "improving": improving(module.val_history, train_cfg)},
-                "text_metrics": sorted(task.text_metrics()),
-                "text_signatures": module.results["text_signatures"],
-                "decoding": decoding,
-            }
-            record["throughput"] = {
-                "train_tokens_per_s": throughput.tokens_per_s, "gen_tokens_per_s": generation.tokens_per_s,
-                "peak_memory_mb": round(mem, 1), "memory_kind": mem_kind,
-                "train_steps_timed": len(throughput.seconds), "gen_batches_timed": len(generation.seconds),
-                "incremental_generation": is_incremental(model),
-                "mean_src_len": float(torch.cat([(b.src != PAD).sum(1) for b in test]).float().mean()),
-                "mean_tgt_len": float(torch.cat([(b.tgt != PAD).sum(1) for b in test]).float().mean()),
-                "train_steps": trainer.global_step, **flops.record(),
-            }
-            if inputs.weights is not None:
-                about = weights.describe(record, task.vocab_size)
-                record["artifacts"] = {weights.WEIGHTS: weights.save(module.model, inputs.weights, about)}
-        except Diverged as e:
-            _fail(record, "diverged", e, cell, reg, step=e.step)
-        except torch.cuda.OutOfMemoryError as e:
-            _fail(record, "oom", e, cell, reg)
-        except RuntimeError as e:
-            _fail(record, "oom" if "out of memory" in str(e).lower() else "failed", e, cell, reg)
-        except (Exception, SystemExit) as e:  # a plugin that raises (or calls sys.exit) must not sink the matrix
-            _fail(record, "failed", e, cell, reg)
-        finally:
-            torch.set_flush_denormal(flushing)  # a cell in the caller's process leaves its float mode as it was
-            shutil.rmtree(work, ignore_errors=True)
-            if device.type == "cuda":
-                del module
-                torch.cuda.empty_cache()
-    record["warnings"] = _kept(caught)
-    record["env"] = environment(device, train_cfg.accelerator, precision)
-    record["times"] = {"started": started, "finished": now(), "wall_s": round(time.monotonic() - t0, 3),
-                       "train_s": None if train_s is None else round(train_s, 3),
-                       "cpu_s": round(time.process_time() - cpu0, 3), "load_avg": load_average()}
-    return _validated(record, cell, reg)
+
+
+def _mean_lengths(test: list[Any]) -> dict[str, float]:
+    """Mean real (non-padding) source and target lengths of the test batches."""
+    return {"mean_src_len": float(torch.cat([(b.src != PAD).sum(1) for b in test]).float().mean()),
+            "mean_tgt_len": float(torch.cat([(b.tgt != PAD).sum(1) for b in test]).float().mean())}
 
 
 def _decoding(cfg: EvalConfig, model: torch.nn.Module) -> str:
@@ -233,6 +250,18 @@ def _tester(train: TrainConfig) -> pl.Trainer:
     """After training on several ranks, a trainer on rank zero's device alone."""
     return pl.Trainer(accelerator=train.accelerator, devices=1, precision=train.precision, logger=False,
                       enable_progress_bar=False, enable_model_summary=False, deterministic="warn")
+
+
+def _failed(record: dict, e: BaseException, cell: Cell, reg: Registry) -> None:
+    """Record the cell as diverged (with the step), oom (CUDA's, or a RuntimeError that says so), or failed."""
+    if isinstance(e, Diverged):
+        _fail(record, "diverged", e, cell, reg, step=e.step)
+    elif isinstance(e, torch.cuda.OutOfMemoryError):
+        _fail(record, "oom", e, cell, reg)
+    elif isinstance(e, RuntimeError):
+        _fail(record, "oom" if "out of memory" in str(e).lower() else "failed", e, cell, reg)
+    else:
+        _fail(record, "failed", e, cell, reg)
 
 
 def _fail(record: dict, status: str, e: BaseException, cell: Cell, reg: Registry, step: int | None = None) -> None:

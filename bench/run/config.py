@@ -257,6 +257,7 @@ def message(error: ValidationError, where: str) -> str:
     ctx = e.get("ctx") or {}
     kind = e["type"]
     was = "; it cannot be unset (none)" if got is None else f", got {got!r}"  # None: `--set key=none`
+    # Not pydantic's msg alone ("Input should be a valid integer, unable to parse string..."): it omits the value.
     text = {
         "int_parsing": f"must be an integer{was}", "int_type": f"must be an integer{was}",
         "int_from_float": f"must be an integer{was}", "float_parsing": f"must be a number{was}",

@@ -14,7 +14,8 @@ from typing import Any
 
 from seqbench.contract.errors import UserError
 from seqbench.records.schema import Record
-from seqbench.run.executors import Job, WorkerDied, cpu_count, execute
+from seqbench.run.executors import Job, cpu_count, execute
+from seqbench.run.processes import WorkerDied
 
 
 def _cell(job: Job, events: Any) -> Record | None:

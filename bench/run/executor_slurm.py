@@ -20,7 +20,8 @@ from typing import Any
 from seqbench.contract.errors import UserError
 from seqbench.records import store
 from seqbench.records.schema import Record
-from seqbench.run.executors import Job, WorkerDied, execute
+from seqbench.run.executors import Job, execute
+from seqbench.run.processes import WorkerDied
 
 CLUSTER_ENV = "SEQBENCH_SUBMITIT_CLUSTER"
 

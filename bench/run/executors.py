@@ -31,6 +31,7 @@ from seqbench.records.schema import Record
 from seqbench.run import measure, ranks
 from seqbench.run.cell import CellInputs, run_cell
 from seqbench.run.plan import device_type
+from seqbench.run.processes import WorkerDied, die_with_parent, ended
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ class PluginLoad:
     @classmethod
     def here(cls, extra: tuple[str, ...] | list[str]) -> "PluginLoad":
         """As the runner loads plugins now: its `-p` values, environment, import path and working folder."""
-        autoload = os.environ.get(registry.DISABLE_AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
-        return cls(tuple(extra), os.environ.get(registry.PLUGINS_ENV, ""), autoload, tuple(sys.path), os.getcwd())
+        return cls(tuple(extra), os.environ.get(registry.PLUGINS_ENV, ""), registry.autoload(), tuple(sys.path),
+                   os.getcwd())
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,6 @@ class Job:
     @property
     def inputs(self) -> CellInputs:
         return pickle.loads(self.payload)
-
-
-class WorkerDied(RuntimeError):
-    """The process running a cell ended before it sent a record (a crash in native code, or killed)."""
 
 
 def cpu_count() -> int:
@@ -129,14 +126,14 @@ def run_job(job: Job, reg: registry.Registry, report: Callable[[dict], None] | N
     The inputs are unpickled here, once the plugins are loaded."""
     inputs = job.inputs
     if job.devices > 1 and inputs.cell.fault is None and not ranks.is_rank():
-        return ranks.supervise(job, inputs, report)
+        return ranks.supervise(job, inputs, execute, report)
     return run_cell(inputs, reg, report)
 
 
 def _child(conn: Any, events: Any, job: Job) -> None:
     """Entry point of a cell's process: run it, send the record (or the error) back, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the runner decides
-    _die_with_parent()
+    die_with_parent()
 
     def report(event: dict) -> None:
         try:
@@ -152,17 +149,6 @@ def _child(conn: Any, events: Any, job: Job) -> None:
         conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc(limit=5)))
     finally:
         conn.close()
-
-
-def _die_with_parent() -> None:
-    """On Linux, end this process when its parent (the fork server, which ends with the runner) ends."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
 
 
 class InProcess:
@@ -215,7 +201,7 @@ class LocalProcesses:
             job = dataclasses.replace(job, visible=given)
         receive, send = self.ctx.Pipe(duplex=False)
         # Not a daemon, so that a cell on several devices may start its ranks; `shutdown` and the death signal
-        # (`_die_with_parent`) end it instead.
+        # (`die_with_parent`) end it instead.
         proc = self.ctx.Process(target=_child, args=(send, self.events_q, job), name=f"seqbench-{key}", daemon=False)
         proc.start()
         send.close()
@@ -241,7 +227,7 @@ class LocalProcesses:
                 proc.join(timeout=5)
                 if proc.exitcode is None:
                     continue  # the sentinel fired before the process ended: look again next time
-                result = WorkerDied(_ended(proc.exitcode))
+                result = WorkerDied(ended(proc.exitcode))
             elif message[0] == "ok":
                 result = message[1]
             elif message[0] == "died":
@@ -272,11 +258,3 @@ class LocalProcesses:
             conn.close()
         self.running.clear()
         self.events_q.close()
-
-
-def _ended(code: int) -> str:
-    if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        hint = " (the system may have run out of memory)" if -code == signal.SIGKILL else ""
-        return f"the process running the cell was killed by {name}{hint} before it finished"
-    return f"the process running the cell exited with code {code} before it finished"

@@ -1,6 +1,6 @@
 """Gradient reach of one cell, per distance bin: at initialisation and after training, on a fixed subset of the
 test set (`eval.grad_examples` examples, spread evenly over the bins), the median over examples of the gradient
-norm at the clue's embedding (`seqbench.contract.gradients`). Kept in the record's bins as `grad_norm_init`,
+norm at the clue's embedding (`seqbench.host.gradients`). Kept in the record's bins as `grad_norm_init`,
 `grad_norm_trained` and `grad_n`.
 
 The measure runs on a float64 copy of the model in eval mode (no dropout; float32 underflows to 0 after a few
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.contract.gradients import clue_gradient_norms
+from seqbench.host.gradients import clue_gradient_norms
 from seqbench.contract.specs import Batch, Task
 from seqbench.run.data import bin_index, chunks
 

@@ -23,7 +23,7 @@ class LoggerSpec:
     def __call__(self, cell: Any) -> Any:
         from pytorch_lightning import loggers
 
-        from seqbench.publish.longform import flatten
+        from seqbench.records.flat import flatten
 
         name = cell.cell_id
         if self.kind == "csv":

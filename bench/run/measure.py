@@ -189,8 +189,9 @@ def reset_peak_memory(device: torch.device) -> None:
 
 def peak_memory(device: torch.device) -> tuple[float, MemoryKind]:
     """(MiB, what was measured, one of `MEMORY_KINDS`): on a GPU the allocator's peak since the cell started; on a
-    CPU the peak RSS of the process that ran the cell alone (`cell_process_peak_rss`, its imports included), or of
-    the whole process when cells share one (`process_max_rss`: a high-water mark, not the cell's own)."""
+    CPU the peak RSS of the process that ran the cell alone (`cell_process_peak_rss`: the cell's own, no other
+    cell's, over a base that every cell carries: the interpreter with torch and Lightning imported), or of the whole
+    process when cells share one (`process_max_rss`: a high-water mark, not the cell's own)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

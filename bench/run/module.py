@@ -23,10 +23,10 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassExactMatch
 
 from seqbench.contract.checks import check_logits
 from seqbench.run.config import EvalConfig, TrainConfig
-from seqbench.contract.beam import decode
+from seqbench.host.beam import decode
 from seqbench.records.distance import label
 from seqbench.run.data import bin_index
-from seqbench.contract.specs import BOS, EOS, PAD, Batch, Task
+from seqbench.contract.specs import EOS, PAD, Batch, Task, teacher_input
 
 
 class Diverged(RuntimeError):
@@ -40,11 +40,6 @@ class Diverged(RuntimeError):
 def lengths(x: Tensor) -> Tensor:
     """Real (non-padding) lengths of right-padded rows. (B, L) -> (B,)"""
     return (x != PAD).sum(1)
-
-
-def teacher_input(tgt: Tensor) -> Tensor:
-    """BOS y1 .. y_{T-1}: the target shifted right. (B, T) -> (B, T)"""
-    return torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1).masked_fill(tgt == PAD, PAD)
 
 
 def content(tgt: Tensor) -> Tensor:

@@ -17,9 +17,9 @@ import torch
 
 from seqbench.contract.checks import ContractError, check_task
 from seqbench.contract.errors import ConfigError, PluginFault, UserError
-from seqbench.contract.host import HOST_BLOCK
+from seqbench.host.block import HOST_BLOCK
 from seqbench.contract.registry import Registry
-from seqbench.contract.sizing import build_model, count_params, params_at, size_to_budget
+from seqbench.host.sizing import build_model, count_params, params_at, size_to_budget
 from seqbench.contract.specs import Distance, ModelShape, Task
 from seqbench.run import config as C
 from seqbench.run import hostcode

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import torch
 
 from seqbench.records.schema import Record
+from seqbench.run.processes import WorkerDied, die_with_parent, ended
 
 
 def strategy(devices: int) -> Any:
@@ -63,10 +64,12 @@ class _Rank:
     conn: Any
 
 
-def supervise(job: Any, inputs: Any, report: Callable[[dict], None] | None = None) -> Record:
-    """Train the cell of `job` on `inputs.cell.train.devices` ranks: rank zero's record, or the first failure."""
-    from seqbench.run.executors import WorkerDied
-
+# Not Lightning's ddp_spawn: it spawns inside trainer.fit and runs only fit there, while each rank here loads the
+# plugins, builds its data and reports progress, rank zero tests and sends the record, and a dead rank ends the cell.
+def supervise(job: Any, inputs: Any, execute: Callable[..., Record | None],
+              report: Callable[[dict], None] | None = None) -> Record:
+    """Train the cell of `job` on `inputs.cell.train.devices` ranks: rank zero's record, or the first failure.
+    Each rank's process runs `execute(job, send)` (`seqbench.run.executors.execute`, passed in by the caller)."""
     world = inputs.cell.train.devices
     ctx = multiprocessing.get_context("spawn")
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": str(world), "NODE_RANK": "0"}
@@ -77,11 +80,11 @@ def supervise(job: Any, inputs: Any, report: Callable[[dict], None] | None = Non
             receive, send = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_rank_main, daemon=True, name=f"seqbench-rank{r}",
                                args=(send, dataclasses.replace(job, payload=pickle.dumps(mine)),
-                                     {**env, "LOCAL_RANK": str(r)}, os.getpid()))
+                                     {**env, "LOCAL_RANK": str(r)}, os.getpid(), execute))
             proc.start()
             send.close()
             ranks.append(_Rank(r, proc, receive))
-        return _collect(ranks, report, WorkerDied)
+        return _collect(ranks, report)
     finally:
         for k in ranks:
             if k.proc.is_alive():
@@ -90,7 +93,7 @@ def supervise(job: Any, inputs: Any, report: Callable[[dict], None] | None = Non
             k.conn.close()
 
 
-def _collect(ranks: list[_Rank], report: Callable[[dict], None] | None, died: type) -> Record:
+def _collect(ranks: list[_Rank], report: Callable[[dict], None] | None) -> Record:
     """Rank zero's record, or the first failed record or death of any rank; progress events passed on meanwhile."""
     done: set[int] = set()
     while True:
@@ -110,14 +113,12 @@ def _collect(ranks: list[_Rank], report: Callable[[dict], None] | None, died: ty
             if message is None:
                 k.proc.join(timeout=5)
                 if k.proc.exitcode is not None:
-                    from seqbench.run.executors import _ended
-
-                    raise died(f"rank {k.rank} of {len(ranks)}: {_ended(k.proc.exitcode)}")
+                    raise WorkerDied(f"rank {k.rank} of {len(ranks)}: {ended(k.proc.exitcode)}")
             elif message[0] == "event":
                 if report is not None:
                     report(message[1])
             elif message[0] == "error":
-                raise died(f"rank {k.rank} of {len(ranks)} failed outside the cell: {message[1]}")
+                raise WorkerDied(f"rank {k.rank} of {len(ranks)} failed outside the cell: {message[1]}")
             else:
                 done.add(k.rank)
                 record = message[1]
@@ -125,12 +126,10 @@ def _collect(ranks: list[_Rank], report: Callable[[dict], None] | None, died: ty
                     return record
 
 
-def _rank_main(conn: Any, job: Any, env: dict[str, str], parent: int) -> None:
+def _rank_main(conn: Any, job: Any, env: dict[str, str], parent: int, execute: Callable[..., Record | None]) -> None:
     """Entry point of a rank's process: train (rank zero: and test), send what the cell returned, exit."""
-    from seqbench.run.executors import _die_with_parent, execute
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() != parent:  # the supervisor ended before this process could ask to end with it
         os._exit(1)
     os.environ.update(env)

@@ -118,17 +118,7 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
     summary = Summary()
     out = Path(out)
     (out / LOCK_DIR).mkdir(parents=True, exist_ok=True)
-    todo = []
-    for cell in cells:
-        if not rerun and finished(out, cell.cell_id, retry_failed=retry_failed, keep_weights=keep_weights):
-            summary.skipped.append(cell.cell_id)
-            if verbose:
-                print(f"seqbench: {cell.name}: finished before, skipped ({cell.cell_id})", file=err)
-        else:
-            todo.append(cell)
-    if summary.skipped:
-        print(f"seqbench: {len(summary.skipped)} of {len(cells)} cells were finished before and are not run again "
-              f"(--rerun runs them)", file=err)
+    todo = _unfinished(cells, out, summary, rerun, retry_failed, keep_weights, verbose, err)
     display = Display(len(todo), executor.slots, Counter((c.arch, c.task) for c in todo), err=err, live=live,
                       verbose=verbose)
     running: dict[str, _Running] = {}
@@ -151,19 +141,7 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
                     display.start(cell.cell_id, cell.name, cell.params)
                     executor.submit(cell.cell_id, Job.of(inputs, load, threads))
                 for key, result in executor.wait(0.2):
-                    job = running.pop(key)
-                    try:
-                        record = result if isinstance(result, Record) else _died(job.cell, result, command)
-                        results.save(out, record)
-                        if weights.WEIGHTS not in record.artifacts:  # an older run's weights are not this record's
-                            weights.weights_path(out, key).unlink(missing_ok=True)
-                    finally:
-                        shutil.rmtree(out / WORK_DIR / key, ignore_errors=True)
-                        job.lock.release()
-                    summary.done.append(key)
-                    if record.status != "ok":
-                        summary.not_ok.append(key)
-                    display.finish(key, record, time.monotonic() - job.t0)
+                    _keep(out, key, result, running.pop(key), command, summary, display)
                 for event in executor.events():
                     display.progress(event)
                 display.heartbeat()
@@ -171,14 +149,47 @@ def run_matrix(cfg: RunConfig, reg: Registry, cells: list[Cell], tasks: dict, ou
                 raise Interrupted(asked[0])
         except (Interrupted, KeyboardInterrupt):
             summary.interrupted = True
-            executor.shutdown()
-            for key, job in running.items():
-                shutil.rmtree(out / WORK_DIR / key, ignore_errors=True)
-                job.lock.release()
         finally:
             executor.shutdown()  # ends what the executor started; no cell outlives a runner that failed
+            if summary.interrupted:  # the unfinished cells' processes are gone: their locks can go
+                for key, job in running.items():
+                    shutil.rmtree(out / WORK_DIR / key, ignore_errors=True)
+                    job.lock.release()
             display.close()
     return summary
+
+
+def _unfinished(cells: list[Cell], out: Path, summary: Summary, rerun: bool, retry_failed: bool,
+                keep_weights: bool, verbose: bool, err: TextIO) -> list[Cell]:
+    """The cells to run; those finished before are counted in `summary.skipped` and said so."""
+    todo = []
+    for cell in cells:
+        if not rerun and finished(out, cell.cell_id, retry_failed=retry_failed, keep_weights=keep_weights):
+            summary.skipped.append(cell.cell_id)
+            if verbose:
+                print(f"seqbench: {cell.name}: finished before, skipped ({cell.cell_id})", file=err)
+        else:
+            todo.append(cell)
+    if summary.skipped:
+        print(f"seqbench: {len(summary.skipped)} of {len(cells)} cells were finished before and are not run again "
+              f"(--rerun runs them)", file=err)
+    return todo
+
+
+def _keep(out: Path, key: str, result: Any, job: _Running, command: str, summary: Summary, display: Display) -> None:
+    """Save what a finished cell's job returned (its record, or the failure it died of), then free its lock."""
+    try:
+        record = result if isinstance(result, Record) else _died(job.cell, result, command)
+        results.save(out, record)
+        if weights.WEIGHTS not in record.artifacts:  # an older run's weights are not this record's
+            weights.weights_path(out, key).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(out / WORK_DIR / key, ignore_errors=True)
+        job.lock.release()
+    summary.done.append(key)
+    if record.status != "ok":
+        summary.not_ok.append(key)
+    display.finish(key, record, time.monotonic() - job.t0)
 
 
 def _claim(out: Path, cell: Cell, rerun: bool, retry_failed: bool, summary: Summary,

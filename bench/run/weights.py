@@ -28,7 +28,7 @@ from torch import nn
 
 from seqbench.contract.errors import UserError
 from seqbench.contract.registry import Registry
-from seqbench.contract.sizing import build_model
+from seqbench.host.sizing import build_model
 from seqbench.contract.specs import Batch, Distance, ModelShape, Task
 from seqbench.records.distance import edges_to_bins
 from seqbench.records.schema import PluginRef, Record

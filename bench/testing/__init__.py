@@ -1,7 +1,8 @@
 """The plugin contract suite that ships with seqbench: `seqbench check-plugin NAME...` runs it, and a plugin
 package's own pytest runs it by subclassing `ArchitectureContract` or `TaskContract` (`seqbench.testing.suite`).
 
-It imports only `seqbench.contract` and `seqbench.records`, and needs no pytest unless pytest runs it.
+It imports only `seqbench.host` (to build and decode a plugin's model as the host does), `seqbench.contract` and
+`seqbench.records`, never `seqbench.run` or `seqbench.publish`, and needs no pytest unless pytest runs it.
 """
 
 from __future__ import annotations

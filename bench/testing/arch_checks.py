@@ -16,13 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.contract.attention import TOLERANCE as ATTENTION_TOLERANCE
-from seqbench.contract.attention import alignment, row_sums_error
+from seqbench.host.attention import TOLERANCE as ATTENTION_TOLERANCE
+from seqbench.host.attention import alignment, row_sums_error
 from seqbench.contract.errors import ConfigError
-from seqbench.contract.beam import beam_search
-from seqbench.contract.generate import greedy, incremental
-from seqbench.contract.sizing import build_model, count_params, size_to_budget
-from seqbench.contract.specs import BOS, EOS, N_SPECIAL, PAD, ArchSpec, ModelShape
+from seqbench.host.beam import beam_search
+from seqbench.host.generate import greedy, incremental
+from seqbench.host.sizing import build_model, count_params, size_to_budget
+from seqbench.contract.specs import BOS, EOS, N_SPECIAL, PAD, ArchSpec, ModelShape, teacher_input
 from seqbench.testing.core import NotApplicable, check_list
 
 VOCAB = 14  # 4 specials + 10 symbols
@@ -234,8 +234,7 @@ def copy_batch(n: int = 8, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tenso
     tgt = torch.full((n, s + 1), PAD)
     tgt[:, :s] = src
     tgt[torch.arange(n), src_len] = EOS
-    tgt_in = torch.cat([torch.full((n, 1), BOS), tgt[:, :-1]], 1).masked_fill(tgt == PAD, PAD)
-    return src, src_len, tgt, tgt_in
+    return src, src_len, tgt, teacher_input(tgt)
 
 
 @_check
@@ -262,7 +261,7 @@ def check_learns(s: ArchSubject) -> None:
 def check_sizing(s: ArchSubject) -> None:
     """Sized to 20k, 50k and 200k parameters besides its embeddings and head it lands within 10%, the meta-device
     count is the real one, and what it adds per token type does not change with the vocabulary (the budget's body
-    count relies on it: `seqbench.contract.sizing.body_params`); a budget below its smallest width is refused."""
+    count relies on it: `seqbench.host.sizing.body_params`); a budget below its smallest width is refused."""
     spec, options = s.spec, s.spec.options(**s.options)
     shape = dataclasses.replace(SHAPE, d_model=64, max_len=64)
     for budget in (20_000, 50_000, 200_000):

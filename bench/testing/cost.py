@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqbench.contract.sizing import build_model, size_to_budget
+from seqbench.host.sizing import build_model, size_to_budget
 from seqbench.contract.specs import ArchSpec, ModelShape
 from seqbench.testing.arch_checks import VOCAB, random_batch
 

@@ -1,4 +1,4 @@
-"""Beam search, owned by the host like greedy decoding (`seqbench.contract.generate`), for any model whose incremental
+"""Beam search, owned by the host like greedy decoding (`seqbench.host.generate`), for any model whose incremental
 protocol also keeps `Reorderable` (`seqbench.contract.specs`): the built-in encoder-decoders, decoder-only models
 and mixer stacks all do.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqbench.contract.generate import greedy, incremental
+from seqbench.host.generate import greedy, incremental
 from seqbench.contract.specs import EOS, PAD
 
 

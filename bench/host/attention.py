@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from seqbench.contract.adapt import DecoderOnly
+from seqbench.host.adapt import DecoderOnly
 from seqbench.contract.checks import ContractError
 from seqbench.contract.specs import AttendingLM, AttendingSeq2Seq, conforms
 

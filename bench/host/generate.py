@@ -13,7 +13,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from seqbench.contract.adapt import DecoderOnly
+from seqbench.host.adapt import DecoderOnly
 from seqbench.contract.specs import BOS, EOS, PAD, IncrementalLM, IncrementalSeq2Seq, Reorderable, conforms
 
 

@@ -2,7 +2,7 @@
 
 - `DecoderOnly` runs a `CausalLM` over one stream `source SEP target`, with the loss on target positions only.
 - `MixerLM` stacks a plugin's causal sequence mixers (B, T, D) -> (B, T, D), each in the host's residual block
-  (`seqbench.contract.host`), into a full `CausalLM`; `IncrementalMixerLM` when every mixer keeps
+  (`seqbench.host.block`), into a full `CausalLM`; `IncrementalMixerLM` when every mixer keeps
   `IncrementalMixer`, so that the host generates from it one token at a time.
 """
 
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from seqbench.contract.checks import check_lm_logits
-from seqbench.contract.host import MixerBlock
+from seqbench.host.block import MixerBlock
 from seqbench.contract.specs import PAD, SEP, IncrementalMixer, Reorderable, conforms
 
 
@@ -23,7 +23,7 @@ class DecoderOnly(nn.Module):
 
     Example i becomes the right-padded stream `src_i[:s_i] SEP y_1 .. y_{T-1}`; the logits at the SEP and
     at every target token predict the next target token. Padding only ever follows real tokens, so a causal
-    model's real positions never see it. Generation (`seqbench.contract.generate`) prefills `prompt(src)`.
+    model's real positions never see it. Generation (`seqbench.host.generate`) prefills `prompt(src)`.
     """
 
     def __init__(self, lm: nn.Module) -> None:

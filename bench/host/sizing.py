@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqbench.contract.adapt import DecoderOnly, mixer_lm
+from seqbench.host.adapt import DecoderOnly, mixer_lm
 from seqbench.contract.checks import ContractError
 from seqbench.contract.errors import ConfigError
 from seqbench.contract.specs import ArchSpec, BuildContext, ModelShape

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqbench.contract.specs import BOS, PAD, Batch
+from seqbench.contract.specs import PAD, Batch, teacher_input
 
 
 class NoSourceEmbedding(RuntimeError):
@@ -59,11 +59,6 @@ class SourceTap:
             h.remove()
 
 
-def teacher_input(tgt: Tensor) -> Tensor:
-    """BOS y1 .. y_{T-1}: the target shifted right. (B, T) -> (B, T)"""
-    return torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], dim=1).masked_fill(tgt == PAD, PAD)
-
-
 def last_clue(clues: Tensor) -> tuple[Tensor, Tensor]:
     """Each row's last answer position with a clue, and that clue. clues (B, T) -> answer (B,), clue (B,);
     a row without a clue gives clue -1."""
@@ -91,7 +86,7 @@ def clue_gradient_norms(model: nn.Module, batch: Batch, clues: Tensor) -> Tensor
             if tap.out is None:
                 raise NoSourceEmbedding(
                     "no nn.Embedding of the model embedded the source tokens, so the gradient at the clue's "
-                    "embedding cannot be taken (see seqbench.contract.gradients)")
+                    "embedding cannot be taken (see seqbench.host.gradients)")
             picked = logits[rows, answer]  # (B, V): the answer's logits
             loss = F.cross_entropy(picked, tgt[rows, answer], reduction="sum")
             (grad,) = torch.autograd.grad(loss, tap.out)  # (B, L, D)

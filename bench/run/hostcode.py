@@ -38,6 +38,7 @@ NOT_COMPUTE = {  # module (or package prefix) -> why it cannot change what a cel
     "seqbench.run.executor_ray": "where a cell runs",
     "seqbench.run.executor_slurm": "where a cell runs",
     "seqbench.run.forkserver": "how cell processes are started",
+    "seqbench.run.processes": "how cell processes are watched and how their ends are reported",
     "seqbench.run.loggers": "copies of the curves for Lightning's loggers",
     "seqbench.run.progress": "the progress display",
     "seqbench.run.runner": "orchestration: locks, skipping finished cells, the order of cells",

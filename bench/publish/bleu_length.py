@@ -64,8 +64,12 @@ def half_lengths(df: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
         if r is None:
             continue
         above = sum(c for _, c in per)
-        text = (f"{r.median:.0f}+" if above == len(per) else
-                f"{r.median:.0f} [{r.lo:.0f}-{'∞' if r.hi_open else f'{r.hi:.0f}'}]")
+        if above == len(per):
+            text = f"{r.median:.0f}+"
+        elif len(per) == 1:
+            text = f"{r.median:.0f} (one seed)"
+        else:
+            text = f"{r.median:.0f} [{r.lo:.0f}-{'∞' if r.hi_open else f'{r.hi:.0f}'}]"
         rows.append({**dict(zip(ROW, key)), "seeds": len(per), "median": r.median, "lo": r.lo, "hi": r.hi,
                      "hi_open": r.hi_open, "coverage": r.coverage, "above": above, "text": text})
     return pd.DataFrame(rows, columns=ROW + ["seeds", "median", "lo", "hi", "hi_open", "coverage", "above", "text"])
@@ -101,3 +105,37 @@ def faster(table: pd.DataFrame, task: str, a: str, b: str) -> str:
 def used(df: pd.DataFrame) -> pd.DataFrame:
     """The ok cells whose buckets this view reads (for captions: how many, how many sentences)."""
     return cells(df[df["status"] == "ok"])
+
+
+def document_cells(df: pd.DataFrame, task: str) -> tuple[list[str], list[list[str]]]:
+    """sacreBLEU by source length for a report: per architecture (and budget) the mean per bucket [interval], and
+    the half-BLEU length over seeds."""
+    d = df[df["task"] == task]
+    buckets_ = by_length(d)
+    halves = half_lengths(d)
+    spans = sorted({(int(lo), int(hi)) for lo, hi in zip(buckets_["lo"], buckets_["hi"])})
+    headers = ["arch", "budget", "seeds"] + [f"BLEU {lo}-{hi}" for lo, hi in spans] + ["half-BLEU length"]
+    rows = []
+    for key, g in buckets_.groupby(["arch", "budget"], sort=True):
+        cells_ = []
+        for lo, hi in spans:
+            b = g[(g["lo"] == lo) & (g["hi"] == hi)]
+            cells_.append("" if b.empty else _bleu(b.iloc[0]))
+        h = halves[(halves["arch"] == key[0]) & (halves["budget"] == key[1])]
+        rows.append([key[0], "none" if key[1] < 0 else str(int(key[1])), str(int(g["seeds"].max()))] + cells_
+                    + [h["text"].iloc[0] if len(h) else "n/a (fewer than two buckets)"])
+    return headers, rows
+
+
+def _bleu(b: Any) -> str:
+    if pd.isna(b["ci_lo"]) or pd.isna(b["ci_hi"]):
+        return f"{b['mean']:.1f}"
+    return f"{b['mean']:.1f} [{b['ci_lo']:.1f}, {b['ci_hi']:.1f}]"
+
+
+def caption(df: pd.DataFrame, task: str) -> str:
+    return (f"{task}: sacreBLEU by source length, per bucket of at least {MIN_SENTENCES} test sentences: the mean "
+            "over seeds [95% percentile bootstrap over seeds; one seed: sacreBLEU's bootstrap over the bucket's "
+            "sentences where the record has it]; half-BLEU length: the source length at which sacreBLEU falls to "
+            "half its value on the shortest bucket, interpolated between buckets, median over seeds [order-statistic "
+            "interval]; x+ = it never fell that far.")

@@ -131,3 +131,14 @@ def caption(table: pd.DataFrame) -> str:
             f"coverage {', '.join(f'{c:.1%}' for c in cov) or 'n/a'}]; x+ = passed at the longest distance probed; "
             f"∞ = an end resting on a seed that never failed; * = rests on a failure still improving at its step "
             f"budget ({bound} such seed{'s' * (bound != 1)}).")
+
+
+def document_cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """The bracket table for a report: per task and architecture (and budget), the reach over seeds, each seed's
+    bracket, and how many rest on a budget-bound failure."""
+    table = reach_brackets(df)
+    headers = ["task", "arch", "budget", "seeds", "reach [interval]", "coverage", "brackets per seed", "budget-bound"]
+    rows = [[r.task, r.arch, "none" if r.budget < 0 else str(int(r.budget)), str(r.seeds), r.text,
+             f"{r.coverage:.1%}" if r.seeds > 1 else "one seed: its bracket", r.brackets, str(r.budget_bound)]
+            for r in table.itertuples()]
+    return headers, rows

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from seqbench.contract.errors import plural
-from seqbench.publish import render
+from seqbench.publish import bleu_length, brackets, render
 from seqbench.publish.doc import Doc
 from seqbench.publish.grids import document_table
 from seqbench.publish.longform import plain, write_long
@@ -174,6 +174,11 @@ def _document(records, df, tables, names, data, out, source, bad, metric, aligne
     doc.caption(summary_caption(df))
     doc.table(render.summary_document(df, "markdown"), render.summary_document(df, "html"))
     _images(doc, names, ["reach"], "reach per architecture and task")
+    headers, rows = brackets.document_cells(df)
+    if rows:  # records that carry validation free-running accuracy (`metrics.val.best_val_gen_acc`)
+        doc.heading(2, "Reach from validation brackets")
+        doc.caption(brackets.caption(brackets.reach_brackets(df)))
+        doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
     for t in tables:
         doc.heading(2, t.task)
         doc.caption(t.caption)
@@ -185,6 +190,10 @@ def _document(records, df, tables, names, data, out, source, bad, metric, aligne
         if t.task in tasks_with_bleu(df):
             headers, rows = quality_cells(df, t.task)
             doc.caption(quality_caption(df, t.task))
+            doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
+        headers, rows = bleu_length.document_cells(df, t.task)
+        if rows:
+            doc.caption(bleu_length.caption(df, t.task))
             doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
         _images(doc, names, [f"{kind}-{slug(t.task)}" for kind in KINDS if kind not in ("accuracy", "gradients")],
                 t.task)

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from seqbench.publish.brackets import ordering
 from seqbench.publish.stats import bootstrap_mean, reach_interval
 from seqbench.publish.views import ROW, cells
 
@@ -94,12 +95,7 @@ def by_length(df: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
 
 def faster(table: pd.DataFrame, task: str, a: str, b: str) -> str:
     """Whether a's BLEU halves at shorter sources than b's, separated by the intervals, or "not separated"."""
-    ra, rb = (table[(table["task"] == task) & (table["arch"] == n)].iloc[0] for n in (a, b))
-    if ra["hi"] < rb["lo"] and not ra["hi_open"]:
-        return f"{a} halves sooner than {b}"
-    if rb["hi"] < ra["lo"] and not rb["hi_open"]:
-        return f"{b} halves sooner than {a}"
-    return f"{a} {ra['text']}, {b} {rb['text']}: not separated"
+    return ordering(table, task, a, b, less="{a} halves sooner than {b}")
 
 
 def used(df: pd.DataFrame) -> pd.DataFrame:

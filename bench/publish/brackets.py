@@ -112,13 +112,14 @@ def text(r: dict[str, Any]) -> str:
     return f"{_n(r['median'])} [{lo}-{hi}]{star}"
 
 
-def ordering(table: pd.DataFrame, task: str, a: str, b: str) -> str:
-    """`a < b`, `b < a`, or `a, b not separated (...)`, on one task, from their intervals."""
+def ordering(table: pd.DataFrame, task: str, a: str, b: str, less: str = "{a} < {b}") -> str:
+    """`a < b`, `b < a` (phrased by `less`), or `a ..., b ...: not separated`, on one task: an ordering is stated
+    only where one row's interval (columns lo, hi, hi_open, text) ends below the other's start."""
     ra, rb = (table[(table["task"] == task) & (table["arch"] == n)].iloc[0] for n in (a, b))
     if ra["hi"] < rb["lo"] and not ra["hi_open"]:
-        return f"{a} < {b}"
+        return less.format(a=a, b=b)
     if rb["hi"] < ra["lo"] and not rb["hi_open"]:
-        return f"{b} < {a}"
+        return less.format(a=b, b=a)
     return f"{a} {ra['text']}, {b} {rb['text']}: not separated"
 
 

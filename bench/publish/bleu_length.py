@@ -19,7 +19,7 @@ import pandas as pd
 
 from seqbench.publish.brackets import ordering
 from seqbench.publish.stats import bootstrap_mean, reach_interval
-from seqbench.publish.views import ROW, cells
+from seqbench.publish.views import ROW
 
 MIN_SENTENCES = 50  # a bucket with fewer test sentences is too noisy to score alone (2 sentences were tabulated)
 METRIC = "sacrebleu"
@@ -98,11 +98,6 @@ def faster(table: pd.DataFrame, task: str, a: str, b: str) -> str:
     return ordering(table, task, a, b, less="{a} halves sooner than {b}")
 
 
-def used(df: pd.DataFrame) -> pd.DataFrame:
-    """The ok cells whose buckets this view reads (for captions: how many, how many sentences)."""
-    return cells(df[df["status"] == "ok"])
-
-
 def document_cells(df: pd.DataFrame, task: str) -> tuple[list[str], list[list[str]]]:
     """sacreBLEU by source length for a report: per architecture (and budget) the mean per bucket [interval], and
     the half-BLEU length over seeds."""
@@ -113,12 +108,12 @@ def document_cells(df: pd.DataFrame, task: str) -> tuple[list[str], list[list[st
     headers = ["arch", "budget", "seeds"] + [f"BLEU {lo}-{hi}" for lo, hi in spans] + ["half-BLEU length"]
     rows = []
     for key, g in buckets_.groupby(["arch", "budget"], sort=True):
-        cells_ = []
+        cells = []
         for lo, hi in spans:
             b = g[(g["lo"] == lo) & (g["hi"] == hi)]
-            cells_.append("" if b.empty else _bleu(b.iloc[0]))
+            cells.append("" if b.empty else _bleu(b.iloc[0]))
         h = halves[(halves["arch"] == key[0]) & (halves["budget"] == key[1])]
-        rows.append([key[0], "none" if key[1] < 0 else str(int(key[1])), str(int(g["seeds"].max()))] + cells_
+        rows.append([key[0], "none" if key[1] < 0 else str(int(key[1])), str(int(g["seeds"].max()))] + cells
                     + [h["text"].iloc[0] if len(h) else "n/a (fewer than two buckets)"])
     return headers, rows
 

@@ -58,7 +58,8 @@ def make_record(arch: str = "lstm", task: str = "copy", distance: str | int = "1
                 src_len: float = 62.1, tgt_len: float = 11.0, env: dict[str, Any] | None = None,
                 config: dict[str, Any] | None = None, command: str | None = None, lr: float | None = None,
                 n: int = 64, tokens: bool = True, val_loss: float = 1.2, memory_kind: str = "cell_process_peak_rss",
-                history: Sequence[dict[str, Any]] | None = None, **throughput: Any) -> Record:
+                history: Sequence[dict[str, Any]] | None = None, val_gen_acc: float | None = None,
+                **throughput: Any) -> Record:
     """A real record with these values. `acc`/`seq_acc`: one value for every bin, or one per bin. Not-ok cells have
     no bins. `n`: test examples per bin (5 target tokens each when `tokens`); `lr`: the learning rate, recorded and
     in the configuration; `val_loss`: the best validation loss; `history`: the validation history; `overall`:
@@ -82,7 +83,7 @@ def make_record(arch: str = "lstm", task: str = "copy", distance: str | int = "1
              "token_acc": sum(accs) / len(accs), "seq_acc": sum(seqs) / len(seqs)}
     data["metrics"]["overall"] = ({**whole, **overall} if overall is not None else whole) if ok else None
     val = data["metrics"]["val"]
-    val.update(best_val_loss=val_loss, history=list(history) if history is not None else
+    val.update(best_val_loss=val_loss, best_val_gen_acc=val_gen_acc, history=list(history) if history is not None else
                [{**val["history"][0], "step": 100 * i, "val_loss": val_loss * (4 - i), "val_acc": 0.1 * i}
                 for i in (1, 2, 3)])
     cfg = data["config"]

@@ -149,9 +149,20 @@ def test_learning_rate_chosen_on_validation_loss_only(tmp_path, capsys):
     assert df.loc[16, "lr"] == 1e-2 and df.loc[16, "mean"] == pytest.approx(0.7)
     assert (df["lrs"] == 2).all()
     code, out, _ = run(capsys, "table", tmp_path / "lr")
-    assert "lr chosen per distance on validation loss" in " ".join(out.split()) and "0.001/0.01" in out
+    assert "lr chosen per distance on validation (free-running accuracy, then loss)" in " ".join(out.split())
+    assert "0.001/0.01" in out
     one_lr = [make_record("gru", distance=4, seed=s, acc=0.4) for s in (0, 1)]
     assert "lr" not in task_tables(one_lr)[0].labels and not any(task_tables(one_lr)[0].lrs)
+
+
+def test_learning_rate_chosen_on_validation_free_running_accuracy_before_loss(tmp_path, capsys):
+    """The reported metric, measured on validation, decides; the loss breaks ties; test accuracy never."""
+    acc = [make_record("gru", distance=4, seed=s, lr=1e-3, acc=0.1, val_loss=0.9, val_gen_acc=0.8) for s in (0, 1)]
+    loss = [make_record("gru", distance=4, seed=s, lr=1e-2, acc=0.9, val_loss=0.5, val_gen_acc=0.6) for s in (0, 1)]
+    save_all(tmp_path / "lr", acc + loss)
+    code, out, _ = run(capsys, "table", tmp_path / "lr", "--format", "csv")
+    df = pd.read_csv(io.StringIO(out)).set_index("distance")
+    assert code == 0 and df.loc[4, "lr"] == 1e-3 and df.loc[4, "mean"] == pytest.approx(0.1)
 
 
 def test_same_position_with_different_configs_is_refused(tmp_path, capsys):

@@ -96,7 +96,7 @@ class TaskTable:
 
     @property
     def caption(self) -> str:
-        lr = "; lr chosen per distance on validation loss" if any(self.lrs) else ""
+        lr = "; lr chosen per distance on validation (free-running accuracy, then loss)" if any(self.lrs) else ""
         return (f"{self.task}: {self.metric} by dependency distance, mean [{self.intervals}]{lr}; "
                 "chance = chance-level token accuracy.")
 

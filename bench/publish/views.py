@@ -5,9 +5,11 @@ columns: `budget` (the parameter budget, NO_BUDGET for none), `lr` (the record's
 `single` (the cell trained at one distance, not a mixed range) and `x` (the bin's geometric midpoint, the distance
 a point is drawn at). Rows are (task, arch, budget); a cell position is a row at one distance setting.
 
-The learning rate is chosen on validation only: per cell position, the lr whose seeds have the lowest mean
-`metrics.val.best_val_loss`; an lr where a seed did not finish loses to one where every seed did. `choose_lr`
-keeps that lr's records, and the tables name it. With one lr nothing changes.
+The learning rate is chosen on validation only: per cell position, the lr whose seeds have the highest mean
+best validation free-running accuracy (`metrics.val.best_val_gen_acc`, what the tables report), ties going to the
+lower mean `metrics.val.best_val_loss` (records written before `val_gen_acc` existed: the loss alone); an lr where
+a seed did not finish loses to one where every seed did. `choose_lr` keeps that lr's records, and the tables name
+it. With one lr nothing changes.
 """
 
 from __future__ import annotations
@@ -70,10 +72,14 @@ def choose_lr(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df.assign(lrs=pd.Series(dtype=int))
     c = cells(df).copy()
-    c["loss"] = pd.to_numeric(c.get("metrics.val.best_val_loss"), errors="coerce").where(c["status"] == "ok")
+    ok = c["status"] == "ok"
+    c["loss"] = pd.to_numeric(c.get("metrics.val.best_val_loss"), errors="coerce").where(ok)
+    gen = c["metrics.val.best_val_gen_acc"] if "metrics.val.best_val_gen_acc" in c else pd.Series(index=c.index)
+    c["minus_acc"] = -pd.to_numeric(gen, errors="coerce").where(ok)  # sorted ascending: the best accuracy first
     c["failed"] = c["loss"].isna()
-    per_lr = c.groupby(POSITION + ["lr"]).agg(failed=("failed", "sum"), loss=("loss", "mean"))
-    per_lr = per_lr.reset_index().sort_values(["failed", "loss"], na_position="last", kind="stable")
+    per_lr = c.groupby(POSITION + ["lr"]).agg(failed=("failed", "sum"), minus_acc=("minus_acc", "mean"),
+                                              loss=("loss", "mean"))
+    per_lr = per_lr.reset_index().sort_values(["failed", "minus_acc", "loss"], na_position="last", kind="stable")
     chosen = per_lr.drop_duplicates(POSITION)[POSITION + ["lr"]]
     tried = per_lr.groupby(POSITION).size().rename("lrs").reset_index()
     out = df.merge(chosen, on=POSITION + ["lr"], how="inner").merge(tried, on=POSITION, how="left")

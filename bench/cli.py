@@ -312,7 +312,7 @@ def _search(args: argparse.Namespace, cfg, reg, out: Path, logger, notes: list[s
     run as a matrix (resumable, parallel); then `search.json` beside the records and the tables."""
     import json
 
-    from seqbench.publish import tables
+    from seqbench.publish import render
     from seqbench.records import store as results
     from seqbench.run import executors, plan, runner, searching
 
@@ -360,7 +360,7 @@ def _search(args: argparse.Namespace, cfg, reg, out: Path, logger, notes: list[s
         return EXIT_INTERRUPTED
     ids = {cid for st in states for cid in st.cells}
     mine = [r for r in results.load_dir(out).dicts() if r["cell_id"] in ids]
-    print(tables.terminal(mine))
+    print(render.terminal(mine))
     not_ok = [r for r in mine if r["status"] != "ok"]
     print(f"seqbench: {len(states)} searches ended after {len(rounds)} rounds, {len(ids)} probes "
           f"({len(not_ok)} not ok); records in {results.records_dir(out)}, the searches in {out / 'search.json'}",

@@ -12,10 +12,11 @@ uniformly from the alphabet. Before the first trigger stand `lead` random symbol
 Distance: how far back the first trigger is from the end: the last trigger's position minus the first's. The
 answer sits right after the first trigger, distance - 1 tokens before the last. Distances start at 2 (`> a >`).
 
-Extrapolation (as Mamba trains at one length and tests at longer ones): with `test_distances`, the test split draws
-each example's distance from these values instead of the setting, so test sequences are longer than any trained
-on; validation keeps the setting, so checkpoint choice never sees them, and each test distance starts a bin of its
-own (accuracy per test length). Splits key on the first 32 source tokens (what the example is) and its distance and
+Extrapolation (as Mamba trains at one length and tests at longer ones): with `test_distances` (n values), the test
+split draws each example's distance from one of these values with probability 1/(n + 1) each, and from the setting
+otherwise, so the test set holds sequences longer than any trained on beside the trained ones (the in-distribution
+baseline, and the setting's own bins stay filled). Validation keeps the setting, so checkpoint choice never sees
+the test distances, and each test distance starts a bin of its own (accuracy per test length). Splits key on the first 32 source tokens (what the example is) and its distance and
 lead, the same at every setting, so a sequence belongs to one split whatever the distances drawn.
 
 Chance (a uniform guess of the answer) is 1/alphabet. Ids: trigger 4, symbol i is 5 + i.
@@ -80,10 +81,10 @@ class InductionTask(Task):
         width = max(self.max_src_len, KEY_TOKENS)  # one width for every split, so keys are comparable
 
         def draw(m: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
-            if extrapolate:
-                dist = choices[torch.randint(len(choices), (m,), generator=g, device=dev)]  # (m,)
-            else:
-                dist = torch.randint(lo, hi + 1, (m,), generator=g, device=dev)  # (m,)
+            dist = torch.randint(lo, hi + 1, (m,), generator=g, device=dev)  # (m,)
+            if extrapolate:  # a test distance with probability n / (n + 1), each equally likely
+                pick = torch.randint(len(choices) + 1, (m,), generator=g, device=dev)  # (m,) n: the setting
+                dist = torch.where(pick < len(choices), choices[pick.clamp(max=len(choices) - 1)], dist)
             lead = (torch.rand(m, generator=g, device=dev) * dist).long()  # (m,) uniform over 0 .. dist-1
             pos = torch.arange(width, device=dev)  # (W,)
             src = torch.randint(SYM0, self.vocab_size, (m, width), generator=g, device=dev)  # (m, W)

@@ -146,9 +146,12 @@ def test_docstring_worked_example_is_what_the_task_produces(module):
 def test_induction_test_set_holds_the_extrapolation_distances():
     task = build("induction", "8-16", test_distances=(32, 64, 128))
     test = task.eval_set("test", 300, gen(2))
-    assert set(test.distance.tolist()) == {32, 64, 128}
+    far = test.distance > 16
+    assert set(test.distance[far].tolist()) == {32, 64, 128}
+    assert 0.15 < 1 - float(far.float().mean()) < 0.35, "a quarter of the test set is at the trained distances"
+    assert set(test.distance[~far].tolist()) <= set(range(8, 17))
     lengths = (test.src != PAD).sum(1)
-    assert int(lengths.min()) > 16 * 2, "every test sequence is longer than any trained on"
+    assert int(lengths[far].min()) > 16 * 2, "every extrapolation sequence is longer than any trained on"
     for src, tgt, d in rows(task, test):
         assert induction_distance(src, tgt) == d
     train, val = task.sample("train", 300, gen(2)), task.eval_set("val", 300, gen(2))

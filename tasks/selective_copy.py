@@ -14,8 +14,8 @@ Distance: the span, i.e. the delimiter's position minus the first symbol's posit
 K symbols need a span of at least K, so distances start at k (build refuses less).
 
 Alphabet: `alphabet` counts the data symbols only; the noise token and the delimiter come on top. Mamba's setting
-(a vocabulary of 16 with the noise and marker tokens, K = 16, span 4096) is about alphabet=14, k=16,
-distance 4096; the default (alphabet 8, k 8) is a CPU-sized version. Chance (a uniform guess of each symbol) is
+(a vocabulary of 16 with the noise token included, K = 16, length 4096) is about alphabet=15, k=16, distance
+4096; the default (alphabet 8, k 8) is a CPU-sized version. Chance (a uniform guess of each symbol) is
 1/alphabet. Ids: noise 4, delimiter 5, symbol i is 6 + i.
 
 Splits key on the K symbols only: a symbol string belongs to one split at every distance and every placement.

@@ -85,7 +85,7 @@ class InductionTask(Task):
             if extrapolate:  # a test distance with probability n / (n + 1), each equally likely
                 pick = torch.randint(len(choices) + 1, (m,), generator=g, device=dev)  # (m,) n: the setting
                 dist = torch.where(pick < len(choices), choices[pick.clamp(max=len(choices) - 1)], dist)
-            lead = (torch.rand(m, generator=g, device=dev) * dist).long()  # (m,) uniform over 0 .. dist-1
+            lead = (torch.rand(m, generator=g, device=dev) * dist).long().minimum(dist - 1)  # (m,) uniform, 0 .. dist-1
             pos = torch.arange(width, device=dev)  # (W,)
             src = torch.randint(SYM0, self.vocab_size, (m, width), generator=g, device=dev)  # (m, W)
             src = torch.where((pos == lead[:, None]) | (pos == (lead + dist)[:, None]), TRIGGER, src)

@@ -15,9 +15,10 @@ answer sits right after the first trigger, distance - 1 tokens before the last. 
 Extrapolation (as Mamba trains at one length and tests at longer ones): with `test_distances` (n values), the test
 split draws each example's distance from one of these values with probability 1/(n + 1) each, and from the setting
 otherwise, so the test set holds sequences longer than any trained on beside the trained ones (the in-distribution
-baseline, and the setting's own bins stay filled). Validation keeps the setting, so checkpoint choice never sees
-the test distances, and each test distance starts a bin of its own (accuracy per test length). Splits key on the first 32 source tokens (what the example is) and its distance and
-lead, the same at every setting, so a sequence belongs to one split whatever the distances drawn.
+baseline, and the setting's own bins stay filled). Validation keeps the setting, so checkpoint choice never sees the
+test distances, and each test distance starts a bin of its own (accuracy per test length). Splits key on the first
+32 source tokens (what the example is) and its distance and lead, the same at every setting, so a sequence belongs
+to one split whatever the distances drawn.
 
 Chance (a uniform guess of the answer) is 1/alphabet. Ids: trigger 4, symbol i is 5 + i.
 

@@ -5,10 +5,10 @@ Layout of one example (`_` is the blank filler, `kI` a key, `vJ` a value; N = n_
     source:  k1 v1 k2 v2 ... kN vN  _ _ ... _  q1 q2 ... qQ   PAD...   N pairs, F blanks, Q queried keys
     target:  val(q1) val(q2) ... val(qQ)  <eos>  PAD...              the value paired with each query, in order
 
-Keys come from one half of the vocabulary, values from the other; the N keys of an example are distinct (values
-may repeat), and the Q queries are distinct keys of the example, in random order. zoology's defaults are a
-vocabulary of 8192 (vocab=8192 here) and 8 pairs; its sweep runs (length, pairs) = (64, 4) to (512, 64). zoology's layout answers each
-query in place (a causal stream `k v ... q v'`); a seqbench task is source -> target, so the queries end the
+Keys come from one half of the vocabulary, values from the other; the N keys of an example are distinct (values may
+repeat), and the Q queries are distinct keys of the example, in random order. zoology's defaults are a vocabulary of
+8192 (vocab=8192 here) and 8 pairs; its sweep runs (length, pairs) = (64, 4) to (512, 64). zoology's layout answers
+each query in place (a causal stream `k v ... q v'`); a seqbench task is source -> target, so the queries end the
 source and the target lists their values, the way copy lists its symbols after the delimiter.
 
 Distance: the LARGEST gap over the example's queries, where a query's gap is its position minus the position of

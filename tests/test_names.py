@@ -83,7 +83,7 @@ def test_every_builtin_task_reports_only_declared_text_metrics():
     seen = set()
     for name in reg.tasks:
         spec = reg.task(name)
-        task = spec.build(spec.options(), Distance.parse("5-12"))
+        task = spec.build(spec.options(), Distance.parse(spec.default_distances[0]))
         names = set(task.text_metrics()) | set(task.binned_text_metrics())
         assert names <= set(TEXT_METRICS), (name, names - set(TEXT_METRICS))
         seen |= names

@@ -26,7 +26,7 @@ from seqbench.contract.specs import N_SPECIAL, ArchSpec, BuildContext, ModelShap
 from seqbench.run.config import section as build_options
 from seqbench.testing.arch_checks import ARCHITECTURE_CHECKS, VOCAB, ArchSubject, random_batch
 
-BUILTINS = {"rnn", "lstm", "gru", "seq2seq", "seq2seq-attn", "transformer", "gpt"}
+BUILTINS = {"rnn", "lstm", "gru", "seq2seq", "seq2seq-attn", "transformer", "gpt", "selective-ssm", "gla", "mlstm"}
 
 
 # --- third-party-style plugins: one "mixer" layer, stacked by the host -----------------------------------------

@@ -1,7 +1,8 @@
 """`gla`: gated linear attention, a sequence mixer (kind "mixer").
 
 Yang, Wang, Shen, Panda & Kim 2024, "Gated Linear Attention Transformers with Hardware-Efficient Training" (the
-layer as in fla's `GatedLinearAttention`: keys half the value width, value width d, low-rank gate, RMSNorm + SiLU output gate).
+layer as in fla's `GatedLinearAttention`: values d wide, keys half as wide, a low-rank decay gate, RMSNorm and a
+SiLU output gate).
 Per head, with a matrix state S (d_k x d_v):
 
     q, k, v   = x W_q * d_k^-1/2, x W_k, x W_v
@@ -81,9 +82,9 @@ class GLA(nn.Module):
         local = (k * (last - b).exp()).transpose(-1, -2) @ v  # (B, H, C, dk, dv): the chunk's own state
         s = q.new_zeros(*q.shape[:2], self.dk, self.dv)  # (B, H, dk, dv)
         starts = []
-        for i in range(q.shape[2]):  # carry the state from chunk to chunk
-            starts.append(s)
-            s = last[:, :, i, 0, :, None].exp() * s + local[:, :, i]
+        for end_decay, end_local in zip(last[:, :, :, 0, :, None].exp().unbind(2), local.unbind(2)):
+            starts.append(s)  # carry the state from chunk to chunk
+            s = end_decay * s + end_local  # (B, H, dk, dv)
         o = o + (q * b.exp()) @ torch.stack(starts, 2)  # (B, H, C, L, dv): from the chunks before
         return from_chunks(o, t), s
 

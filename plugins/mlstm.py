@@ -3,7 +3,8 @@
 Beck et al. 2024, "xLSTM: Extended Long Short-Term Memory", §2.3 (the mLSTM cell, stabilised as in its appendix).
 Per head, with a matrix memory C (d x d), a normaliser n (d,) and the stabiliser m (scalar):
 
-    q, k, v   = x W_q, x W_k / sqrt(d), x W_v;   log i_t = w_i x + b_i (exponential gate), log f_t = logsigmoid(w_f x + b_f)
+    q, k, v   = x W_q, x W_k / sqrt(d), x W_v
+    log i_t   = w_i x_t + b_i  (exponential input gate);   log f_t = logsigmoid(w_f x_t + b_f)  (sigmoid forget gate)
     m_t       = max(log f_t + m_{t-1}, log i_t)
     C_t       = e^{log f_t + m_{t-1} - m_t} C_{t-1} + e^{log i_t - m_t} k_t v_t^T
     n_t       = e^{log f_t + m_{t-1} - m_t} n_{t-1} + e^{log i_t - m_t} k_t
@@ -97,13 +98,13 @@ class MLSTM(nn.Module):
         c, n, m = q.new_zeros(*q.shape[:2], self.dh, self.dh), q.new_zeros(*q.shape[:2], self.dh), \
             q.new_zeros(q.shape[:2])
         starts = []
-        for i in range(q.shape[2]):  # carry the state from chunk to chunk
-            starts.append((c, n, m))
-            carried = b[:, :, i, -1] + m  # (B, H)
-            m_new = torch.maximum(carried, a[:, :, i])
-            f_old, f_new = (carried - m_new).exp(), (a[:, :, i] - m_new).exp()  # (B, H)
-            c = f_old[..., None, None] * c + f_new[..., None, None] * c_local[:, :, i]
-            n = f_old[..., None] * n + f_new[..., None] * n_local[:, :, i]
+        for b_end, a_i, c_i, n_i in zip(b[..., -1].unbind(2), a.unbind(2), c_local.unbind(2), n_local.unbind(2)):
+            starts.append((c, n, m))  # carry the state from chunk to chunk
+            carried = b_end + m  # (B, H)
+            m_new = torch.maximum(carried, a_i)
+            f_old, f_new = (carried - m_new).exp(), (a_i - m_new).exp()  # (B, H)
+            c = f_old[..., None, None] * c + f_new[..., None, None] * c_i
+            n = f_old[..., None] * n + f_new[..., None] * n_i
             m = m_new
         cs, ns, ms = (torch.stack(z, 2) for z in zip(*starts))  # (B, H, K, dh, dh), (B, H, K, dh), (B, H, K)
         inter = b + ms[..., None]  # (B, H, K, L): log weight of the state carried in

@@ -32,7 +32,8 @@ from torch import Tensor, nn
 import seqbench
 from seqbench.contract.specs import ArchSpec, BuildContext, options
 
-from ._scan import from_chunks, to_chunks
+from ._scan import causal_mask
+
 
 CHUNK = 8  # positions per chunk of the training scan
 MAX_LOG_DECAY = 8.0  # delta * A >= -8: CHUNK * 8 = 64 keeps e^{-cumsum} far from float32's e^88
@@ -112,26 +113,32 @@ class SelectiveSSM(nn.Module):
         else:
             delta, b, c = F.softplus(self.dt_bias).expand_as(x), self.B, self.C  # (..., E), (E, N), (E, N)
         log_decay = (delta[..., None] * -torch.exp(self.A_log)).clamp(min=-MAX_LOG_DECAY)  # (..., E, N)
-        return log_decay, delta[..., None] * b * x[..., None], c  # (..., E, N) x3 (C may broadcast)
+        return log_decay, (delta * x)[..., None] * b, c  # (..., E, N) x3 (C may broadcast)
 
     def _mix(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """u (B, T, D) -> output (B, T, D), every position's state (B, E, T, N), pre-conv inputs (B, T, E)."""
+        """u (B, T, D) -> output (B, T, D), every position's state (B, T, E, N), pre-conv inputs (B, T, E)."""
         b, t, _ = u.shape
         x_in, z = self.in_proj(u).chunk(2, dim=-1)  # (B, T, E) each
         x = F.silu(self.conv(F.pad(x_in.transpose(1, 2), (self.k - 1, 0)))).transpose(1, 2)  # (B, T, E)
         log_decay, inp, c = self._ssm_inputs(x)  # (B, T, E, N), (B, T, E, N), (B, T, 1, N) or (E, N)
-        la = to_chunks(log_decay.transpose(1, 2), CHUNK).cumsum(3)  # (B, E, K, L, N): within-chunk cumsum
-        decay = la.exp()
-        local = decay * (torch.exp(-la) * to_chunks(inp.transpose(1, 2), CHUNK)).cumsum(3)  # zero-start states
+        if t % CHUNK:  # zero padding at the end: identity steps
+            log_decay, inp = (F.pad(v, (0, 0, 0, 0, 0, -t % CHUNK)) for v in (log_decay, inp))
+        tril = causal_mask(CHUNK, u.device).to(u.dtype)  # (L, L): a cumsum over L as one matrix product (faster)
+        cumsum = lambda v: (tril @ v.unflatten(1, (-1, CHUNK)).flatten(3)).unflatten(3, (self.e, self.n))
+        a = cumsum(log_decay)  # (B, K, L, E, N): log-decay from the chunk's start, a_t
+        decay = a.exp()
+        p = cumsum(inp * torch.exp(-a).flatten(1, 2))  # (B, K, L, E, N): sum_{s<=t} e^{-a_s} delta_s B_s x_s
         h = u.new_zeros(b, self.e, self.n)  # (B, E, N)
         starts = []
-        for i in range(la.shape[2]):  # carry the state from chunk to chunk
-            starts.append(h)
-            h = decay[:, :, i, -1] * h + local[:, :, i, -1]
-        hs = local + decay * torch.stack(starts, 2)[:, :, :, None]  # (B, E, K, L, N)
-        hs = from_chunks(hs, t)  # (B, E, T, N)
-        c = c.transpose(1, 2) if self.selective else c[:, None]  # (B, 1, T, N) or (E, 1, N)
-        y = (hs * c).sum(-1).transpose(1, 2) + self.D * x  # (B, T, E)
+        for end_decay, end_p in zip(decay[:, :, -1].unbind(1), p[:, :, -1].unbind(1)):  # (B, E, N) each
+            starts.append(h)  # carry the state from chunk to chunk
+            h = end_decay * (h + end_p)
+        hs = (decay * (p + torch.stack(starts, 1)[:, :, None])).flatten(1, 2)[:, :t]  # (B, T, E, N): every h_t
+        if self.selective:
+            y = (hs @ c.transpose(-1, -2))[..., 0]  # (B, T, E, N) @ (B, T, N, 1) -> (B, T, E)
+        else:
+            y = (hs * c).sum(-1)  # (B, T, E)
+        y = y + self.D * x
         return self.out_proj(y * F.silu(z)), hs, x_in
 
     def forward(self, u: Tensor) -> Tensor:
@@ -142,7 +149,7 @@ class SelectiveSSM(nn.Module):
         """Right-padded u (B, L, D), lengths (B,) -> forward(u), and each row's state after position lengths-1."""
         y, hs, x_in = self._mix(u)
         rows = torch.arange(u.shape[0], device=u.device)
-        h = hs[rows, :, lengths - 1]  # (B, E, N)
+        h = hs[rows, lengths - 1]  # (B, E, N)
         padded = F.pad(x_in, (0, 0, self.k - 1, 0))  # (B, k-1 + L, E): zeros before position 0
         pos = lengths[:, None] + torch.arange(self.k - 1, device=u.device)  # (B, k-1): inputs lengths-k+1..lengths-1
         conv = padded.gather(1, pos[..., None].expand(-1, -1, self.e)).transpose(1, 2)  # (B, E, k-1)

@@ -105,40 +105,37 @@ class SelectiveSSM(nn.Module):
             nn.init.normal_(self.C, std=self.n**-0.5)
 
     def _ssm_inputs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """x (..., E) after the convolution -> log-decay delta*A (..., E, N), input delta*B*x (..., E, N), C."""
+        """x (B, T, E) after the convolution -> log-decay delta*A (B, E, N, T), input delta*B*x (B, E, N, T), C;
+        time last, so that a cumsum within chunks is one matrix product. Time-invariant: (E, N, T), (E, N, 1)."""
         if self.selective:
-            dt, b, c = self.x_proj(x).split([self.r, self.n, self.n], dim=-1)  # (..., r), (..., N), (..., N)
-            delta = F.softplus(self.dt_proj(dt))  # (..., E)
-            b, c = b.unsqueeze(-2), c.unsqueeze(-2)  # (..., 1, N)
+            dt, b, c = self.x_proj(x).split([self.r, self.n, self.n], dim=-1)  # (B, T, r), (B, T, N), (B, T, N)
+            delta = F.softplus(self.dt_proj(dt)).transpose(1, 2)  # (B, E, T)
+            b, c = b.transpose(1, 2)[:, None], c.transpose(1, 2)[:, None]  # (B, 1, N, T)
         else:
-            delta, b, c = F.softplus(self.dt_bias).expand_as(x), self.B, self.C  # (..., E), (E, N), (E, N)
-        log_decay = (delta[..., None] * -torch.exp(self.A_log)).clamp(min=-MAX_LOG_DECAY)  # (..., E, N)
-        return log_decay, (delta * x)[..., None] * b, c  # (..., E, N) x3 (C may broadcast)
+            delta = F.softplus(self.dt_bias)[:, None].expand(-1, x.shape[1])  # (E, T)
+            b, c = self.B[..., None], self.C[..., None]  # (E, N, 1)
+        log_decay = (delta[..., None, :] * -torch.exp(self.A_log)[..., None]).clamp(min=-MAX_LOG_DECAY)
+        return log_decay, (delta * x.transpose(1, 2))[:, :, None] * b, c  # (.., E, N, T), (B, E, N, T), C
 
     def _mix(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """u (B, T, D) -> output (B, T, D), every position's state (B, T, E, N), pre-conv inputs (B, T, E)."""
+        """u (B, T, D) -> output (B, T, D), every position's state (B, E, N, T), pre-conv inputs (B, T, E)."""
         b, t, _ = u.shape
         x_in, z = self.in_proj(u).chunk(2, dim=-1)  # (B, T, E) each
         x = F.silu(self.conv(F.pad(x_in.transpose(1, 2), (self.k - 1, 0)))).transpose(1, 2)  # (B, T, E)
-        log_decay, inp, c = self._ssm_inputs(x)  # (B, T, E, N), (B, T, E, N), (B, T, 1, N) or (E, N)
+        log_decay, inp, c = self._ssm_inputs(x)  # (B, E, N, T), (B, E, N, T), (B, 1, N, T) or (E, N, 1)
         if t % CHUNK:  # zero padding at the end: identity steps
-            log_decay, inp = (F.pad(v, (0, 0, 0, 0, 0, -t % CHUNK)) for v in (log_decay, inp))
-        tril = causal_mask(CHUNK, u.device).to(u.dtype)  # (L, L): a cumsum over L as one matrix product (faster)
-        cumsum = lambda v: (tril @ v.unflatten(1, (-1, CHUNK)).flatten(3)).unflatten(3, (self.e, self.n))
-        a = cumsum(log_decay)  # (B, K, L, E, N): log-decay from the chunk's start, a_t
+            log_decay, inp = (F.pad(v, (0, -t % CHUNK)) for v in (log_decay, inp))
+        upper = causal_mask(CHUNK, u.device).T.to(u.dtype)  # (L, L): X @ upper is a cumsum over X's last dim
+        a = log_decay.unflatten(-1, (-1, CHUNK)) @ upper  # (B, E, N, K, L): log-decay from the chunk's start
         decay = a.exp()
-        p = cumsum(inp * torch.exp(-a).flatten(1, 2))  # (B, K, L, E, N): sum_{s<=t} e^{-a_s} delta_s B_s x_s
+        p = (inp.unflatten(-1, (-1, CHUNK)) * torch.exp(-a)) @ upper  # sum_{s<=t} e^{-a_s} delta_s B_s x_s
         h = u.new_zeros(b, self.e, self.n)  # (B, E, N)
         starts = []
-        for end_decay, end_p in zip(decay[:, :, -1].unbind(1), p[:, :, -1].unbind(1)):  # (B, E, N) each
+        for end_decay, end_p in zip(decay[..., -1].unbind(-1), p[..., -1].unbind(-1)):  # (B, E, N) each
             starts.append(h)  # carry the state from chunk to chunk
             h = end_decay * (h + end_p)
-        hs = (decay * (p + torch.stack(starts, 1)[:, :, None])).flatten(1, 2)[:, :t]  # (B, T, E, N): every h_t
-        if self.selective:
-            y = (hs @ c.transpose(-1, -2))[..., 0]  # (B, T, E, N) @ (B, T, N, 1) -> (B, T, E)
-        else:
-            y = (hs * c).sum(-1)  # (B, T, E)
-        y = y + self.D * x
+        hs = (decay * (p + torch.stack(starts, -1)[..., None])).flatten(-2)[..., :t]  # (B, E, N, T): every h_t
+        y = (hs * c).sum(2).transpose(1, 2) + self.D * x  # (B, T, E)
         return self.out_proj(y * F.silu(z)), hs, x_in
 
     def forward(self, u: Tensor) -> Tensor:
@@ -149,7 +146,7 @@ class SelectiveSSM(nn.Module):
         """Right-padded u (B, L, D), lengths (B,) -> forward(u), and each row's state after position lengths-1."""
         y, hs, x_in = self._mix(u)
         rows = torch.arange(u.shape[0], device=u.device)
-        h = hs[rows, lengths - 1]  # (B, E, N)
+        h = hs[rows, :, :, lengths - 1]  # (B, E, N)
         padded = F.pad(x_in, (0, 0, self.k - 1, 0))  # (B, k-1 + L, E): zeros before position 0
         pos = lengths[:, None] + torch.arange(self.k - 1, device=u.device)  # (B, k-1): inputs lengths-k+1..lengths-1
         conv = padded.gather(1, pos[..., None].expand(-1, -1, self.e)).transpose(1, 2)  # (B, E, k-1)
@@ -160,9 +157,9 @@ class SelectiveSSM(nn.Module):
         x_in, z = self.in_proj(u).chunk(2, dim=-1)  # (B, E) each
         window = torch.cat([state.conv, x_in[..., None]], dim=-1)  # (B, E, k)
         x = F.silu((window * self.conv.weight[:, 0]).sum(-1) + self.conv.bias)  # (B, E)
-        log_decay, inp, c = self._ssm_inputs(x)  # (B, E, N), (B, E, N), (B, 1, N) or (E, N)
-        h = log_decay.exp() * state.h + inp  # (B, E, N)
-        y = (h * c).sum(-1) + self.D * x  # (B, E)
+        log_decay, inp, c = self._ssm_inputs(x[:, None])  # (B, E, N, 1), (B, E, N, 1), (B, 1, N, 1) or (E, N, 1)
+        h = log_decay[..., 0].exp() * state.h + inp[..., 0]  # (B, E, N)
+        y = (h * c[..., 0]).sum(-1) + self.D * x  # (B, E)
         return self.out_proj(y * F.silu(z)), SSMState(window[..., 1:], h)
 
     def reorder(self, state: SSMState, index: Tensor) -> SSMState:

@@ -90,6 +90,7 @@ VARIANTS = [  # non-default options of the built-ins, run through the same contr
     ("seq2seq-attn", {"feed_context": True}),
     ("transformer", {"positions": "learned", "norm": "post"}),
     ("gpt", {"positions": "learned", "norm": "post"}),
+    ("selective-ssm", {"selective": False, "dt_rank": 2}),
 ]
 CASES = [(name, {}) for name in ARCHS] + [v for v in VARIANTS if v[0] in REGISTRY.archs]
 CASE_IDS = [name + "".join(f"[{k}={v}]" for k, v in opts.items()) for name, opts in CASES]

@@ -44,6 +44,13 @@ def test_chunked_equals_recurrent(name: str, t: int) -> None:
         assert torch.allclose(m(x), stepped(m, x), atol=1e-10, rtol=1e-8)
 
 
+def test_time_invariant_ssm_chunked_equals_recurrent() -> None:
+    m = mixer("selective-ssm", selective=False)
+    x = torch.randn(2, 19, SHAPE.d_model, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.allclose(m(x), stepped(m, x), atol=1e-10, rtol=1e-8)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_chunked_equals_recurrent_float32(name: str) -> None:
     m = mixer(name).float()

@@ -6,15 +6,15 @@ SiLU output gate).
 Per head, with a matrix state S (d_k x d_v):
 
     q, k, v   = x W_q * d_k^-1/2, x W_k, x W_v
-    log a_t   = logsigmoid(W_a2 W_a1 x_t + b) / 16      (d_k,): alpha_t = sigmoid(.)^(1/16), data-dependent decay
+    log a_t   = logsigmoid(W_a2 W_a1 x_t + b) / 16      (d_k,): alpha_t = sigmoid(.)^(1/16), floored at e^-5
     S_t       = diag(alpha_t) S_{t-1} + k_t^T v_t
     o_t       = q_t S_t
     out       = W_o (RMSNorm(o) * SiLU(W_g x))
 
 Training runs the chunked form (`_chunked`), generation the recurrence (`step`). Within a chunk of `CHUNK`
-positions with b = cumsum(log a): o_t = (q_t * e^{b_t}) S_0 + sum_{s<=t} (sum_k q_tk k_sk e^{b_tk - b_sk}) v_s,
-the decays taken as differences in log space (every factor <= 1, nothing overflows); S moves on from chunk to
-chunk. A fused kernel (fla's `chunk_gla`, Triton) would replace `_chunked` here.
+positions with b = cumsum(log a): o_t = (q_t * e^{b_t}) S_0 + sum_{s<=t} ((q_t * e^{b_t}) . (k_s * e^{-b_s})) v_s,
+one matrix product per chunk; the floor on log a (both forms alike) keeps e^{-b} finite in float32. S moves on
+from chunk to chunk. A fused kernel (fla's `chunk_gla`, Triton) would replace `_chunked` here.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from seqbench.contract.specs import ArchSpec, BuildContext, options
 from ._scan import causal_mask, from_chunks, to_chunks, valid
 
 CHUNK = 16  # positions per chunk of the training form
+MAX_LOG_DECAY = 5.0  # log alpha >= -5 (alpha >= 0.0067; logsigmoid(g) / 16 reaches it at g = -80): CHUNK * 5 = 80
+# keeps e^{-b} below float32's e^88 in the chunked form
 
 
 @options
@@ -61,7 +63,7 @@ class GLA(nn.Module):
     def _heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """x (..., T, D) -> q, k (B, H, T, dk), v (B, H, T, dv), log-decay (B, H, T, dk)."""
         split = lambda t: t.unflatten(-1, (self.h, -1)).transpose(-3, -2)  # (B, T, H*d) -> (B, H, T, d)
-        log_a = F.logsigmoid(self.gate(x)) / self.norm_by  # (B, T, H*dk)
+        log_a = (F.logsigmoid(self.gate(x)) / self.norm_by).clamp(min=-MAX_LOG_DECAY)  # (B, T, H*dk)
         return split(self.q(x)) * self.dk**-0.5, split(self.k(x)), split(self.v(x)), split(log_a)
 
     def _output(self, o: Tensor, x: Tensor) -> Tensor:
@@ -73,11 +75,10 @@ class GLA(nn.Module):
         """q, k, log_a (B, H, T, dk), v (B, H, T, dv) -> o (B, H, T, dv) and the final state (B, H, dk, dv)."""
         t = q.shape[2]
         q, k, v, b = (to_chunks(z, CHUNK) for z in (q, k, v, log_a))  # (B, H, C, L, d)
-        b = b.cumsum(3)  # (B, H, C, L, dk): log-decay from the chunk's start, through position t
-        diff = b[..., :, None, :] - b[..., None, :, :]  # (B, H, C, L, L, dk): b_t - b_s
-        mask = causal_mask(CHUNK, q.device)[..., None]  # (L, L, 1)
-        attn = torch.einsum("bhctk,bhcsk,bhctsk->bhcts", q, k, diff.masked_fill(~mask, float("-inf")).exp())
-        o = attn @ v  # (B, H, C, L, dv): within the chunk
+        b = b.cumsum(3)  # (B, H, C, L, dk): log-decay from the chunk's start, through position t, >= -80
+        qb = q * b.exp()  # (B, H, C, L, dk)
+        attn = qb @ (k * (-b).exp()).transpose(-1, -2)  # (B, H, C, L, L): sum_k q_tk k_sk e^{b_tk - b_sk}
+        o = attn.masked_fill(~causal_mask(CHUNK, q.device), 0.0) @ v  # (B, H, C, L, dv): within the chunk
         last = b[..., -1:, :]  # (B, H, C, 1, dk)
         local = (k * (last - b).exp()).transpose(-1, -2) @ v  # (B, H, C, dk, dv): the chunk's own state
         s = q.new_zeros(*q.shape[:2], self.dk, self.dv)  # (B, H, dk, dv)
@@ -85,11 +86,12 @@ class GLA(nn.Module):
         for end_decay, end_local in zip(last[:, :, :, 0, :, None].exp().unbind(2), local.unbind(2)):
             starts.append(s)  # carry the state from chunk to chunk
             s = end_decay * s + end_local  # (B, H, dk, dv)
-        o = o + (q * b.exp()) @ torch.stack(starts, 2)  # (B, H, C, L, dv): from the chunks before
+        o = o + qb @ torch.stack(starts, 2)  # (B, H, C, L, dv): from the chunks before
         return from_chunks(o, t), s
 
     def forward(self, x: Tensor) -> Tensor:
         """x (B, T, D) -> (B, T, D)."""
+        # a fused GPU kernel plugs in here: fla's chunk_gla(q, k, v, log_a) in place of self._chunked
         return self._output(self._chunked(*self._heads(x))[0], x)
 
     def prefill(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:

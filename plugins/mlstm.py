@@ -118,6 +118,7 @@ class MLSTM(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x (B, T, D) -> (B, T, D)."""
+        # a fused GPU kernel plugs in here: mlstm_kernels' chunkwise mLSTM in place of self._chunked
         return self._output(self._chunked(*self._heads(x))[0], x)
 
     def prefill(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, MLSTMState]:

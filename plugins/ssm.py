@@ -13,10 +13,11 @@ Gu & Dao 2023, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces
 `selective=False` gives the time-invariant diagonal SSM of Mamba's Table 1 (S4D-like): delta (E,), B and C (E, N)
 are learned parameters that do not depend on the input (no x_proj, no dt_proj).
 
-Training runs a chunked scan (`_scan`), generation the recurrence. Inside a chunk of `CHUNK` positions
+Training runs a chunked scan (`_mix`), generation the recurrence (`step`). Inside a chunk of `CHUNK` positions
 h_t = e^{a_t} (h_0 + sum_{s<=t} e^{-a_s} delta_s B_s x_s) with a = cumsum(delta A); so that e^{-a} cannot overflow,
 each step's log-decay delta*A is floored at -`MAX_LOG_DECAY` (a decay below e^-8 per step forgets the state all but
-entirely), in both forms alike. A fused kernel (mamba-ssm's `selective_scan_fn`, CUDA) would replace `_scan` here.
+entirely), in both forms alike. A fused kernel (mamba-ssm's `selective_scan_fn`, CUDA) would replace the scan in
+`_mix`. On CPU this form costs far more than `lstm` (tests/benchmark_families.py): its state is E x N per row.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import seqbench
 from seqbench.contract.specs import ArchSpec, BuildContext, options
 
 from ._scan import causal_mask
-
 
 CHUNK = 8  # positions per chunk of the training scan
 MAX_LOG_DECAY = 8.0  # delta * A >= -8: CHUNK * 8 = 64 keeps e^{-cumsum} far from float32's e^88
@@ -123,6 +123,7 @@ class SelectiveSSM(nn.Module):
         x_in, z = self.in_proj(u).chunk(2, dim=-1)  # (B, T, E) each
         x = F.silu(self.conv(F.pad(x_in.transpose(1, 2), (self.k - 1, 0)))).transpose(1, 2)  # (B, T, E)
         log_decay, inp, c = self._ssm_inputs(x)  # (B, E, N, T), (B, E, N, T), (B, 1, N, T) or (E, N, 1)
+        # a fused GPU kernel plugs in here: mamba-ssm's selective_scan_fn(x, delta, A, B, C, D, z) for the lines below
         if t % CHUNK:  # zero padding at the end: identity steps
             log_decay, inp = (F.pad(v, (0, -t % CHUNK)) for v in (log_decay, inp))
         upper = causal_mask(CHUNK, u.device).T.to(u.dtype)  # (L, L): X @ upper is a cumsum over X's last dim

@@ -26,7 +26,7 @@ from seqbench.contract.specs import N_SPECIAL, ArchSpec, BuildContext, ModelShap
 from seqbench.run.config import section as build_options
 from seqbench.testing.arch_checks import ARCHITECTURE_CHECKS, VOCAB, ArchSubject, random_batch
 
-BUILTINS = {"rnn", "lstm", "gru", "seq2seq", "seq2seq-attn", "transformer", "gpt"}
+BUILTINS = {"rnn", "lstm", "gru", "seq2seq", "seq2seq-attn", "transformer", "gpt", "selective-ssm", "gla", "mlstm"}
 
 
 # --- third-party-style plugins: one "mixer" layer, stacked by the host -----------------------------------------
@@ -90,6 +90,7 @@ VARIANTS = [  # non-default options of the built-ins, run through the same contr
     ("seq2seq-attn", {"feed_context": True}),
     ("transformer", {"positions": "learned", "norm": "post"}),
     ("gpt", {"positions": "learned", "norm": "post"}),
+    ("selective-ssm", {"selective": False, "dt_rank": 2}),
 ]
 CASES = [(name, {}) for name in ARCHS] + [v for v in VARIANTS if v[0] in REGISTRY.archs]
 CASE_IDS = [name + "".join(f"[{k}={v}]" for k, v in opts.items()) for name, opts in CASES]

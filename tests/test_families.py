@@ -1,0 +1,111 @@
+"""The chunked-scan mixers `selective-ssm`, `gla` and `mlstm`: their training form (a chunked scan) equals their
+generation form (the recurrence, one step at a time), the prefill state continues a row where it stops, and the
+selective SSM's `selective` option changes what it computes. The contract checks (incremental logits, greedy,
+beam, learning a copy, sizing) run on them in tests/test_architectures.py, as on every registered architecture.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqbench.contract import registry
+from seqbench.contract.specs import BuildContext, ModelShape
+from seqbench.plugins import gla, mlstm, ssm
+
+NAMES = ("selective-ssm", "gla", "mlstm")
+SHAPE = ModelShape(d_model=16, n_layers=1, n_heads=2, dropout=0.0, max_len=128)
+REGISTRY = registry.load(entry_points=False)
+
+
+def mixer(name: str, seed: int = 0, **opts) -> torch.nn.Module:
+    """One layer of `name`, float64, with random weights (and the decays of the selective SSM kept moderate)."""
+    spec = REGISTRY.archs[name]
+    torch.manual_seed(seed)
+    return spec.build(BuildContext(SHAPE, spec.options(**opts), vocab_size=10, layer=0)).double().eval()
+
+
+def stepped(m: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The recurrence over x (B, T, D): prefill on the first position, then one step per position -> (B, T, D)."""
+    y0, state = m.prefill(x[:, :1], torch.ones(x.shape[0], dtype=torch.long))
+    ys = [y0[:, 0]]
+    for t in range(1, x.shape[1]):
+        y, state = m.step(x[:, t], state)
+        ys.append(y)
+    return torch.stack(ys, 1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("t", [1, 7, 16, 41])  # shorter than, equal to, and across several chunks
+def test_chunked_equals_recurrent(name: str, t: int) -> None:
+    m = mixer(name)
+    x = torch.randn(3, t, SHAPE.d_model, dtype=torch.float64, generator=torch.Generator().manual_seed(t))
+    with torch.no_grad():
+        assert torch.allclose(m(x), stepped(m, x), atol=1e-10, rtol=1e-8)
+
+
+def test_time_invariant_ssm_chunked_equals_recurrent() -> None:
+    m = mixer("selective-ssm", selective=False)
+    x = torch.randn(2, 19, SHAPE.d_model, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.allclose(m(x), stepped(m, x), atol=1e-10, rtol=1e-8)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chunked_equals_recurrent_float32(name: str) -> None:
+    m = mixer(name).float()
+    x = torch.randn(2, 37, SHAPE.d_model, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(m(x), stepped(m, x), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_prefill_state_continues_each_row(name: str) -> None:
+    """From right-padded prompts, steps continue each row as if its prompt had been alone (lengths 5, 23, 17)."""
+    m = mixer(name)
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(3, 30, SHAPE.d_model, dtype=torch.float64, generator=g)
+    lengths = torch.tensor([5, 23, 17])
+    nxt = torch.randn(3, 4, SHAPE.d_model, dtype=torch.float64, generator=g)
+    with torch.no_grad():
+        y, state = m.prefill(x, lengths)
+        assert torch.allclose(y, m(x))
+        got = []
+        for t in range(nxt.shape[1]):
+            out, state = m.step(nxt[:, t], state)
+            got.append(out)
+        for i, n in enumerate(lengths.tolist()):
+            alone = m(torch.cat([x[i : i + 1, :n], nxt[i : i + 1]], 1))[0, n:]  # (4, D)
+            assert torch.allclose(torch.stack(got, 1)[i], alone, atol=1e-10)
+
+
+def test_selective_option() -> None:
+    """selective=True: delta, B and C are projections of the input; False: parameters, and other outputs."""
+    on, off = mixer("selective-ssm"), mixer("selective-ssm", selective=False)
+    assert {"x_proj.weight", "dt_proj.weight"} <= set(dict(on.named_parameters()))
+    assert not {"x_proj.weight", "dt_proj.weight"} & set(dict(off.named_parameters()))
+    assert {"B", "C", "dt_bias"} <= set(dict(off.named_parameters()))
+    x = torch.randn(2, 9, SHAPE.d_model, dtype=torch.float64)
+    shared = {k: v for k, v in on.state_dict().items() if k in off.state_dict()}
+    off.load_state_dict(shared, strict=False)  # the same in-projection, convolution, A, D and out-projection
+    with torch.no_grad():
+        assert not torch.allclose(on(x), off(x))
+
+
+def test_dt_rank() -> None:
+    assert mixer("selective-ssm").r == 1  # auto: ceil(16 / 16)
+    assert mixer("selective-ssm", dt_rank=3).r == 3
+    with pytest.raises(ValueError):
+        ssm.SSMOptions(dt_rank=0)
+
+
+def test_log_decays_stay_in_range() -> None:
+    """Huge gates give finite outputs, equal in both forms (mlstm: every exponential in the chunked form is of a
+    log weight minus its row's maximum; gla and selective-ssm: log-decays floored so e^{-cumsum} stays finite)."""
+    for m in (mixer("gla"), mixer("mlstm")):
+        for p in m.parameters():
+            p.data.mul_(30.0)
+        x = torch.randn(2, 40, SHAPE.d_model, dtype=torch.float64)
+        with torch.no_grad():
+            assert torch.isfinite(m(x)).all() and torch.allclose(m(x), stepped(m, x), atol=1e-8, rtol=1e-6)
+    assert mlstm.CHUNK > 1 and ssm.CHUNK * ssm.MAX_LOG_DECAY < 88 and gla.CHUNK * gla.MAX_LOG_DECAY < 88  # e^88

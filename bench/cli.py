@@ -233,10 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{c.cell_id}  {c.arch:<14} {c.task:<12} d={c.distance.label:<10} seed={c.seed} lr={c.lr:g} "
                   f"{what}")
         return EXIT_OK
-    command = "seqbench " + " ".join(shlex.quote(a) for a in args.argv)
-    device = plan.device_type(cfg.train.accelerator)
-    timed = cfg.train.max_time is not None
-    jobs = executors.default_jobs(device, cfg.train.devices, timed) if args.jobs is None else args.jobs
+    command, device, timed, jobs = _placement(args, cfg)
     if timed and device == "cpu" and args.jobs is None and len(cells) > 1:
         print(f"seqbench: note: train.max_time gives every cell the same time: they run one at a time on all "
               f"{executors.cpu_count()} CPU cores, so that each has the same machine (--jobs, --threads to change)",
@@ -307,6 +304,16 @@ def _check_executor_flags(args: argparse.Namespace) -> None:
         raise UserError(f"--gpus-per-cell must be 0 or more, got {args.gpus_per_cell}")
 
 
+def _placement(args: argparse.Namespace, cfg) -> tuple[str, str, bool, int]:
+    """The command line as recorded, the device type, whether cells have a time budget, and the jobs at once."""
+    from seqbench.run import executors, plan
+
+    device = plan.device_type(cfg.train.accelerator)
+    timed = cfg.train.max_time is not None
+    jobs = executors.default_jobs(device, cfg.train.devices, timed) if args.jobs is None else args.jobs
+    return "seqbench " + " ".join(shlex.quote(a) for a in args.argv), device, timed, jobs
+
+
 def _search(args: argparse.Namespace, cfg, reg, out: Path, logger, notes: list[str]) -> int:
     """`seqbench run` with `search.enabled`: every reach search to its end, a round of probes at a time, each round
     run as a matrix (resumable, parallel); then `search.json` beside the records and the tables."""
@@ -314,7 +321,7 @@ def _search(args: argparse.Namespace, cfg, reg, out: Path, logger, notes: list[s
 
     from seqbench.publish import render
     from seqbench.records import store as results
-    from seqbench.run import executors, plan, runner, searching
+    from seqbench.run import executors, runner, searching
 
     for note in notes:
         print(f"seqbench: note: {note}", file=sys.stderr)
@@ -330,10 +337,7 @@ def _search(args: argparse.Namespace, cfg, reg, out: Path, logger, notes: list[s
         for st in states:
             print(searching.describe(st))
         return EXIT_OK
-    device = plan.device_type(cfg.train.accelerator)
-    timed = cfg.train.max_time is not None
-    jobs = executors.default_jobs(device, cfg.train.devices, timed) if args.jobs is None else args.jobs
-    command = "seqbench " + " ".join(shlex.quote(a) for a in args.argv)
+    command, device, timed, jobs = _placement(args, cfg)
     rounds = []
 
     def run_cells(cells: list, tasks: dict) -> bool:

@@ -11,8 +11,6 @@ import torch
 
 from seqbench.contract import registry
 from seqbench.contract.specs import PAD, Distance
-from seqbench.testing.core import NotApplicable
-from seqbench.testing.task_checks import TASK_CHECKS, TaskSubject
 from seqbench.tasks import induction, mqar, selective_copy
 
 REGISTRY = registry.load()
@@ -165,15 +163,3 @@ def test_distances_below_the_least_possible_are_refused(name, distance):
     with pytest.raises(ValueError, match="distances start at"):
         build(name, distance)
 
-
-SMALL = [("mqar", {"n_pairs": 2, "n_queries": 1, "vocab": 8}), ("selective-copy", {"alphabet": 3, "k": 4}),
-         ("induction", {"alphabet": 3, "test_distances": (70, 90)})]
-
-
-@pytest.mark.parametrize("check", TASK_CHECKS, ids=[c.name for c in TASK_CHECKS])
-@pytest.mark.parametrize("name,options", SMALL, ids=[n for n, _ in SMALL])
-def test_contract_with_small_options(name, options, check):
-    try:
-        check.run(TaskSubject(name, REGISTRY.task(name), options))
-    except NotApplicable as e:
-        pytest.skip(str(e))

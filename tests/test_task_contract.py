@@ -16,6 +16,9 @@ CASES = [(name, {}) for name in sorted(REGISTRY.tasks)] + [
     ("copy", {"alphabet": 4, "k": 3, "test_delays": (2, 30)}),
     ("cloze", {"distractors": 0, "n_countries": 5}),
     ("translation", {"n_nouns": 30, "max_adjectives": 2}),
+    ("mqar", {"n_pairs": 2, "n_queries": 1, "vocab": 8}),
+    ("selective-copy", {"alphabet": 3, "k": 4}),
+    ("induction", {"alphabet": 3, "test_distances": (70, 90)}),
 ]
 
 

@@ -215,11 +215,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         "train.devices": args.devices, "train.strategy": args.strategy,
     }, args.set)
     cfg = resolve.resolve(settings, reg)
-    if cfg.search.enabled:
-        return _search(args, cfg, reg, out, logger, settings.notes)
-    cells, tasks = plan.plan(cfg, reg)
     for note in settings.notes:
         print(f"seqbench: note: {note}", file=sys.stderr)
+    if args.rerun and (cfg.search.enabled or cfg.sweep.enabled):
+        raise UserError(f"--rerun does not combine with {'search' if cfg.search.enabled else 'sweep'}.enabled: it "
+                        "reuses its finished cells; remove the records to train them again")
+    picked = None
+    if cfg.sweep.enabled:
+        picked = _sweep(args, cfg, reg, out, logger)
+        if isinstance(picked, int):
+            return picked
+    if cfg.search.enabled:
+        return _search(args, cfg, reg, out, logger, picked)
+    from seqbench.run import sweeping
+
+    cells, tasks = plan.plan(cfg, reg) if picked is None else sweeping.plan_chosen(cfg, reg, picked)
     faulty = [c for c in cells if c.fault is not None]
     if faulty:
         print(f"seqbench: {len(faulty)} of {len(cells)} cells cannot run, their plugin failed while planning "
@@ -314,38 +324,19 @@ def _placement(args: argparse.Namespace, cfg) -> tuple[str, str, bool, int]:
     return "seqbench " + " ".join(shlex.quote(a) for a in args.argv), device, timed, jobs
 
 
-def _search(args: argparse.Namespace, cfg, reg, out: Path, logger, notes: list[str]) -> int:
-    """`seqbench run` with `search.enabled`: every reach search to its end, a round of probes at a time, each round
-    run as a matrix (resumable, parallel); then `search.json` beside the records and the tables."""
-    import json
+def _rounds(args: argparse.Namespace, cfg, reg, out: Path, logger, what: str):
+    """A function that runs one round of cells (sweep cells, search probes) as a matrix: resumable, parallel, on the
+    executor the flags ask for. -> (run_cells(cells, tasks) -> False when interrupted, the sizes of rounds run)."""
+    from seqbench.run import executors, runner
 
-    from seqbench.publish import render
-    from seqbench.records import store as results
-    from seqbench.run import executors, runner, searching
-
-    for note in notes:
-        print(f"seqbench: note: {note}", file=sys.stderr)
-    if args.rerun:
-        raise UserError("--rerun does not combine with search.enabled: a search reuses its finished probes; "
-                        "remove the records to train them again")
-    read = lambda: results.load_dir(out).records  # noqa: E731
-    if args.dry_run:
-        planner = searching.Planner(cfg, reg)
-        done = {r.cell_id: r for r in read()}
-        states = [searching.replay(s, searching.settings(cfg, s.task), planner, done) for s in searching.slots(cfg)]
-        print(f"seqbench: {len(states)} reach searches planned", file=sys.stderr)
-        for st in states:
-            print(searching.describe(st))
-        return EXIT_OK
     command, device, timed, jobs = _placement(args, cfg)
-    rounds = []
+    rounds: list[int] = []
 
     def run_cells(cells: list, tasks: dict) -> bool:
         executor = _executor(args, reg, device, jobs, len(cells), out)  # a matrix run shuts its executor down
         threads = args.threads or executors.default_threads(device, executor.slots, timed)
         rounds.append(len(cells))
-        print(f"seqbench: search round {len(rounds)}: {len(cells)} probe{'s' * (len(cells) != 1)} -> {out}",
-              file=sys.stderr)
+        print(f"seqbench: {what} round {len(rounds)}: {plural(len(cells), 'cell')} -> {out}", file=sys.stderr)
         summary = runner.run_matrix(cfg, reg, cells, tasks, out, executor=executor,
                                     load=executors.PluginLoad.here(args.plugins), threads=threads,
                                     retry_failed=args.retry_failed, command=command, logger=logger,
@@ -353,7 +344,64 @@ def _search(args: argparse.Namespace, cfg, reg, out: Path, logger, notes: list[s
                                     keep_weights=args.keep_weights)
         return not summary.interrupted
 
-    states = searching.run_search(cfg, reg, read, run_cells)
+    return run_cells, rounds
+
+
+def _sweep(args: argparse.Namespace, cfg, reg, out: Path, logger):
+    """`sweep.enabled`: train every sweep cell, then choose each (architecture, task, budget)'s learning rate on
+    validation and write `sweep.json`. -> the choice ((arch, task, budget) -> lr), or the exit code when the run
+    ends here (interrupted; a dry run whose sweep is not finished)."""
+    import json
+
+    from seqbench.records import store as results
+    from seqbench.run import sweeping
+
+    cells, tasks = sweeping.plan(cfg, reg)
+    done = {r.cell_id: r for r in results.load_dir(out).records}
+    if args.dry_run:
+        left = [c for c in cells if c.cell_id not in done]
+        print(f"seqbench: learning-rate sweep: {plural(len(cells), 'cell')}, {len(left)} to train", file=sys.stderr)
+        for c in left:
+            print(f"{c.cell_id}  sweep {c.arch:<14} {c.task:<12} d={c.distance.label:<6} seed={c.seed} lr={c.lr:g}")
+    elif any(c.cell_id not in done for c in cells):
+        run_cells, _ = _rounds(args, cfg, reg, out, logger, "sweep")
+        if not run_cells(cells, tasks):
+            print("seqbench: interrupted in the learning-rate sweep; the same command resumes it", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        done = {r.cell_id: r for r in results.load_dir(out).records}
+    picked = sweeping.choices(cells, done)
+    if picked is None:
+        print("seqbench: the run after the sweep is planned once every sweep cell has its record", file=sys.stderr)
+        return EXIT_OK
+    if not args.dry_run:
+        results.write_atomic(out / "sweep.json", json.dumps(sweeping.summary(cfg, cells, picked), indent=1) + "\n")
+    for group, choice in picked.items():
+        print(f"seqbench: sweep: {sweeping.describe(group, choice)}", file=sys.stderr)
+    return {group: choice.lr for group, choice in picked.items()}
+
+
+def _search(args: argparse.Namespace, cfg, reg, out: Path, logger, picked=None) -> int:
+    """`seqbench run` with `search.enabled`: every reach search to its end, a round of probes at a time, each round
+    run as a matrix (resumable, parallel); then `search.json` beside the records and the tables. `picked`: the
+    sweep's learning rates ((arch, task, budget) -> lr)."""
+    import json
+
+    from seqbench.publish import render
+    from seqbench.records import store as results
+    from seqbench.run import searching
+
+    read = lambda: results.load_dir(out).records  # noqa: E731
+    if args.dry_run:
+        planner = searching.Planner(cfg, reg)
+        done = {r.cell_id: r for r in read()}
+        states = [searching.replay(s, searching.settings(cfg, s.task), planner, done)
+                  for s in searching.slots(cfg, picked)]
+        print(f"seqbench: {len(states)} reach searches planned", file=sys.stderr)
+        for st in states:
+            print(searching.describe(st))
+        return EXIT_OK
+    run_cells, rounds = _rounds(args, cfg, reg, out, logger, "search")
+    states = searching.run_search(cfg, reg, read, run_cells, picked=picked)
     results.write_atomic(out / "search.json", json.dumps(searching.summary(cfg, states), indent=1) + "\n")
     for st in states:
         print(f"seqbench: {searching.describe(st)}", file=sys.stderr)

@@ -5,7 +5,8 @@ The merged settings (`seqbench.run.sources`) are validated here into one `RunCon
 are refused with a suggestion; every number is finite and in range; lists hold no duplicates and no empty items.
 
 Sections: `matrix` (every axis of the run: architectures, tasks, seeds, parameter budgets, learning rates,
-distances), `model` (shared sizes), `train`, `eval`, `task.<name>` (a task's options), `arch.<name>` (an
+distances), `model` (shared sizes), `train`, `eval`, `search` (the reach search), `sweep` (the learning-rate sweep),
+`lr.<task>` (learning rates per architecture on that task), `task.<name>` (a task's options), `arch.<name>` (an
 architecture's options).
 """
 
@@ -24,7 +25,7 @@ from pydantic.dataclasses import dataclass as schema
 from seqbench.contract.errors import ConfigError
 from seqbench.records.distance import Distance
 
-SECTIONS = ("matrix", "model", "train", "eval", "search", "task", "arch")
+SECTIONS = ("matrix", "model", "train", "eval", "search", "sweep", "lr", "task", "arch")
 _STRICT = ConfigDict(extra="forbid")
 
 
@@ -167,6 +168,20 @@ class SearchConfig:
     task_caps: Mapping[Name, Annotated[Int, Field(ge=1)]] = dataclasses.field(default_factory=dict)  # per task
 
 
+@schema(frozen=True, config=_STRICT)
+class SweepConfig:
+    """The learning-rate sweep (`seqbench.run.sweep`): before the run, each (architecture, task, budget) trains at
+    every rate of `lrs` at one distance per task; the rate with the best validation free-running accuracy (then the
+    fewest steps to it, then the lowest validation loss) is the one the run uses. Its cells are ordinary records;
+    this section is not part of any cell id."""
+
+    enabled: bool = False  # sweep, then run (the reach search or the grid) at the chosen rates
+    lrs: _list(Annotated[Float, Field(gt=0, le=10)], non_empty=True) = (1e-3, 3e-3, 1e-2)  # the rates tried
+    seeds: _list(Annotated[Int, Field(ge=0)], non_empty=True) = (0,)  # the seeds each rate trains (the mean decides)
+    task_distances: Mapping[Name, DistanceText] = dataclasses.field(default_factory=dict)  # the distance per task
+    # where the choice matters; a task not named: search.start when the search is on, else its longest setting
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """The whole, validated configuration of a run."""
@@ -180,6 +195,13 @@ class RunConfig:
     task_options: Mapping[str, Any]  # task name -> that task's options dataclass
     arch_options: Mapping[str, Any]  # architecture name -> that architecture's options dataclass
     search: SearchConfig = SearchConfig()  # the reach search; not part of any cell id
+    sweep: SweepConfig = SweepConfig()  # the learning-rate sweep; not part of any cell id
+    lr_table: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)  # task -> arch -> lr
+    # (the `[lr.<task>]` sections, or the sweep's choice): over the architecture's default, under matrix.lrs
+
+    def lr_for(self, arch: str, task: str) -> float | None:
+        """The learning rate the `[lr.<task>]` table gives `arch` on `task`; None: the architecture's own."""
+        return self.lr_table.get(task, {}).get(arch)
 
     def train_for(self, defaults: Mapping[str, Any], lr: float | None = None) -> TrainConfig:
         """The training settings of one cell: an architecture's defaults under the configuration's values, and

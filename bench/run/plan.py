@@ -122,8 +122,9 @@ def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[Cell], dict[tuple[str, D
                 tasks[(name, d)] = build_task(reg, name, cfg.task_options[name], d)
             except PluginFault as fault:
                 broken[(name, d)] = fault
-    trains = {arch: [cfg.train_for(reg.arch(arch).train, lr) for lr in (cfg.matrix.lrs or (None,))]
-              for arch in cfg.matrix.archs}
+    trains = {(arch, task): [cfg.train_for(reg.arch(arch).train, lr)
+                             for lr in (cfg.matrix.lrs or (cfg.lr_for(arch, task),))]
+              for arch in cfg.matrix.archs for task in cfg.matrix.tasks}
     for arch_trains in trains.values():
         for train in arch_trains:
             check_machine(cfg, train)
@@ -135,7 +136,7 @@ def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[Cell], dict[tuple[str, D
             if (task_name, d) in broken:
                 cells += [_cell(cfg, reg, arch, task_name, d, seed, budget, cfg.model, train, None, cfg.model.max_len,
                                 broken[(task_name, d)])
-                          for arch in cfg.matrix.archs for budget in budgets for train in trains[arch]
+                          for arch in cfg.matrix.archs for budget in budgets for train in trains[(arch, task_name)]
                           for seed in cfg.matrix.seeds]
                 continue
             task = tasks[(task_name, d)]
@@ -153,7 +154,7 @@ def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[Cell], dict[tuple[str, D
                     if key not in sized:
                         sized[key] = _size(spec, cfg, reg, arch, task, max_len, budget)
                     model_cfg, n_params, fault = sized[key]
-                    for train in trains[arch]:
+                    for train in trains[(arch, task_name)]:
                         for seed in cfg.matrix.seeds:
                             cells.append(_cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, train,
                                                n_params, max_len, fault))

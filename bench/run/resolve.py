@@ -60,6 +60,7 @@ def resolve(settings: Merged | Mapping[str, Any], reg: Registry) -> C.RunConfig:
             C.section(C.TrainConfig, {**defaults, **train_raw}, f"the training defaults of architecture '{name}'")
         except ConfigError as e:
             raise ConfigError(f"architecture '{name}' declares training defaults that are not valid: {e}") from None
+    lr_table = _lr_table(_table(raw, "lr"), matrix, reg)
     return C.RunConfig(
         matrix=matrix,
         model=C.section(C.ModelConfig, _table(raw, "model"), "model"),
@@ -68,6 +69,8 @@ def resolve(settings: Merged | Mapping[str, Any], reg: Registry) -> C.RunConfig:
         eval=C.section(C.EvalConfig, _table(raw, "eval"), "eval"),
         distances=distances,
         search=_search(_table(raw, "search"), matrix, reg),
+        sweep=_sweep(_table(raw, "sweep"), matrix, reg, lr_table),
+        lr_table=lr_table,
         task_options=task_options,
         arch_options=arch_options,
     )
@@ -83,6 +86,41 @@ def _search(raw: Mapping[str, Any], matrix: C.MatrixConfig, reg: Registry) -> C.
         if cap < search.start:
             raise ConfigError(f"search: the cap of task '{name}' ({cap}) is below search.start ({search.start})")
     return search
+
+
+def _lr_table(raw: Mapping[str, Any], matrix: C.MatrixConfig, reg: Registry) -> dict[str, dict[str, float]]:
+    """`[lr.<task>]` sections: architecture = learning rate, each a valid `train.lr`."""
+    out: dict[str, dict[str, float]] = {}
+    for task, rates in raw.items():
+        if task not in reg.tasks:
+            raise C.unknown_key("lr", task, list(reg.tasks), what="task")
+        for arch, value in _table(raw, task, "lr.").items():
+            if arch not in reg.archs:
+                raise C.unknown_key(f"lr.{task}", arch, list(reg.archs), what="architecture")
+            out.setdefault(task, {})[arch] = C.section(C.TrainConfig, {"lr": value}, f"lr.{task}.{arch}").lr
+    if out and matrix.lrs:
+        raise ConfigError(f"matrix.lrs ({', '.join(f'{x:g}' for x in matrix.lrs)}) gives every cell its learning "
+                          f"rates, so the [lr.<task>] table would be ignored: keep one of them")
+    return out
+
+
+def _sweep(raw: Mapping[str, Any], matrix: C.MatrixConfig, reg: Registry,
+           lr_table: Mapping[str, Mapping[str, float]]) -> C.SweepConfig:
+    sweep = C.section(C.SweepConfig, raw, "sweep")
+    for name, setting in sweep.task_distances.items():
+        if name not in reg.tasks:
+            raise C.unknown_key("sweep.task_distances", name, list(reg.tasks), what="task")
+        _distances([setting], f"sweep.task_distances.{name}")
+    if sweep.enabled and matrix.lrs:
+        raise ConfigError("sweep.enabled chooses each architecture's learning rate, and matrix.lrs sets them: "
+                          "keep one of them")
+    if sweep.enabled:
+        for task, rates in lr_table.items():
+            for arch in rates:
+                if arch in matrix.archs and task in matrix.tasks:
+                    raise ConfigError(f"lr.{task}.{arch} sets a learning rate that sweep.enabled chooses: "
+                                      f"keep one of them")
+    return sweep
 
 
 def _table(raw: Mapping[str, Any], name: str, parent: str = "") -> Mapping[str, Any]:

@@ -81,10 +81,16 @@ def settings(cfg: C.RunConfig, task: str, floor: int = 1) -> SearchSettings:
                           floor=floor)
 
 
-def slots(cfg: C.RunConfig) -> list[Slot]:
-    """Every search of the matrix (its distances axis left out)."""
+def slots(cfg: C.RunConfig, picked: Mapping[tuple[str, str, int | None], float] | None = None) -> list[Slot]:
+    """Every search of the matrix (its distances axis left out); `picked` ((arch, task, budget) -> lr, the sweep's
+    choice) gives each its one learning rate."""
+    def rates(arch: str, task: str, budget: int | None) -> tuple[float | None, ...]:
+        if picked is not None:
+            return (picked[(arch, task, budget)],)
+        return cfg.matrix.lrs or (None,)
+
     return [Slot(arch, task, seed, budget, lr) for task in cfg.matrix.tasks for arch in cfg.matrix.archs
-            for budget in (cfg.matrix.params or (None,)) for lr in (cfg.matrix.lrs or (None,))
+            for budget in (cfg.matrix.params or (None,)) for lr in rates(arch, task, budget)
             for seed in cfg.matrix.seeds]
 
 
@@ -130,15 +136,17 @@ def replay(slot: Slot, s: SearchSettings, planner: Planner, records: Mapping[str
 
 def run_search(cfg: C.RunConfig, reg: Registry, read: Callable[[], Iterable[Record]],
                run_cells: Callable[[list[P.Cell], dict], bool], floor: Callable[[str], int] = lambda task: 1,
-               most_rounds: int = 64) -> list[SearchState]:
+               most_rounds: int = 64,
+               picked: Mapping[tuple[str, str, int | None], float] | None = None) -> list[SearchState]:
     """Every search of `cfg` to its end: each round reads the finished records (`read`), plans each unfinished
     search's next probe and runs the round (`run_cells(cells, tasks)`, False when interrupted: the searches are
-    returned as they stand). -> the final state of every search."""
+    returned as they stand); `picked`: the sweep's learning rates. -> the final state of every search."""
     planner = Planner(cfg, reg)
     states: list[SearchState] = []
     for _ in range(most_rounds):
         records = {r.cell_id: r for r in read()}
-        states = [replay(slot, settings(cfg, slot.task, floor(slot.task)), planner, records) for slot in slots(cfg)]
+        states = [replay(slot, settings(cfg, slot.task, floor(slot.task)), planner, records)
+                  for slot in slots(cfg, picked)]
         wanted = [planner(st.slot, st.step.next) for st in states if st.step.next is not None]
         if not wanted:
             return states

@@ -1,0 +1,84 @@
+"""The learning-rate sweep's decision: which of the rates tried an (architecture, task, budget) trains with.
+
+Each rate trains the same cell (one distance, the sweep's seeds); the decision reads each cell's validation only
+(`Trial` carries nothing of the test split), so test data cannot choose a rate by construction. Rates are ranked by
+
+1. how many of their cells failed (diverged or crashed): fewer first;
+2. the mean best validation free-running accuracy over seeds (`best_val_gen_acc`, what the tables report): higher
+   first;
+3. the mean step of that best validation: earlier first (among rates that all solve the task, the one that learns
+   it fastest);
+4. the mean best validation loss: lower first;
+5. the rate itself: lower first, so the decision is a pure function of the records.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Sequence
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One sweep cell as the decision sees it."""
+
+    lr: float
+    ok: bool  # the cell finished ok
+    val_acc: float | None  # its best validation free-running token accuracy
+    best_step: int | None  # the step of that validation
+    val_loss: float | None  # its best validation loss
+
+
+@dataclass(frozen=True)
+class Score:
+    """A rate's trials summarised in the order they are ranked."""
+
+    lr: float
+    n: int  # cells (seeds)
+    failed: int
+    val_acc: float  # mean over the ok cells (nan when none)
+    best_step: float  # mean over the ok cells (nan when none)
+    val_loss: float  # mean over the ok cells (nan when none)
+
+    def key(self) -> tuple:
+        nan_last = lambda x, sign=1: (math.isnan(x), sign * x if not math.isnan(x) else 0.0)  # noqa: E731
+        return (self.failed, *nan_last(self.val_acc, -1), *nan_last(self.best_step), *nan_last(self.val_loss),
+                self.lr)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The rate chosen, why, and every rate's score (best first)."""
+
+    lr: float
+    why: str
+    scores: tuple[Score, ...]
+
+
+def _mean(values: list[float | int | None]) -> float:
+    vals = [float(v) for v in values if v is not None]
+    return statistics.fmean(vals) if vals else math.nan
+
+
+def score(lr: float, trials: Sequence[Trial]) -> Score:
+    ok = [t for t in trials if t.ok and t.val_acc is not None]
+    return Score(lr, len(trials), len(trials) - len(ok), _mean([t.val_acc for t in ok]),
+                 _mean([t.best_step for t in ok]), _mean([t.val_loss for t in ok]))
+
+
+def choose(trials: Sequence[Trial]) -> Choice:
+    """The rate to train with, from every trial of one (architecture, task, budget). Raises ValueError on none."""
+    if not trials:
+        raise ValueError("no sweep trial to choose a learning rate from")
+    rates = sorted({t.lr for t in trials})
+    scores = sorted((score(lr, [t for t in trials if t.lr == lr]) for lr in rates), key=Score.key)
+    best = scores[0]
+    if math.isnan(best.val_acc):
+        return Choice(best.lr, "every rate failed: the lowest", tuple(scores))
+    tied = [s for s in scores[1:] if s.failed == best.failed and s.val_acc == best.val_acc]
+    why = f"best validation accuracy {best.val_acc:.3f} (mean of {best.n - best.failed})"
+    if tied:
+        why += f", tied with {', '.join(f'{s.lr:g}' for s in tied)}: the earliest best (step {best.best_step:.0f})"
+    return Choice(best.lr, why, tuple(scores))

@@ -324,7 +324,7 @@ def _placement(args: argparse.Namespace, cfg) -> tuple[str, str, bool, int]:
     return "seqbench " + " ".join(shlex.quote(a) for a in args.argv), device, timed, jobs
 
 
-def _rounds(args: argparse.Namespace, cfg, reg, out: Path, logger, what: str):
+def _rounds(args: argparse.Namespace, cfg, reg, out: Path, logger, what: str, noun: str):
     """A function that runs one round of cells (sweep cells, search probes) as a matrix: resumable, parallel, on the
     executor the flags ask for. -> (run_cells(cells, tasks) -> False when interrupted, the sizes of rounds run)."""
     from seqbench.run import executors, runner
@@ -336,7 +336,7 @@ def _rounds(args: argparse.Namespace, cfg, reg, out: Path, logger, what: str):
         executor = _executor(args, reg, device, jobs, len(cells), out)  # a matrix run shuts its executor down
         threads = args.threads or executors.default_threads(device, executor.slots, timed)
         rounds.append(len(cells))
-        print(f"seqbench: {what} round {len(rounds)}: {plural(len(cells), 'cell')} -> {out}", file=sys.stderr)
+        print(f"seqbench: {what} round {len(rounds)}: {plural(len(cells), noun)} -> {out}", file=sys.stderr)
         summary = runner.run_matrix(cfg, reg, cells, tasks, out, executor=executor,
                                     load=executors.PluginLoad.here(args.plugins), threads=threads,
                                     retry_failed=args.retry_failed, command=command, logger=logger,
@@ -364,12 +364,12 @@ def _sweep(args: argparse.Namespace, cfg, reg, out: Path, logger):
         for c in left:
             print(f"{c.cell_id}  sweep {c.arch:<14} {c.task:<12} d={c.distance.label:<6} seed={c.seed} lr={c.lr:g}")
     elif any(c.cell_id not in done for c in cells):
-        run_cells, _ = _rounds(args, cfg, reg, out, logger, "sweep")
+        run_cells, _ = _rounds(args, cfg, reg, out, logger, "sweep", "cell")
         if not run_cells(cells, tasks):
             print("seqbench: interrupted in the learning-rate sweep; the same command resumes it", file=sys.stderr)
             return EXIT_INTERRUPTED
         done = {r.cell_id: r for r in results.load_dir(out).records}
-    picked = sweeping.choices(cells, done)
+    picked = sweeping.choices(cells, done, cfg.eval.select)
     if picked is None:
         print("seqbench: the run after the sweep is planned once every sweep cell has its record", file=sys.stderr)
         return EXIT_OK
@@ -394,13 +394,13 @@ def _search(args: argparse.Namespace, cfg, reg, out: Path, logger, picked=None) 
     if args.dry_run:
         planner = searching.Planner(cfg, reg)
         done = {r.cell_id: r for r in read()}
-        states = [searching.replay(s, searching.settings(cfg, s.task), planner, done)
+        states = [searching.replay(s, searching.settings(cfg, s.task, arch=s.arch), planner, done)
                   for s in searching.slots(cfg, picked)]
         print(f"seqbench: {len(states)} reach searches planned", file=sys.stderr)
         for st in states:
             print(searching.describe(st))
         return EXIT_OK
-    run_cells, rounds = _rounds(args, cfg, reg, out, logger, "search")
+    run_cells, rounds = _rounds(args, cfg, reg, out, logger, "search", "probe")
     states = searching.run_search(cfg, reg, read, run_cells, picked=picked)
     results.write_atomic(out / "search.json", json.dumps(searching.summary(cfg, states), indent=1) + "\n")
     for st in states:

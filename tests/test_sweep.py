@@ -182,3 +182,47 @@ def test_a_real_sweep_then_search_trains_tiny_cells_and_writes_both_summaries(tm
     assert choice["lr"] == 0.01  # 1e-4 for 150 steps learns nothing; validation says so
     search = json.loads((out / "search.json").read_text())
     assert all(s["lr"] == 0.01 for s in search["searches"])
+
+
+# --- eval.select: the score that picks the checkpoint, the plateau and the sweep -------------------------------------
+
+def test_the_plateau_rule_and_the_sweep_read_the_selection_score():
+    from seqbench.run.stopping import decide, improving
+
+    history = [{"step": 100, "val_gen_acc": 0.5, "val_loss": 1.0, "sacrebleu": 10.0},
+               {"step": 200, "val_gen_acc": 0.4, "val_loss": 1.1, "sacrebleu": 30.0},
+               {"step": 300, "val_gen_acc": 0.4, "val_loss": 1.2, "sacrebleu": 20.0}]
+    assert decide(history, None, 200) == "plateau"  # accuracy's best was at step 100
+    assert decide(history, None, 200, "sacrebleu") is None  # BLEU's best was at step 200
+    train = resolve.resolve({"train": {"patience": 150}}, REG).train
+    assert improving(history, train, "sacrebleu") is True
+
+
+@pytest.mark.parametrize("settings, says", [
+    ({"eval": {"select": "sacrebleu"}}, "task 'copy' validates on val_gen_acc only"),
+    ({"eval": {"select": "bleu"}, "matrix": {"tasks": ["translation"]}}, "or its text metrics"),
+    ({"eval": {"select": "sacrebleu"}, "matrix": {"tasks": ["translation"]}}, "eval.val_generate"),
+])
+def test_a_selection_score_the_task_does_not_measure_is_refused_at_planning(settings, says):
+    base = {"matrix": {"archs": ["lstm"], "tasks": ["copy"]}, "model": {"d_model": 8, "n_layers": 1}}
+    for key, value in settings.items():
+        base[key] = {**base.get(key, {}), **value}
+    with pytest.raises(ConfigError) as e:
+        P.plan(resolve.resolve(base, REG), REG)
+    assert says in str(e.value)
+
+
+def test_an_architecture_cap_lowers_its_searches_cap_only():
+    cfg = config(search={"enabled": True, "start": 16, "cap": 1024, "arch_caps": {"gru": 32}}, sweep={"enabled": False})
+    records: dict = {}
+
+    def run(batch, tasks):
+        for cell in batch:
+            records[cell.cell_id] = fake_record(cell, 0.99, 0.5)  # every probe passes: each search ends at its cap
+        return True
+
+    states = run_search(cfg, REG, lambda: list(records.values()), run)
+    caps = {st.slot.arch: (st.probes[-1].distance, st.step.why) for st in states}
+    assert caps == {"gru": (32, "cap"), "lstm": (1024, "cap")}
+    with pytest.raises(ConfigError, match="search.arch_caps.gru=8 is below search.start"):
+        config(search={"enabled": True, "start": 16, "arch_caps": {"gru": 8}})

@@ -39,7 +39,7 @@ from seqbench.run.measure import GenerationThroughput, Progress, TrainFlops, Tra
 from seqbench.run.module import Diverged, SeqModule
 from seqbench.run import ranks
 from seqbench.run.plan import Cell
-from seqbench.run.stopping import StopRule, improving, stop_reason
+from seqbench.run.stopping import StopRule, improving, monitored, stop_reason
 
 for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
     logging.getLogger(_name).setLevel(logging.WARNING)  # no banners per cell ("GPU available", "Restoring states")
@@ -136,9 +136,9 @@ def _train_and_test(inputs: CellInputs, reg: Registry, record: dict[str, Any], w
     data.setup("fit")  # the test set, for the gradient reach at initialisation
     probe = gradients.Probe(task, data.sets["test"], bins, inputs.eval.grad_examples, inputs.eval.batch_size)
     probe.measure(model, gradients.INIT)
-    ckpt = ModelCheckpoint(dirpath=work, monitor="val_gen_acc", mode="max", save_top_k=1, save_last=False,
+    ckpt = ModelCheckpoint(dirpath=work, monitor=monitored(inputs.eval.select), mode="max", save_top_k=1, save_last=False,
                            filename="best", save_weights_only=True)  # the first best, as best_validation
-    rule, flops = StopRule(train_cfg), TrainFlops()
+    rule, flops = StopRule(train_cfg, inputs.eval.select), TrainFlops()
     progress = [Progress(cell.cell_id, on_progress)] if on_progress else []
     trainer = _trainer(train_cfg, [ckpt, throughput, generation, flops, rule, *progress],
                        inputs.logger(cell) if inputs.logger else False)
@@ -161,7 +161,7 @@ def _train_and_test(inputs: CellInputs, reg: Registry, record: dict[str, Any], w
         "overall": module.results["overall"],
         "val": {**module.best_validation(), "history": module.val_history,
                 "stopped": None if reason == "budget" else reason, "stop_reason": reason,
-                "improving": improving(module.val_history, train_cfg)},
+                "improving": improving(module.val_history, train_cfg, inputs.eval.select)},
         "text_metrics": sorted(task.text_metrics()),
         "text_signatures": module.results["text_signatures"],
         "decoding": decoding,

@@ -152,6 +152,9 @@ class EvalConfig:
     length_penalty: Annotated[Float, Field(ge=0)] = 0.6  # beam search: final hypotheses ranked by log p / lp,
     # lp = ((5 + length) / 6) ** length_penalty (Wu et al. 2016, GNMT); 0 ranks by log p alone
     grad_examples: Annotated[Int, Field(ge=0)] = 256  # test examples for gradient reach, spread over the bins; 0: off
+    select: Name = "val_gen_acc"  # the validation score (higher is better) that picks the tested checkpoint and
+    # drives the plateau rule and the sweep: the free-running token accuracy, or one of the task's text metrics
+    # (e.g. "sacrebleu", scored on the first eval.val_generate validation examples), as MT papers select on BLEU
 
 
 @schema(frozen=True, config=_STRICT)
@@ -166,6 +169,12 @@ class SearchConfig:
     ratio: Annotated[Float, Field(gt=1)] = 1.25  # stop once the bracket's hi / lo is at most this
     cap: Annotated[Int, Field(ge=1)] = 256  # the longest distance probed, unless task_caps names the task
     task_caps: Mapping[Name, Annotated[Int, Field(ge=1)]] = dataclasses.field(default_factory=dict)  # per task
+    arch_caps: Mapping[Name, Annotated[Int, Field(ge=1)]] = dataclasses.field(default_factory=dict)  # per
+    # architecture: the lower of this and the task's cap (a family shown at its cap, the cap stated)
+
+    def cap_for(self, arch: str, task: str) -> int:
+        """The longest distance a search of `arch` on `task` probes."""
+        return min(self.task_caps.get(task, self.cap), self.arch_caps.get(arch, self.task_caps.get(task, self.cap)))
 
 
 @schema(frozen=True, config=_STRICT)

@@ -164,6 +164,7 @@ class SeqModule(pl.LightningModule):
                  "time_s": round(self.elapsed(), 3)}
         for name, metric in self.val_text.items():
             point[name] = float(metric.compute())
+            self.log(f"val_{name}", point[name])  # a checkpoint may be selected on it (eval.select)
             metric.reset()
         self.val_history.append(point)
         self.val_loss.reset()
@@ -171,10 +172,12 @@ class SeqModule(pl.LightningModule):
         self.val_gen.reset()
 
     def best_validation(self) -> dict[str, Any]:
-        """The first validation with the highest free-running accuracy: the checkpoint that is tested."""
+        """The first validation with the highest `eval.select` score (the free-running accuracy by default): the
+        checkpoint that is tested."""
         if not self.val_history:
             return {"best_step": None, "best_val_loss": None, "best_val_acc": None, "best_val_gen_acc": None}
-        best = max(self.val_history, key=lambda v: v["val_gen_acc"])  # max keeps the first of equals
+        key = self.eval_cfg.select
+        best = max(self.val_history, key=lambda v: v[key])  # max keeps the first of equals
         return {"best_step": best["step"], "best_val_loss": best["val_loss"], "best_val_acc": best["val_acc"],
                 "best_val_gen_acc": best["val_gen_acc"]}
 

@@ -111,6 +111,19 @@ def _check_devices(device: str, train: C.TrainConfig) -> None:
                           "(each device trains on its own slice of every batch)")
 
 
+def check_select(eval_cfg: C.EvalConfig, name: str, task: Task) -> None:
+    """`eval.select` must be a score every validation of the task measures."""
+    if eval_cfg.select == "val_gen_acc":
+        return
+    metrics = sorted(task.text_metrics())
+    if eval_cfg.select not in metrics:
+        raise ConfigError(f"eval.select={eval_cfg.select!r}: task '{name}' validates on val_gen_acc"
+                          + (f" or its text metrics {', '.join(metrics)}" if metrics else " only (it has no text metric)"))
+    if eval_cfg.val_generate == 0:
+        raise ConfigError(f"eval.select={eval_cfg.select!r} is scored on the first eval.val_generate validation "
+                          f"examples: set eval.val_generate above 0")
+
+
 def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[Cell], dict[tuple[str, Distance], Task]]:
     """Every cell of the matrix, sized and identified, and the built tasks they use. A task or architecture whose
     code fails here makes its cells failed ones (`Cell.fault`); the rest of the matrix is planned as usual."""
@@ -122,6 +135,8 @@ def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[Cell], dict[tuple[str, D
                 tasks[(name, d)] = build_task(reg, name, cfg.task_options[name], d)
             except PluginFault as fault:
                 broken[(name, d)] = fault
+    for (name, d), task in tasks.items():
+        check_select(cfg.eval, name, task)
     trains = {(arch, task): [cfg.train_for(reg.arch(arch).train, lr)
                              for lr in (cfg.matrix.lrs or (cfg.lr_for(arch, task),))]
               for arch in cfg.matrix.archs for task in cfg.matrix.tasks}

@@ -81,10 +81,16 @@ def _search(raw: Mapping[str, Any], matrix: C.MatrixConfig, reg: Registry) -> C.
     for name in search.task_caps:
         if name not in reg.tasks:
             raise C.unknown_key("search.task_caps", name, list(reg.tasks), what="task")
+    for name in search.arch_caps:
+        if name not in reg.archs:
+            raise C.unknown_key("search.arch_caps", name, list(reg.archs), what="architecture")
     for name in matrix.tasks if search.enabled else ():
         cap = search.task_caps.get(name, search.cap)
         if cap < search.start:
             raise ConfigError(f"search: the cap of task '{name}' ({cap}) is below search.start ({search.start})")
+    for name, cap in search.arch_caps.items() if search.enabled else ():
+        if cap < search.start:
+            raise ConfigError(f"search.arch_caps.{name}={cap} is below search.start ({search.start})")
     return search
 
 

@@ -75,10 +75,10 @@ class SearchState:
     cells: tuple[str, ...]  # the cell ids of its probes, in order
 
 
-def settings(cfg: C.RunConfig, task: str, floor: int = 1) -> SearchSettings:
+def settings(cfg: C.RunConfig, task: str, floor: int = 1, arch: str | None = None) -> SearchSettings:
     s = cfg.search
-    return SearchSettings(start=s.start, growth=s.growth, ratio=s.ratio, cap=s.task_caps.get(task, s.cap),
-                          floor=floor)
+    cap = s.task_caps.get(task, s.cap) if arch is None else s.cap_for(arch, task)
+    return SearchSettings(start=s.start, growth=s.growth, ratio=s.ratio, cap=cap, floor=floor)
 
 
 def slots(cfg: C.RunConfig, picked: Mapping[tuple[str, str, int | None], float] | None = None) -> list[Slot]:
@@ -145,7 +145,7 @@ def run_search(cfg: C.RunConfig, reg: Registry, read: Callable[[], Iterable[Reco
     states: list[SearchState] = []
     for _ in range(most_rounds):
         records = {r.cell_id: r for r in read()}
-        states = [replay(slot, settings(cfg, slot.task, floor(slot.task)), planner, records)
+        states = [replay(slot, settings(cfg, slot.task, floor(slot.task), slot.arch), planner, records)
                   for slot in slots(cfg, picked)]
         wanted = [planner(st.slot, st.step.next) for st in states if st.step.next is not None]
         if not wanted:
@@ -163,7 +163,7 @@ def summary(cfg: C.RunConfig, states: list[SearchState]) -> dict:
     s = cfg.search
     return {
         "settings": {"start": s.start, "growth": s.growth, "ratio": s.ratio, "cap": s.cap,
-                     "task_caps": dict(s.task_caps)},
+                     "task_caps": dict(s.task_caps), "arch_caps": dict(s.arch_caps)},
         "searches": [{"arch": st.slot.arch, "task": st.slot.task, "seed": st.slot.seed, "params_budget": st.slot.budget,
                       "lr": st.slot.lr, "probes": [[p.distance, p.passed, cid] for p, cid in zip(st.probes, st.cells)],
                       "bracket": st.step.bracket.text, "lo": st.step.bracket.lo, "hi": st.step.bracket.hi,

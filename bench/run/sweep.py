@@ -4,8 +4,8 @@ Each rate trains the same cell (one distance, the sweep's seeds); the decision r
 (`Trial` carries nothing of the test split), so test data cannot choose a rate by construction. Rates are ranked by
 
 1. how many of their cells failed (diverged or crashed): fewer first;
-2. the mean best validation free-running accuracy over seeds (`best_val_gen_acc`, what the tables report): higher
-   first;
+2. the mean validation score over seeds at each cell's tested checkpoint (`eval.select`: the free-running token
+   accuracy the tables report, `best_val_gen_acc`, or a text metric such as validation BLEU): higher first;
 3. the mean step of that best validation: earlier first (among rates that all solve the task, the one that learns
    it fastest);
 4. the mean best validation loss: lower first;
@@ -26,7 +26,7 @@ class Trial:
 
     lr: float
     ok: bool  # the cell finished ok
-    val_acc: float | None  # its best validation free-running token accuracy
+    val_acc: float | None  # its validation score at the tested checkpoint (eval.select; higher is better)
     best_step: int | None  # the step of that validation
     val_loss: float | None  # its best validation loss
 

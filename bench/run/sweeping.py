@@ -41,19 +41,25 @@ def plan(cfg: C.RunConfig, reg: Registry) -> tuple[list[P.Cell], dict]:
     return P.plan(one, reg)
 
 
-def trial(cell: P.Cell, record: Record) -> Trial:
+def trial(cell: P.Cell, record: Record, select: str = "val_gen_acc") -> Trial:
+    """The validation outcome of a sweep cell, scored by `select` (`eval.select`) at its tested checkpoint."""
     val = record.metrics.val
-    return Trial(cell.lr, record.status == "ok", val.best_val_gen_acc, val.best_step, val.best_val_loss)
+    score = val.best_val_gen_acc
+    if select != "val_gen_acc":
+        at = [p for p in val.history if p.step == val.best_step]
+        score = getattr(at[0], select, None) if at else None
+    return Trial(cell.lr, record.status == "ok", score, val.best_step, val.best_val_loss)
 
 
-def choices(cells: Iterable[P.Cell], records: Mapping[str, Record]) -> dict[Group, Choice] | None:
+def choices(cells: Iterable[P.Cell], records: Mapping[str, Record],
+            select: str = "val_gen_acc") -> dict[Group, Choice] | None:
     """The rate of every group, or None while a sweep cell has no record yet."""
     trials: dict[Group, list[Trial]] = {}
     for cell in cells:
         record = records.get(cell.cell_id)
         if record is None:
             return None
-        trials.setdefault((cell.arch, cell.task, cell.params_budget), []).append(trial(cell, record))
+        trials.setdefault((cell.arch, cell.task, cell.params_budget), []).append(trial(cell, record, select))
     return {group: choose(ts) for group, ts in trials.items()}
 
 
@@ -83,7 +89,7 @@ def summary(cfg: C.RunConfig, cells: list[P.Cell], picked: Mapping[Group, Choice
     and the settings rebuild it."""
     s = cfg.sweep
     return {
-        "settings": {"lrs": list(s.lrs), "seeds": list(s.seeds),
+        "settings": {"lrs": list(s.lrs), "seeds": list(s.seeds), "select": cfg.eval.select,
                      "distances": {t: distance(cfg, t).label for t in cfg.matrix.tasks}},
         "choices": [{"arch": a, "task": t, "params_budget": b, "lr": c.lr, "why": c.why,
                      "scores": [_plain(dataclasses.asdict(x)) for x in c.scores],

@@ -213,10 +213,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         "matrix.distances": args.distance, "matrix.params": args.params, "matrix.lrs": args.lr,
         "train.max_steps": args.max_steps, "train.precision": args.precision, "train.accelerator": args.accelerator,
         "train.devices": args.devices, "train.strategy": args.strategy,
+        "search.enabled": False if args.distance else None,  # distances named on the command line are trained
     }, args.set)
+    if args.distance:
+        settings.notes.append("--distance names the distances to train: the reach search is off for this run")
     cfg = resolve.resolve(settings, reg)
-    for note in settings.notes:
-        print(f"seqbench: note: {note}", file=sys.stderr)
+    if cfg.search.enabled or cfg.sweep.enabled:  # the grid shows them once planned (an error there comes alone)
+        _notes(settings.notes)
     if args.rerun and (cfg.search.enabled or cfg.sweep.enabled):
         raise UserError(f"--rerun does not combine with {'search' if cfg.search.enabled else 'sweep'}.enabled: it "
                         "reuses its finished cells; remove the records to train them again")
@@ -230,6 +233,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from seqbench.run import sweeping
 
     cells, tasks = plan.plan(cfg, reg) if picked is None else sweeping.plan_chosen(cfg, reg, picked)
+    if not cfg.sweep.enabled:
+        _notes(settings.notes)
     faulty = [c for c in cells if c.fault is not None]
     if faulty:
         print(f"seqbench: {len(faulty)} of {len(cells)} cells cannot run, their plugin failed while planning "
@@ -285,6 +290,11 @@ def cmd_run(args: argparse.Namespace) -> int:
           + (" (--retry-failed runs them again)" if not_ok else "") + f"; records in {results.records_dir(out)}",
           file=sys.stderr)
     return EXIT_CELLS_FAILED if not_ok else EXIT_OK
+
+
+def _notes(notes: list[str]) -> None:
+    for note in notes:
+        print(f"seqbench: note: {note}", file=sys.stderr)
 
 
 def _refuse_future_records(out: Path) -> None:

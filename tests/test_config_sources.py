@@ -21,7 +21,7 @@ from seqbench.run.sources import Source
 
 def dry_run(capsys, *argv: str) -> tuple[list[dict[str, str]], str]:
     """The cells a dry run plans, as dicts of their printed fields, and what went to stderr."""
-    assert main(["run", "--dry-run", *argv]) == 0
+    assert main(["run", "--dry-run", *argv, "--set", "search.enabled=false"]) == 0  # the grid: cells to list
     captured = capsys.readouterr()
     cells = []
     for line in captured.out.splitlines():
@@ -55,7 +55,8 @@ def test_each_later_source_wins_for_the_same_key(tmp_path, capsys):
     """)
     cells, _ = dry_run(capsys, "--config", str(config))
     assert {c["seed"] for c in cells} == {"3"}  # the TOML over the profile's seeds
-    assert main(["run", "--dry-run", "--config", str(config), "--seeds", "4"]) == 0  # a flag over the TOML
+    assert main(["run", "--dry-run", "--config", str(config), "--seeds", "4",
+                 "--set", "search.enabled=false"]) == 0  # a flag over the TOML
     assert {line.split()[4] for line in capsys.readouterr().out.splitlines()} == {"seed=4"}
     cells, _ = dry_run(capsys, "--config", str(config), "--seeds", "4", "--set", "matrix.seeds=[5]")
     assert {c["seed"] for c in cells} == {"5"}  # --set over the flag
@@ -81,13 +82,14 @@ def test_config_file_layers_on_the_default_profile(tmp_path, capsys):
 
 
 def test_distance_flag_replaces_the_profiles_per_task_distances(capsys):
-    cells, err = dry_run(capsys, "--arch", "lstm", "--task", "copy,cloze", "--distance", "5")
+    cells, err = dry_run(capsys, "--profile", "full", "--arch", "lstm", "--task", "copy,cloze", "--distance", "5")
     assert {c["d"] for c in cells} == {"5"}
     assert "matrix.distances from a flag replaces matrix.task_distances" in err
 
 
 def test_set_distances_replaces_the_profiles_per_task_distances(capsys):
-    cells, _ = dry_run(capsys, "--arch", "lstm", "--task", "copy", "--set", "matrix.distances=[7]")
+    cells, _ = dry_run(capsys, "--profile", "full", "--arch", "lstm", "--task", "copy", "--set",
+                       "matrix.distances=[7]")
     assert {c["d"] for c in cells} == {"7"}
 
 

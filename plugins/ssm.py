@@ -156,35 +156,93 @@ def scan(delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, c: Tensor, ends: Tenso
     """The selective scan h_t = exp(delta_t A) h_{t-1} + dx_t B_t, y_t = C_t . h_t, chunk by chunk.
 
     delta (B or 1, T, E), A (E, N) negative, dx = delta * x (B, T, E), B and C (B or 1, T or 1, 1 or E, N) ->
-    y (B, T, E), and each row's state after position ends (B,) if given (B, E, N). Within a chunk of L positions,
-    with s the running sum of the log-decays and m the chunk's middle position,
+    y (B, T, E), and each row's state after position ends (B,) if given (B, E, N; not differentiable). Within a chunk
+    of L positions, with s the running sum of the log-decays and m the chunk's middle position,
         h_t = e^{s_t - s_m} (e^{s_m} h_0 + sum_{j<=t} e^{-(s_j - s_m)} dx_j B_j)
     every exponent at most L/2 * MAX_LOG_DECAY. One chunk's (B, L, N, E) tensors at a time (E last: the sums over
     N run along vectors), so that no (B, T, N, E) tensor is allocated; the loop is over chunks, carrying the state.
+    The backward pass (`_Scan`) keeps only each chunk's first state and recomputes the chunk, as mamba-ssm does.
     """
-    bsz, t, e = dx.shape
-    a, b, c = a.T, b.transpose(-1, -2), c.transpose(-1, -2)  # (N, E), (B or 1, T or 1, N, 1 or E) twice
-    h = dx.new_zeros(bsz, a.shape[0], e)  # (B, N, E)
-    h_end = None if ends is None else torch.zeros_like(h)
-    lower = torch.ones(CHUNK, CHUNK, dtype=dx.dtype, device=dx.device).tril()  # lower @ X: a cumsum over X's rows
-    ys = []
-    for start in range(0, t, CHUNK):
-        n = min(CHUNK, t - start)
-        now = slice(start, start + n)
-        b_now, c_now = (v if v.shape[1] == 1 else v[:, now] for v in (b, c))  # (B or 1, L or 1, N, 1 or E)
-        log_decay = (delta[:, now, None] * a).clamp(min=-MAX_LOG_DECAY)  # (B or 1, L, N, E)
-        s = (lower[:n, :n] @ log_decay.flatten(2)).view_as(log_decay)  # running sums
-        mid = s[:, (n - 1) // 2, None]  # (B or 1, 1, N, E)
-        grow = torch.exp(s - mid)  # e^{s_t - s_m}
-        inp = dx[:, now, None] * b_now * grow.reciprocal()  # (B, L, N, E)
-        hs = grow * ((lower[:n, :n] @ inp.flatten(2)).view_as(inp) + torch.exp(mid) * h[:, None])  # every h_t
-        ys.append((hs * c_now).sum(2))  # (B, L, E)
-        h = hs[:, -1]
-        if ends is not None:
-            here = (ends >= start) & (ends < start + n)  # (B,): rows whose last position is in this chunk
-            picked = hs[torch.arange(bsz, device=dx.device), (ends - start).clamp(0, n - 1)]  # (B, N, E)
-            h_end = torch.where(here[:, None, None], picked, h_end)
-    return torch.cat(ys, 1), None if h_end is None else h_end.transpose(1, 2)
+    empty = dx.new_zeros(0, dtype=torch.long)  # autograd.Function takes tensors: no ends
+    y, h_end = _Scan.apply(delta, a.T, dx, b.transpose(-1, -2), c.transpose(-1, -2), empty if ends is None else ends)
+    return y, None if ends is None else h_end.transpose(1, 2)
+
+
+def _chunk(delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, h0: Tensor, lower: Tensor
+           ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """One chunk of L positions, without autograd: delta (B or 1, L, E), A (N, E), dx (B, L, E), B (.., N, ..),
+    the state before it h0 (B, N, E) -> where the log-decay is above its floor (B or 1, L, N, E), e^{s - s_m} (the
+    same), e^{s_m} (B or 1, 1, N, E), the inputs dx B (B, L, N, E) and the states h (B, L, N, E)."""
+    n = dx.shape[1]
+    log_decay = delta[:, :, None] * a  # (B or 1, L, N, E)
+    above = log_decay > -MAX_LOG_DECAY
+    s = (lower[:n, :n] @ log_decay.clamp_(min=-MAX_LOG_DECAY).flatten(2)).view_as(log_decay)  # running sums
+    mid = s[:, (n - 1) // 2, None].clone()  # (B or 1, 1, N, E)
+    grow = s.sub_(mid).exp_()  # e^{s_t - s_m}
+    mid = mid.exp_()
+    inp = dx[:, :, None] * b  # (B, L, N, E)
+    hs = (lower[:n, :n] @ (inp / grow).flatten(2)).view_as(inp).add_(mid * h0[:, None]).mul_(grow)
+    return above, grow, mid, inp, hs
+
+
+def _at(v: Tensor, now: slice) -> Tensor:
+    """Positions `now` of B or C (.., T or 1, N, ..): a time-invariant one (T = 1) is the same at every position."""
+    return v if v.shape[1] == 1 else v[:, now]
+
+
+class _Scan(torch.autograd.Function):
+    """`scan` in the layout (N, E): A (N, E), B and C (B or 1, T or 1, N, 1 or E), states (B, N, E)."""
+
+    @staticmethod
+    def forward(ctx, delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, c: Tensor, ends: Tensor
+                ) -> tuple[Tensor, Tensor]:
+        bsz, t, e = dx.shape
+        lower = torch.ones(CHUNK, CHUNK, dtype=dx.dtype, device=dx.device).tril()  # lower @ X: cumsum over rows
+        h = dx.new_zeros(bsz, a.shape[0], e)  # (B, N, E)
+        h_end = torch.zeros_like(h)
+        ys, starts = [], []
+        for start in range(0, t, CHUNK):
+            now = slice(start, start + CHUNK)
+            starts.append(h)
+            *_, hs = _chunk(delta[:, now], a, dx[:, now], _at(b, now), h, lower)  # (B, L, N, E)
+            ys.append((hs * _at(c, now)).sum(2))  # (B, L, E)
+            h = hs[:, -1]
+            if ends.numel():
+                here = (ends >= start) & (ends < start + hs.shape[1])  # (B,): rows whose end is in this chunk
+                picked = hs[torch.arange(bsz, device=dx.device), (ends - start).clamp(0, hs.shape[1] - 1)]
+                h_end = torch.where(here[:, None, None], picked, h_end)
+        ctx.save_for_backward(delta, a, dx, b, c, torch.stack(starts))  # the states at chunk starts (K, B, N, E)
+        ctx.mark_non_differentiable(h_end)
+        return torch.cat(ys, 1), h_end
+
+    @staticmethod
+    def backward(ctx, dy: Tensor, _: Tensor) -> tuple[Tensor | None, ...]:
+        """Chunks last to first, each recomputed from its first state; g_t = dLoss/dh_t over all later positions,
+        g_t = C_t dy_t + e^{log-decay_{t+1}} g_{t+1}, is the same chunked sum run backwards."""
+        delta, a, dx, b, c, starts = ctx.saved_tensors
+        t = dx.shape[1]
+        lower = torch.ones(CHUNK, CHUNK, dtype=dx.dtype, device=dx.device).tril()
+        d_delta, d_a, d_dx = torch.zeros_like(delta), torch.zeros_like(a), torch.zeros_like(dx)
+        d_b, d_c = torch.zeros_like(b), torch.zeros_like(c)
+        dh = torch.zeros_like(starts[0])  # dLoss/d(the chunk's last state) through later chunks (B, N, E)
+        for k in reversed(range(len(starts))):
+            now = slice(k * CHUNK, (k + 1) * CHUNK)
+            n = min(CHUNK, t - k * CHUNK)
+            b_now, c_now, delta_now, dx_now, dy_now = _at(b, now), _at(c, now), delta[:, now], dx[:, now], dy[:, now]
+            above, grow, mid, inp, hs = _chunk(delta_now, a, dx_now, b_now, starts[k], lower)
+            g = (lower[:n, :n].T @ (grow * c_now * dy_now[:, :, None]).flatten(2)).view_as(hs)  # sums over j >= t
+            g = g.add_(grow[:, -1:] * dh[:, None]).div_(grow)  # (B, L, N, E)
+            dh = grow[:, 0] * mid[:, 0] * g[:, 0]  # through the first decay, to the chunk before
+            d_log_decay = (hs - inp).mul_(g).mul_(above)  # g_t * decay_t * h_{t-1}; none below the floor
+            d_delta[:, now] = (d_log_decay * a).sum(2).sum_to_size(delta_now.shape)
+            d_a += (d_log_decay * delta_now[:, :, None]).sum((0, 1))
+            d_dx[:, now] = (g * b_now).sum(2)
+            for d_v, v, d_now in ((d_b, b, g * dx_now[:, :, None]), (d_c, c, hs * dy_now[:, :, None])):
+                if v.shape[1] == 1:
+                    d_v += d_now.sum_to_size(v.shape)
+                else:
+                    d_v[:, now] = d_now.sum_to_size(d_v[:, now].shape)
+        return d_delta, d_a, d_dx, d_b, d_c, None
 
 
 def build(ctx: BuildContext) -> SelectiveSSM:

@@ -130,3 +130,17 @@ def test_ssm_long_sequences_float32(selective: bool, decay: str) -> None:
         got, want = m(x), stepped(m, x)
         assert torch.isfinite(got).all()
         assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("selective", [True, False])
+def test_ssm_scan_gradients(selective: bool) -> None:
+    """The scan's own backward pass (chunks recomputed from their first states) against finite differences, over
+    three chunks, with log-decays both above and on the floor."""
+    g = torch.Generator().manual_seed(6)
+    b, t, e, n = 2, ssm.CHUNK + 5, 2, 3
+    delta = (3 * torch.rand(b if selective else 1, t, e, dtype=torch.float64, generator=g)).requires_grad_()
+    a = (-5 * torch.rand(e, n, dtype=torch.float64, generator=g) - 0.1).requires_grad_()  # delta * A down to -15
+    dx = torch.randn(b, t, e, dtype=torch.float64, generator=g, requires_grad=True)
+    shape = (b, t, 1, n) if selective else (1, 1, e, n)
+    bc = [torch.randn(shape, dtype=torch.float64, generator=g, requires_grad=True) for _ in range(2)]
+    assert torch.autograd.gradcheck(lambda *v: ssm.scan(*v)[0], (delta, a, dx, *bc))

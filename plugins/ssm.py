@@ -13,11 +13,13 @@ Gu & Dao 2023, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces
 `selective=False` gives the time-invariant diagonal SSM of Mamba's Table 1 (S4D-like): delta (E,), B and C (E, N)
 are learned parameters that do not depend on the input (no x_proj, no dt_proj).
 
-Training runs a chunked scan (`_mix`), generation the recurrence (`step`). Inside a chunk of `CHUNK` positions
-h_t = e^{a_t} (h_0 + sum_{s<=t} e^{-a_s} delta_s B_s x_s) with a = cumsum(delta A); so that e^{-a} cannot overflow,
-each step's log-decay delta*A is floored at -`MAX_LOG_DECAY` (a decay below e^-8 per step forgets the state all but
-entirely), in both forms alike. A fused kernel (mamba-ssm's `selective_scan_fn`, CUDA) would replace the scan in
-`_mix`. On CPU this form costs far more than `lstm` (tests/benchmark_families.py): its state is E x N per row.
+Training runs a chunked scan (`scan`), generation the recurrence (`step`). Inside a chunk of `CHUNK` positions
+h_t = e^{s_t - s_m} (e^{s_m} h_0 + sum_{j<=t} e^{s_m - s_j} delta_j B_j x_j), s the running sum of delta*A and m
+the chunk's middle position; so that no e^{...} can overflow, each step's log-decay delta*A is floored at
+-`MAX_LOG_DECAY` (a decay below e^-8 per step forgets the state all but entirely), in both forms alike. The loop is
+over chunks, one chunk's (B, L, N, E) tensors at a time. A fused kernel (mamba-ssm's `selective_scan_fn`, CUDA)
+would replace `scan`. On CPU this form still costs several times `lstm` (tests/benchmark_families.py): its state is
+E x N per row and position, touched elementwise, where lstm's work is matrix products.
 """
 
 from __future__ import annotations
@@ -33,10 +35,8 @@ from torch import Tensor, nn
 import seqbench
 from seqbench.contract.specs import ArchSpec, BuildContext, options
 
-from ._scan import causal_mask
-
-CHUNK = 8  # positions per chunk of the training scan
-MAX_LOG_DECAY = 8.0  # delta * A >= -8: CHUNK * 8 = 64 keeps e^{-cumsum} far from float32's e^88
+CHUNK = 16  # positions per chunk of the training scan
+MAX_LOG_DECAY = 8.0  # delta * A >= -8: CHUNK / 2 * 8 = 64 keeps every e^{...} of the scan inside float32's e^88
 
 
 @options
@@ -105,39 +105,23 @@ class SelectiveSSM(nn.Module):
             nn.init.normal_(self.C, std=self.n**-0.5)
 
     def _ssm_inputs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """x (B, T, E) after the convolution -> log-decay delta*A (B, E, N, T), input delta*B*x (B, E, N, T), C;
-        time last, so that a cumsum within chunks is one matrix product. Time-invariant: (E, N, T), (E, N, 1)."""
+        """x (B, T, E) after the convolution -> delta (B, T, E), B and C (B, T, 1, N) each; time-invariant: delta
+        (1, T, E), B and C (1, 1, E, N)."""
         if self.selective:
             dt, b, c = self.x_proj(x).split([self.r, self.n, self.n], dim=-1)  # (B, T, r), (B, T, N), (B, T, N)
-            delta = F.softplus(self.dt_proj(dt)).transpose(1, 2)  # (B, E, T)
-            b, c = b.transpose(1, 2)[:, None], c.transpose(1, 2)[:, None]  # (B, 1, N, T)
-        else:
-            delta = F.softplus(self.dt_bias)[:, None].expand(-1, x.shape[1])  # (E, T)
-            b, c = self.B[..., None], self.C[..., None]  # (E, N, 1)
-        log_decay = (delta[..., None, :] * -torch.exp(self.A_log)[..., None]).clamp(min=-MAX_LOG_DECAY)
-        return log_decay, (delta * x.transpose(1, 2))[:, :, None] * b, c  # (.., E, N, T), (B, E, N, T), C
+            return F.softplus(self.dt_proj(dt)), b[:, :, None], c[:, :, None]
+        delta = F.softplus(self.dt_bias).expand(1, x.shape[1], -1)  # (1, T, E)
+        return delta, self.B[None, None], self.C[None, None]
 
-    def _mix(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """u (B, T, D) -> output (B, T, D), every position's state (B, E, N, T), pre-conv inputs (B, T, E)."""
-        b, t, _ = u.shape
+    def _mix(self, u: Tensor, ends: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
+        """u (B, T, D) -> output (B, T, D), each row's state after position ends (B,) if given (B, E, N), and the
+        pre-convolution inputs (B, T, E)."""
         x_in, z = self.in_proj(u).chunk(2, dim=-1)  # (B, T, E) each
         x = F.silu(self.conv(F.pad(x_in.transpose(1, 2), (self.k - 1, 0)))).transpose(1, 2)  # (B, T, E)
-        log_decay, inp, c = self._ssm_inputs(x)  # (B, E, N, T), (B, E, N, T), (B, 1, N, T) or (E, N, 1)
-        # a fused GPU kernel plugs in here: mamba-ssm's selective_scan_fn(x, delta, A, B, C, D, z) for the lines below
-        if t % CHUNK:  # zero padding at the end: identity steps
-            log_decay, inp = (F.pad(v, (0, -t % CHUNK)) for v in (log_decay, inp))
-        upper = causal_mask(CHUNK, u.device).T.to(u.dtype)  # (L, L): X @ upper is a cumsum over X's last dim
-        a = log_decay.unflatten(-1, (-1, CHUNK)) @ upper  # (B, E, N, K, L): log-decay from the chunk's start
-        decay = a.exp()
-        p = (inp.unflatten(-1, (-1, CHUNK)) * torch.exp(-a)) @ upper  # sum_{s<=t} e^{-a_s} delta_s B_s x_s
-        h = u.new_zeros(b, self.e, self.n)  # (B, E, N)
-        starts = []
-        for end_decay, end_p in zip(decay[..., -1].unbind(-1), p[..., -1].unbind(-1)):  # (B, E, N) each
-            starts.append(h)  # carry the state from chunk to chunk
-            h = end_decay * (h + end_p)
-        hs = (decay * (p + torch.stack(starts, -1)[..., None])).flatten(-2)[..., :t]  # (B, E, N, T): every h_t
-        y = (hs * c).sum(2).transpose(1, 2) + self.D * x  # (B, T, E)
-        return self.out_proj(y * F.silu(z)), hs, x_in
+        delta, b, c = self._ssm_inputs(x)
+        # a fused GPU kernel plugs in here: mamba-ssm's selective_scan_fn(x, delta, A, B, C, D, z) for scan()
+        y, h = scan(delta, -torch.exp(self.A_log), delta * x, b, c, ends)  # (B, T, E), (B, E, N) or None
+        return self.out_proj((y + self.D * x) * F.silu(z)), h, x_in
 
     def forward(self, u: Tensor) -> Tensor:
         """u (B, T, D) -> (B, T, D)."""
@@ -145,9 +129,7 @@ class SelectiveSSM(nn.Module):
 
     def prefill(self, u: Tensor, lengths: Tensor) -> tuple[Tensor, SSMState]:
         """Right-padded u (B, L, D), lengths (B,) -> forward(u), and each row's state after position lengths-1."""
-        y, hs, x_in = self._mix(u)
-        rows = torch.arange(u.shape[0], device=u.device)
-        h = hs[rows, :, :, lengths - 1]  # (B, E, N)
+        y, h, x_in = self._mix(u, lengths - 1)
         padded = F.pad(x_in, (0, 0, self.k - 1, 0))  # (B, k-1 + L, E): zeros before position 0
         pos = lengths[:, None] + torch.arange(self.k - 1, device=u.device)  # (B, k-1): inputs lengths-k+1..lengths-1
         conv = padded.gather(1, pos[..., None].expand(-1, -1, self.e)).transpose(1, 2)  # (B, E, k-1)
@@ -158,14 +140,109 @@ class SelectiveSSM(nn.Module):
         x_in, z = self.in_proj(u).chunk(2, dim=-1)  # (B, E) each
         window = torch.cat([state.conv, x_in[..., None]], dim=-1)  # (B, E, k)
         x = F.silu((window * self.conv.weight[:, 0]).sum(-1) + self.conv.bias)  # (B, E)
-        log_decay, inp, c = self._ssm_inputs(x[:, None])  # (B, E, N, 1), (B, E, N, 1), (B, 1, N, 1) or (E, N, 1)
-        h = log_decay[..., 0].exp() * state.h + inp[..., 0]  # (B, E, N)
-        y = (h * c[..., 0]).sum(-1) + self.D * x  # (B, E)
+        delta, b, c = self._ssm_inputs(x[:, None])  # (B or 1, 1, E), (B or 1, 1, 1 or E, N) twice
+        log_decay = (delta[:, 0, :, None] * -torch.exp(self.A_log)).clamp(min=-MAX_LOG_DECAY)  # (B or 1, E, N)
+        h = log_decay.exp() * state.h + (delta[:, 0] * x)[..., None] * b[:, 0]  # (B, E, N)
+        y = (h * c[:, 0]).sum(-1) + self.D * x  # (B, E)
         return self.out_proj(y * F.silu(z)), SSMState(window[..., 1:], h)
 
     def reorder(self, state: SSMState, index: Tensor) -> SSMState:
         """Rows `index` (B',) of the state, for beam search."""
         return SSMState(state.conv.index_select(0, index), state.h.index_select(0, index))
+
+
+def scan(delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, c: Tensor, ends: Tensor | None = None
+         ) -> tuple[Tensor, Tensor | None]:
+    """The selective scan h_t = exp(delta_t A) h_{t-1} + dx_t B_t, y_t = C_t . h_t, chunk by chunk.
+
+    delta (B or 1, T, E), A (E, N) negative, dx = delta * x (B, T, E), B and C (B or 1, T or 1, 1 or E, N) ->
+    y (B, T, E), and each row's state after position ends (B,) if given (B, E, N; not differentiable). Within a chunk
+    of L positions, with s the running sum of the log-decays and m the chunk's middle position,
+        h_t = e^{s_t - s_m} (e^{s_m} h_0 + sum_{j<=t} e^{-(s_j - s_m)} dx_j B_j)
+    every exponent at most L/2 * MAX_LOG_DECAY. One chunk's (B, L, N, E) tensors at a time (E last: the sums over
+    N run along vectors), so that no (B, T, N, E) tensor is allocated; the loop is over chunks, carrying the state.
+    The backward pass (`_Scan`) keeps only each chunk's first state and recomputes the chunk, as mamba-ssm does.
+    """
+    empty = dx.new_zeros(0, dtype=torch.long)  # autograd.Function takes tensors: no ends
+    y, h_end = _Scan.apply(delta, a.T, dx, b.transpose(-1, -2), c.transpose(-1, -2), empty if ends is None else ends)
+    return y, None if ends is None else h_end.transpose(1, 2)
+
+
+def _chunk(delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, h0: Tensor, lower: Tensor
+           ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """One chunk of L positions, without autograd: delta (B or 1, L, E), A (N, E), dx (B, L, E), B (.., N, ..),
+    the state before it h0 (B, N, E) -> where the log-decay is above its floor (B or 1, L, N, E), e^{s - s_m} (the
+    same), e^{s_m} (B or 1, 1, N, E), the inputs dx B (B, L, N, E) and the states h (B, L, N, E)."""
+    n = dx.shape[1]
+    log_decay = delta[:, :, None] * a  # (B or 1, L, N, E)
+    above = log_decay > -MAX_LOG_DECAY
+    s = (lower[:n, :n] @ log_decay.clamp_(min=-MAX_LOG_DECAY).flatten(2)).view_as(log_decay)  # running sums
+    mid = s[:, (n - 1) // 2, None].clone()  # (B or 1, 1, N, E)
+    grow = s.sub_(mid).exp_()  # e^{s_t - s_m}
+    mid = mid.exp_()
+    inp = dx[:, :, None] * b  # (B, L, N, E)
+    hs = (lower[:n, :n] @ (inp / grow).flatten(2)).view_as(inp).add_(mid * h0[:, None]).mul_(grow)
+    return above, grow, mid, inp, hs
+
+
+def _at(v: Tensor, now: slice) -> Tensor:
+    """Positions `now` of B or C (.., T or 1, N, ..): a time-invariant one (T = 1) is the same at every position."""
+    return v if v.shape[1] == 1 else v[:, now]
+
+
+class _Scan(torch.autograd.Function):
+    """`scan` in the layout (N, E): A (N, E), B and C (B or 1, T or 1, N, 1 or E), states (B, N, E)."""
+
+    @staticmethod
+    def forward(ctx, delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, c: Tensor, ends: Tensor
+                ) -> tuple[Tensor, Tensor]:
+        bsz, t, e = dx.shape
+        lower = torch.ones(CHUNK, CHUNK, dtype=dx.dtype, device=dx.device).tril()  # lower @ X: cumsum over rows
+        h = dx.new_zeros(bsz, a.shape[0], e)  # (B, N, E)
+        h_end = torch.zeros_like(h)
+        ys, starts = [], []
+        for start in range(0, t, CHUNK):
+            now = slice(start, start + CHUNK)
+            starts.append(h)
+            *_, hs = _chunk(delta[:, now], a, dx[:, now], _at(b, now), h, lower)  # (B, L, N, E)
+            ys.append((hs * _at(c, now)).sum(2))  # (B, L, E)
+            h = hs[:, -1]
+            if ends.numel():
+                here = (ends >= start) & (ends < start + hs.shape[1])  # (B,): rows whose end is in this chunk
+                picked = hs[torch.arange(bsz, device=dx.device), (ends - start).clamp(0, hs.shape[1] - 1)]
+                h_end = torch.where(here[:, None, None], picked, h_end)
+        ctx.save_for_backward(delta, a, dx, b, c, torch.stack(starts))  # the states at chunk starts (K, B, N, E)
+        ctx.mark_non_differentiable(h_end)
+        return torch.cat(ys, 1), h_end
+
+    @staticmethod
+    def backward(ctx, dy: Tensor, _: Tensor) -> tuple[Tensor | None, ...]:
+        """Chunks last to first, each recomputed from its first state; g_t = dLoss/dh_t over all later positions,
+        g_t = C_t dy_t + e^{log-decay_{t+1}} g_{t+1}, is the same chunked sum run backwards."""
+        delta, a, dx, b, c, starts = ctx.saved_tensors
+        t = dx.shape[1]
+        lower = torch.ones(CHUNK, CHUNK, dtype=dx.dtype, device=dx.device).tril()
+        d_delta, d_a, d_dx = torch.zeros_like(delta), torch.zeros_like(a), torch.zeros_like(dx)
+        d_b, d_c = torch.zeros_like(b), torch.zeros_like(c)
+        dh = torch.zeros_like(starts[0])  # dLoss/d(the chunk's last state) through later chunks (B, N, E)
+        for k in reversed(range(len(starts))):
+            now = slice(k * CHUNK, (k + 1) * CHUNK)
+            n = min(CHUNK, t - k * CHUNK)
+            b_now, c_now, delta_now, dx_now, dy_now = _at(b, now), _at(c, now), delta[:, now], dx[:, now], dy[:, now]
+            above, grow, mid, inp, hs = _chunk(delta_now, a, dx_now, b_now, starts[k], lower)
+            g = (lower[:n, :n].T @ (grow * c_now * dy_now[:, :, None]).flatten(2)).view_as(hs)  # sums over j >= t
+            g = g.add_(grow[:, -1:] * dh[:, None]).div_(grow)  # (B, L, N, E)
+            dh = grow[:, 0] * mid[:, 0] * g[:, 0]  # through the first decay, to the chunk before
+            d_log_decay = (hs - inp).mul_(g).mul_(above)  # g_t * decay_t * h_{t-1}; none below the floor
+            d_delta[:, now] = (d_log_decay * a).sum(2).sum_to_size(delta_now.shape)
+            d_a += (d_log_decay * delta_now[:, :, None]).sum((0, 1))
+            d_dx[:, now] = (g * b_now).sum(2)
+            for d_v, v, d_now in ((d_b, b, g * dx_now[:, :, None]), (d_c, c, hs * dy_now[:, :, None])):
+                if v.shape[1] == 1:
+                    d_v += d_now.sum_to_size(v.shape)
+                else:
+                    d_v[:, now] = d_now.sum_to_size(d_v[:, now].shape)
+        return d_delta, d_a, d_dx, d_b, d_c, None
 
 
 def build(ctx: BuildContext) -> SelectiveSSM:

@@ -130,7 +130,8 @@ def _falls(g: pd.DataFrame, label: str) -> list[str]:
     chance = 2 * float(tail["mid"].iloc[0]) - 1
     return [f"- {label} is at or below the midpoint ({_acc(tail['mid'].iloc[0])}) on every seed from "
             f"{reach_._num(after[0])} on: {_acc(tail['acc'].min())}-{_acc(tail['acc'].max())} over "
-            f"{plural(tail['seed'].nunique(), 'seed')} and distances {', '.join(reach_._num(x) for x in after)} "
+            f"{plural(tail['seed'].nunique(), 'seed')} and distance{'s' if len(after) > 1 else ''} "
+            f"{', '.join(reach_._num(x) for x in after)} "
             f"(chance {_acc(chance)})."]
 
 

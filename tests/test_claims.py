@@ -106,3 +106,13 @@ def test_the_command_rewrites_a_block_and_check_fails_on_a_changed_number(tmp_pa
     assert main(["claims", str(res), "--readme", str(readme)]) == 2
     capsys.readouterr()
     assert main(["claims", str(res)]) == 0 and capsys.readouterr().out == markdown(store.load_dir(res).records, "tiny")
+
+
+PUBLISHED = sorted(p for p in (ROOT / "results").glob("*") if (p / "records").is_dir())
+
+
+@pytest.mark.parametrize("folder", PUBLISHED, ids=[p.name for p in PUBLISHED])
+def test_a_committed_claims_file_is_what_its_records_give(folder):
+    """`report/claims.md`, which `seqbench report` writes, is rebuilt from the folder's records."""
+    expected = markdown(store.load_dir(folder).records, folder.name)
+    assert (folder / "report" / "claims.md").read_text(encoding="utf-8") == expected

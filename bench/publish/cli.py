@@ -4,10 +4,12 @@
     seqbench plot DIR --out FOLDER [--format png,svg] [--metric ...]
     seqbench report DIR [--out FOLDER] [--metric ...]        (default FOLDER: DIR/report)
     seqbench merge DIR... --out DIR
+    seqbench claims DIR... [--readme FILE [--check]]     (the claims of the DIRs' records pooled, as Markdown)
 
 Every record is validated through the schema when it is read; one that fails is skipped with a warning naming its
 file and field. A writing command checks its destination before any work (one line, exit 2). Exit codes: 0 done,
-1 `merge` skipped unreadable source records or merged records whose artifacts were missing, 2 bad input.
+1 `merge` skipped unreadable source records or merged records whose artifacts were missing, or `claims --check`
+found a README block that differs from what the records give, 2 bad input.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from seqbench.publish.longform import SUFFIXES
 from seqbench.publish.output import check_file, check_folder
 from seqbench.publish.render import FORMATS
 from seqbench.publish.views import METRICS
-from seqbench.records.store import Loaded, load_dir, records_dir
+from seqbench.records.store import Loaded, load_dir, records_dir, write_atomic
 
 
 def printable(text: str) -> str:
@@ -113,8 +115,36 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 1 if merged.bad or merged.missing else 0
 
 
+def cmd_claims(args: argparse.Namespace) -> int:
+    from seqbench.publish import claims
+
+    folders = [result_folder(d) for d in args.dirs]
+    name = "+".join(f.resolve().name for f in folders)
+    block = claims.markdown([r for d in args.dirs for r in load_results(d).records], name)
+    if args.readme is None:
+        if args.check:
+            raise UserError("--check needs --readme FILE: the README whose block to check")
+        print(block, end="")
+        return 0
+    readme = Path(args.readme)
+    if not readme.is_file():
+        raise UserError(f"--readme {readme}: no such file")
+    text = readme.read_text(encoding="utf-8")
+    new = claims.replace_block(text, name, block)
+    if args.check:
+        if new == text:
+            print(f"{readme}: claims:{name} is what the records give")
+            return 0
+        print(f"{readme}: {claims.difference(name, claims.blocks(text)[name], block)}")
+        return 1
+    if new != text:
+        write_atomic(readme, new)
+    print(f"{readme}: claims:{name} {'rewritten' if new != text else 'already up to date'}")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Add `table`, `plot`, `report` and `merge` to the seqbench command line."""
+    """Add `table`, `plot`, `report`, `merge` and `claims` to the seqbench command line."""
     metric = dict(choices=METRICS, default="token_acc", help="accuracy shown per distance bin (default token_acc)")
 
     p = sub.add_parser("table", help="the summary, then per task accuracy by distance and the details")
@@ -142,3 +172,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dirs", nargs="+", metavar="DIR", help="result folders to merge")
     p.add_argument("--out", required=True, metavar="DIR", help="result folder to merge into")
     p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("claims", help="the README's claims about result folders, written from their records")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="result folders, pooled (their seeds must differ)")
+    p.add_argument("--readme", metavar="FILE", help="rewrite the block between <!-- claims:NAME begin --> and "
+                   "<!-- claims:NAME end --> in FILE (NAME: the folder names joined by +)")
+    p.add_argument("--check", action="store_true", help="with --readme: change nothing, exit 1 if the block differs")
+    p.set_defaults(func=cmd_claims)

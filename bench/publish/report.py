@@ -2,7 +2,8 @@
 then environments, the configuration of what ran, and the commands.
 
 The folder also holds the figures (PNG, linked relatively), the numbers of every table as CSV (`accuracy.csv`,
-`summary.csv`) and the long-format export of every record (`records-long.csv`, `records-long.parquet`). Everything
+`summary.csv`), the long-format export of every record (`records-long.csv`, `records-long.parquet`) and the claims a
+README may quote (`claims.md`, `seqbench.publish.claims`; the folder's name names it). Everything
 is written into a temporary folder first and moved in at the end (`output.staged`).
 """
 
@@ -17,7 +18,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from seqbench.contract.errors import plural
-from seqbench.publish import bleu_length, brackets, render
+from seqbench.publish import bleu_length, brackets, claims, render
 from seqbench.publish.doc import Doc
 from seqbench.publish.grids import document_table
 from seqbench.publish.longform import plain, write_long
@@ -129,7 +130,7 @@ def _alignments(doc: Doc, aligned: list[tuple]) -> None:
 
 def write_report(records: list[Any], out: Path, *, source: str = "", bad: Sequence[str] = (),
                  metric: str = "token_acc", reg: Any = None) -> dict[str, Path]:
-    """Write report.md, report.html, the figures and the CSV exports into `out`; returns them by name. With a
+    """Write report.md, report.html, claims.md, the figures and the CSV exports into `out`; returns them by name. With a
     registry `reg`, also an attention alignment per attending architecture and task whose weights the folder
     `source` kept."""
     out = Path(out)
@@ -147,7 +148,8 @@ def write_report(records: list[Any], out: Path, *, source: str = "", bad: Sequen
         data = {"summary.csv": "the summary as numbers: reach, its interval and censoring, params, tokens/s",
                 "accuracy.csv": "every accuracy shown, as numbers: mean, ci_lo, ci_hi, n, interval",
                 "records-long.csv": "every record, one row per distance bin, all fields flattened",
-                "records-long.parquet": "the same, as Parquet"}
+                "records-long.parquet": "the same, as Parquet",
+                "claims.md": "the claims about these records, with their intervals (`seqbench claims`)"}
         write_atomic(tmp / "summary.csv", summary_frame(df).to_csv(index=False))
         write_atomic(tmp / "accuracy.csv", render.numbers(tables).to_csv(index=False))
         write_long(records, tmp / "records-long.csv")
@@ -155,6 +157,7 @@ def write_report(records: list[Any], out: Path, *, source: str = "", bad: Sequen
         doc = _document(records, df, tables, names, data, out, source, bad, metric, aligned)
         write_atomic(tmp / "report.md", doc.markdown())
         write_atomic(tmp / "report.html", doc.page("seqbench report"))
+        write_atomic(tmp / "claims.md", claims.markdown(records, Path(source).resolve().name if source else "DIR"))
         written = sorted(p.name for p in tmp.iterdir())
     return {name: out / name for name in written}
 

@@ -1,0 +1,253 @@
+"""The claims a README may make about a result folder, written from its records (issue 25): short Markdown
+sentences, each with its numbers, its seeds and its interval, so no number in prose is typed by hand.
+
+Per task: reach per architecture (`seqbench.publish.reach`), where the single-distance rows fall to the midpoint
+for good, and the lowest cell at the shortest distance; sacreBLEU over the test set (mean over seeds [Student t])
+and the half-BLEU length (`seqbench.publish.bleu_length`); the gradient's decay per token (`seqbench.publish.
+gradients`). Per architecture: the median training tokens/s over its cells [order-statistic interval].
+
+Orderings form a ladder: the rows sorted by value, rows with the same text merged, and each neighbour pair written
+`a < b` only where a's interval ends below b's start (`seqbench.publish.brackets.ordering`), otherwise "not
+separated" with both numbers. An open end (`x+`, `<x`, `∞`) or a number without an interval separates nothing.
+
+`markdown(records, name)` is the block; `replace_block` and `blocks` read and write it between the markers
+`<!-- claims:NAME begin -->` and `<!-- claims:NAME end -->` of a README.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from seqbench.contract.errors import UserError, plural
+from seqbench.publish import bleu_length, gradients
+from seqbench.publish import reach as reach_
+from seqbench.publish.brackets import ordering
+from seqbench.publish.stats import order_statistic_ranks, t_interval
+from seqbench.publish.tables import prepared
+from seqbench.publish.views import cells, row_label
+
+MIN_COVERAGE = 0.9  # an order-statistic interval covering less (fewer than 5 values) separates nothing
+BEGIN, END = "<!-- claims:{name} begin -->", "<!-- claims:{name} end -->"
+MARKER = re.compile(r"<!-- claims:(\S+) begin -->\n(.*?)<!-- claims:\1 end -->", re.S)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One rung of a ladder: a label, the value it is sorted by, its interval (an open end is -inf or inf) and the
+    text that shows both."""
+
+    label: str
+    value: float
+    lo: float
+    hi: float
+    text: str
+
+
+def ladder(items: Sequence[Item]) -> list[str]:
+    """Neighbour orderings: `a < b: x against y` where the intervals separate, else `a x, b y: not separated`."""
+    merged: dict[str, list[Item]] = {}
+    for it in items:
+        merged.setdefault(it.text, []).append(it)
+    rungs = sorted((Item(", ".join(i.label for i in g), g[0].value, g[0].lo, g[0].hi, text)
+                    for text, g in merged.items()), key=lambda i: (i.value, i.lo, i.hi))
+    lines = []
+    for a, b in zip(rungs, rungs[1:]):
+        table = pd.DataFrame([{"task": "", "arch": r.label, "lo": r.lo, "hi": r.hi, "hi_open": math.isinf(r.hi),
+                               "text": r.text} for r in (a, b)])
+        said = ordering(table, "", a.label, b.label)
+        if not said.endswith("not separated"):
+            first, second = (a, b) if said.startswith(f"{a.label} <") else (b, a)
+            said = f"{said}: {first.text} against {second.text}"
+        lines.append(said)
+    return lines
+
+
+def _bullet(head: str, items: Sequence[Item]) -> list[str]:
+    return [f"- {head}: " + "; ".join(f"{i.label} {i.text}" for i in items) + "."] + [
+        f"  - {line}." for line in ladder(items)]
+
+
+def _seeds(counts: Sequence[int]) -> str:
+    kinds = sorted(set(counts))
+    return plural(kinds[0], "seed") + " each" if len(kinds) == 1 else "seeds " + "/".join(map(str, kinds))
+
+
+def _labels(df: pd.DataFrame) -> dict[tuple, str]:
+    keys = sorted({(t, a, b) for t, a, b in cells(df)[["task", "arch", "budget"]].itertuples(index=False)})
+    several = len({k[2] for k in keys}) > 1
+    return {k: row_label(k, several) for k in keys}
+
+
+def _acc(v: float) -> str:
+    return f"{v:.3f}"
+
+
+def reach_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[str]:
+    """Reach per architecture on `task` and its ladder; where a row falls to the midpoint for good; the lowest cell
+    at the shortest distance."""
+    r = reach_.reach(df[df["task"] == task])
+    if r.empty:
+        return []
+    items = [Item(labels[(task, x.arch, x.budget)], x.reach, 0.0 if x.lo_open or x.interval == "none" else x.ci_lo,
+                  math.inf if x.hi_open or x.interval == "none" else x.ci_hi, x.text) for x in r.itertuples()]
+    shortest, longest = r["shortest"].min(), r["longest"].max()
+    how = {"t": "95% Student-t interval on log2 reach", "wilson": "reach of the 95% Wilson accuracy bounds",
+           "none": "no interval"}
+    kinds = "; ".join(how[k] for k in sorted(set(r["interval"])))
+    span = reach_._num(shortest) + ("" if shortest == longest else f" to {reach_._num(longest)}")
+    seeds = _seeds(list(r["seeds"]))
+    lines = _bullet(f"**{task}** reach, distance{'' if shortest == longest else 's'} {span}, {seeds} [{kinds}]", items)
+    single = df[(df["task"] == task) & df["single"]]
+    pts = reach_.points(single)
+    for key, g in pts.groupby(["task", "arch", "budget"], sort=True):
+        lines += _falls(g, labels[tuple(key)])
+    if not pts.empty:
+        first = pts[pts["x"] == pts["x"].min()]
+        low = first.loc[first["acc"].idxmin()]
+        mine = first[(first["arch"] == low["arch"]) & (first["budget"] == low["budget"])].sort_values("seed")
+        lines.append(f"- {task}, lowest cell at the shortest distance ({reach_._num(low['x'])}): "
+                     f"{labels[(task, low['arch'], low['budget'])]} {_acc(low['acc'])} ("
+                     + ("seeds " + ", ".join(_acc(a) for a in mine["acc"]) if len(mine) > 1 else "one seed")
+                     + f"; midpoint {_acc(low['mid'])}).")
+    return lines
+
+
+def _falls(g: pd.DataFrame, label: str) -> list[str]:
+    """`label` at or below the midpoint on every seed from distance d on, after being above it somewhere before."""
+    xs = sorted(g["x"].unique())
+    above = g.groupby("x").apply(lambda p: bool((p["acc"] > p["mid"]).any()), include_groups=False)
+    last_above = max((x for x in xs if above[x]), default=None)
+    after = [x for x in xs if last_above is not None and x > last_above]
+    if not after:
+        return []
+    tail = g[g["x"] >= after[0]]
+    chance = 2 * float(tail["mid"].iloc[0]) - 1
+    return [f"- {label} is at or below the midpoint ({_acc(tail['mid'].iloc[0])}) on every seed from "
+            f"{reach_._num(after[0])} on: {_acc(tail['acc'].min())}-{_acc(tail['acc'].max())} over "
+            f"{plural(tail['seed'].nunique(), 'seed')} and distance{'s' if len(after) > 1 else ''} "
+            f"{', '.join(reach_._num(x) for x in after)} "
+            f"(chance {_acc(chance)})."]
+
+
+def bleu_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[str]:
+    """sacreBLEU over the test set per architecture and its ladder; the half-BLEU length and its ladder."""
+    t = cells(df[(df["task"] == task) & (df["status"] == "ok")])
+    if "metrics.overall.sacrebleu" not in t:
+        return []
+    t = t.assign(bleu=pd.to_numeric(t["metrics.overall.sacrebleu"], errors="coerce")).dropna(subset=["bleu"])
+    items, seeds = [], []
+    for (arch, budget), g in t.groupby(["arch", "budget"], sort=True):
+        iv = t_interval(g["bleu"], bounds=(0.0, 100.0))  # not `views.overall`: it clips to [0, 1], for accuracies
+        text = f"{iv.mean:.1f} [{iv.lo:.1f}, {iv.hi:.1f}]" if iv.method == "t" else f"{iv.mean:.1f}"
+        items.append(Item(labels[(task, arch, budget)], iv.mean, iv.lo if iv.method == "t" else -math.inf,
+                          iv.hi if iv.method == "t" else math.inf, text))
+        seeds.append(int(g["seed"].nunique()))
+    if not items:
+        return []
+    iv = "mean [95% Student-t interval over seeds]" if max(seeds) > 1 else "one seed: no interval, no ordering"
+    lines = _bullet(f"**{task}** sacreBLEU on the test set, {_seeds(seeds)}, {iv}", items)
+    h = bleu_length.half_lengths(df[df["task"] == task])
+    if len(h):
+        few = [x.seeds < 2 or x.coverage < MIN_COVERAGE for x in h.itertuples()]
+        items = [Item(labels[(task, x.arch, x.budget)], x.median, -math.inf if f else x.lo,
+                      math.inf if x.hi_open or f else x.hi, x.text + (f" (coverage {x.coverage:.0%})" if f and
+                                                                      x.seeds > 1 else ""))
+                 for x, f in zip(h.itertuples(), few)]
+        lines += _bullet(f"{task}: source length at which sacreBLEU halves, median over seeds [order-statistic "
+                         "interval]", items)
+    return lines
+
+
+def gradient_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[str]:
+    """The gradient's factor per token of distance at initialisation and after training, each with its ladder."""
+    d = gradients.decay(df[df["task"] == task]).dropna(subset=["factor"])
+    lines = []
+    for when, name in gradients.KEYS:
+        w = d[d["when"] == when]
+        if w.empty:
+            continue
+        items = [Item(labels[(task, x.arch, x.budget)], x.factor,
+                      -math.inf if pd.isna(x.factor_lo) else x.factor_lo,
+                      math.inf if pd.isna(x.factor_hi) else x.factor_hi, gradients._factor(pd.Series(x._asdict())))
+                 for x in w.itertuples()]
+        lines += _bullet(f"{task}: the gradient at the clue, factor per token of distance {name} [95% Student-t "
+                         f"interval of the fitted slope; cells {'/'.join(map(str, sorted(set(w['cells']))))}]", items)
+    return lines
+
+
+def speed_lines(df: pd.DataFrame, labels: dict[tuple, str]) -> list[str]:
+    """Median training tokens/s over each architecture's ok cells, every task and distance, with an order-statistic
+    interval for the median."""
+    ok = cells(df[df["status"] == "ok"])
+    if "throughput.train_tokens_per_s" not in ok:
+        return []
+    items, coverage = [], []
+    for (arch, budget), g in ok.groupby(["arch", "budget"], sort=True):
+        xs = np.sort(pd.to_numeric(g["throughput.train_tokens_per_s"], errors="coerce").dropna().to_numpy())
+        if xs.size == 0:
+            continue
+        k, c = order_statistic_ranks(xs.size)
+        med = float(np.median(xs))
+        label = next(v for key, v in labels.items() if key[1:] == (arch, budget))
+        if c < MIN_COVERAGE:
+            items.append(Item(label, med, -math.inf, math.inf, f"{med:,.0f} ({plural(xs.size, 'cell')})"))
+            continue
+        lo, hi = float(xs[k - 1]), float(xs[xs.size - k])
+        items.append(Item(label, med, lo, hi, f"{med:,.0f} [{lo:,.0f}, {hi:,.0f}]"))
+        coverage.append(c)
+    cov = (f"order-statistic interval, coverage at least {min(coverage):.1%}" if coverage
+           else "too few cells for an interval")
+    return _bullet(f"training tokens/s, median over each architecture's cells (every task and distance) [{cov}]",
+                   items)
+
+
+def markdown(records: list[Any], name: str) -> str:
+    """The claims block of the result folder(s) `name`, from their records."""
+    df = prepared(records)
+    ok = cells(df[df["status"] == "ok"])
+    labels = _labels(df)
+    lines = [f"Claims written by `seqbench claims` from the records of {name}: {plural(len(cells(df)), 'record')}, "
+             f"{len(ok)} ok, seeds {', '.join(str(s) for s in sorted(ok['seed'].unique()))}. `a < b` only where "
+             "the intervals separate."]
+    for task in sorted(df["task"].unique()):
+        lines += reach_lines(df, task, labels)
+        lines += bleu_lines(df, task, labels)
+        lines += gradient_lines(df, task, labels)
+    lines += speed_lines(df, labels)
+    return "\n".join(lines) + "\n"
+
+
+def blocks(text: str) -> dict[str, str]:
+    """The claims blocks of a README's `text`, by name."""
+    return {m.group(1): m.group(2) for m in MARKER.finditer(text)}
+
+
+def replace_block(text: str, name: str, block: str) -> str:
+    """`text` with the block `name` replaced by `block`; a UserError when its markers are missing."""
+    begin, end = BEGIN.format(name=name), END.format(name=name)
+    if begin not in text or end not in text:
+        raise UserError(f"No claims block '{name}': the README needs the lines {begin} and {end}. "
+                        f"Blocks found: {', '.join(blocks(text)) or 'none'}")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{block}{end}{tail}"
+
+
+def difference(name: str, old: str, new: str) -> str:
+    """One line naming the first line where the README's block `old` differs from `new`, what the records give."""
+    a, b = old.splitlines(), new.splitlines()
+    i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    said = a[i] if i < len(a) else "(nothing)"
+    given = b[i] if i < len(b) else "(nothing)"
+    return (f"claims:{name} differs from the records at its line {i + 1}: the README says {_short(said)!r}, the "
+            f"records give {_short(given)!r}")
+
+
+def _short(text: str, most: int = 160) -> str:
+    return text if len(text) <= most else text[:most - 3] + "..."

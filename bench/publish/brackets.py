@@ -22,8 +22,10 @@ from typing import Any
 
 import pandas as pd
 
+from seqbench.publish import sweeps
 from seqbench.publish.stats import reach_interval
 from seqbench.publish.views import ROW, cells
+from seqbench.run.sweep import choose
 
 SLOT = ROW + ["lr", "seed"]
 COLUMNS = ROW + ["seeds", "median", "lo", "hi", "lo_open", "hi_open", "coverage", "below", "above", "budget_bound",
@@ -50,10 +52,27 @@ def probes(df: pd.DataFrame) -> pd.DataFrame:
     return c[SLOT + ["d", "passed", "budget_bound"]]
 
 
+def one_rate(p: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """The probes of each row at one learning rate: where a row holds several (a learning-rate sweep's cells beside
+    its search's probes, or a grid's lr axis), the rate the sweep's rule chooses from the validation of the records
+    every rate has (`seqbench.publish.sweeps`), so a rate that was only tried never enters a bracket."""
+    if p.empty or p.groupby(ROW)["lr"].nunique().max() <= 1:
+        return p
+    c = cells(df)
+    keep = []
+    for key, g in p.groupby(ROW, sort=False):
+        if g["lr"].nunique() > 1:
+            rec = c[(c[ROW] == pd.Series(key, index=ROW)).all(axis=1)]
+            both = sweeps.shared(rec)
+            g = g[g["lr"] == choose(sweeps.trials(both if len(both) else rec)).lr]
+        keep.append(g)
+    return pd.concat(keep)
+
+
 def seed_brackets(df: pd.DataFrame) -> pd.DataFrame:
     """Per seed: lo, hi (None where open), the probes as text (`16✓ 32✓ 64✗ 45✓`), and whether hi is budget-bound."""
     rows = []
-    for key, g in probes(df).groupby(SLOT, sort=True, dropna=False):
+    for key, g in one_rate(probes(df), df).groupby(SLOT, sort=True, dropna=False):
         g = g.sort_values("d")
         failed = g[~g["passed"]]
         hi = float(failed["d"].min()) if len(failed) else None

@@ -14,7 +14,8 @@ import pandas as pd
 from seqbench.contract.errors import UserError
 from seqbench.publish.grids import document_table, grid, latex_escape, wrap
 from seqbench.publish.quality import rendered
-from seqbench.publish.tables import MEMORY, TaskTable, prepared, summary_caption, summary_frame, task_tables
+from seqbench.publish.tables import (MEMORY, TaskTable, prepared, summary_caption, summary_frame, summary_headers,
+                                     task_tables)
 
 FORMATS = ("text", "markdown", "csv", "latex", "html")
 
@@ -89,7 +90,8 @@ def summary_cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     s = summary_frame(df)
     tasks = sorted(df["task"].unique())
     with_budget = s["budget"].nunique(dropna=False) > 1 if len(s) else False
-    headers = ["arch", "seeds"] + [f"reach {t}" for t in tasks] + ["params", "train tok/s", "gen tok/s"]
+    named = summary_headers(df)
+    headers = ["arch", "seeds"] + [named[t] for t in tasks] + ["params", "train tok/s", "gen tok/s"]
     rows = []
     for r in s.to_dict("records"):
         label = f"{r['arch']} ({'none' if pd.isna(r['budget']) else int(r['budget'])})" if with_budget else r["arch"]

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from seqbench.contract.errors import plural
-from seqbench.publish import bleu_length, brackets, claims, render
+from seqbench.publish import bleu_length, brackets, claims, render, sweeps
 from seqbench.publish.doc import Doc
 from seqbench.publish.grids import document_table
 from seqbench.publish.longform import plain, write_long
@@ -27,6 +27,7 @@ from seqbench.publish.plots import KINDS, plot, slug
 from seqbench.publish.quality import caption as quality_caption
 from seqbench.publish.quality import quality_cells, tasks_with_bleu
 from seqbench.publish.tables import prepared, summary_caption, summary_frame, task_tables
+from seqbench.publish.views import tidy
 from seqbench.records.flat import flatten
 from seqbench.records.schema import Record
 from seqbench.records.store import write_atomic
@@ -177,6 +178,11 @@ def _document(records, df, tables, names, data, out, source, bad, metric, aligne
     doc.caption(summary_caption(df))
     doc.table(render.summary_document(df, "markdown"), render.summary_document(df, "html"))
     _images(doc, names, ["reach"], "reach per architecture and task")
+    headers, rows = sweeps.document_cells(tidy(records))  # every rate tried, not only the chosen one
+    if rows:
+        doc.heading(2, "Learning-rate sweep")
+        doc.caption(sweeps.CAPTION)
+        doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
     headers, rows = brackets.document_cells(df)
     if rows:  # records that carry validation free-running accuracy (`metrics.val.best_val_gen_acc`)
         doc.heading(2, "Reach from validation brackets")

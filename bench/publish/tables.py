@@ -19,11 +19,12 @@ from typing import Any
 import pandas as pd
 
 from seqbench.contract.errors import UserError
+from seqbench.publish import bleu_length, brackets
 from seqbench.publish import reach as reach_
 from seqbench.publish.stats import median
 from seqbench.records.schema import MEMORY_KINDS, TEXT_METRICS
-from seqbench.publish.views import (METRICS, accuracy, cells, choose_lr, overall, row_label, row_order, states,
-                                    status_text, tidy)
+from seqbench.publish.views import (METRICS, ROW, accuracy, cells, choose_lr, overall, row_label, row_order,
+                                    states, status_text, tidy)
 
 MEMORY_HEADERS = {"cuda_max_allocated": "CUDA peak MB", "cell_process_peak_rss": "cell RSS MB",
                   "process_max_rss": "process RSS MB"}  # `throughput.memory_kind` -> column header
@@ -205,11 +206,56 @@ def task_tables(records: list[Any] | pd.DataFrame, metric: str = "token_acc") ->
     return [task_table(df, task, metric) for task in sorted(df["task"].unique())]
 
 
+SUMMARY_COLUMNS = ("reach", "ci_lo", "ci_hi", "below", "above", "lo_open", "hi_open", "interval", "text",
+                   "budget_bound", "coverage", "kind")
+
+
+def _text_tasks(df: pd.DataFrame) -> set[str]:
+    """Tasks scored by text metrics (translation): their summary number is the half-BLEU length, never a reach from
+    positional token accuracy."""
+    if "metrics.text_metrics" not in df:
+        return set()
+    return {task for task, g in df.groupby("task") if text_metrics(g)}
+
+
+def summary_numbers(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, arch, budget), the number the summary shows and where it comes from (`kind`):
+
+    - "brackets": reach from the seeds' brackets decided on validation (`seqbench.publish.brackets`), for records
+      that carry a validation free-running accuracy (a reach search's probes, or a grid's cells);
+    - "half-bleu": for a task scored by text metrics, the source length at which sacreBLEU halves
+      (`seqbench.publish.bleu_length`);
+    - "test": records from before validation decided anything (schema 2): reach interpolated on test accuracy
+      (`seqbench.publish.reach`), kept so that old results still read.
+    """
+    text_tasks = _text_tasks(df)
+    parts = []
+    br = brackets.reach_brackets(df[~df["task"].isin(text_tasks)])
+    acc = pd.to_numeric(df.get("metrics.val.best_val_gen_acc", pd.Series(math.nan, index=df.index)), errors="coerce")
+    validated = set(map(tuple, cells(df[(df["status"] == "ok") & acc.notna()])[ROW].itertuples(index=False)))
+    br = br[[tuple(k) in validated for k in br[ROW].itertuples(index=False)]] if len(br) else br
+    if len(br):
+        parts.append(br.assign(reach=br["median"], ci_lo=br["lo"], ci_hi=br["hi"], interval="order statistic",
+                               kind="brackets"))
+    done = set(map(tuple, br[ROW].itertuples(index=False))) if len(br) else set()
+    old = reach_.reach(df[~df["task"].isin(text_tasks)])
+    if len(old):
+        old = old[[tuple(k) not in done for k in old[ROW].itertuples(index=False)]]
+        parts.append(old.assign(budget_bound=0, coverage=math.nan, kind="test"))
+    hl = bleu_length.half_lengths(df[df["task"].isin(text_tasks)]) if text_tasks else pd.DataFrame()
+    if len(hl):
+        parts.append(hl.assign(reach=hl["median"], ci_lo=hl["lo"], ci_hi=hl["hi"], below=0, lo_open=False,
+                               interval="order statistic", budget_bound=0, kind="half-bleu"))
+    cols = ROW + list(SUMMARY_COLUMNS)
+    return pd.concat([p[cols] for p in parts], ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
+
 def summary_frame(records: list[Any] | pd.DataFrame) -> pd.DataFrame:
-    """Architectures by tasks, numeric: per (arch, budget) the reach per task and its interval, the seeds, and the
-    median parameters and training and generation tokens/s over the architecture's ok cells."""
+    """Architectures by tasks, numeric: per (arch, budget) the summary number per task (`summary_numbers`: reach
+    from validation brackets, or the half-BLEU length of a text task) with its interval, the seeds, and the median
+    parameters and training and generation tokens/s over the architecture's ok cells."""
     df = records if isinstance(records, pd.DataFrame) else prepared(records)
-    r = reach_.reach(df)
+    r = summary_numbers(df)
     ok = cells(df[df["status"] == "ok"])
     rows = []
     for (arch, budget), g in ok.groupby(["arch", "budget"], sort=True):
@@ -218,8 +264,9 @@ def summary_frame(records: list[Any] | pd.DataFrame) -> pd.DataFrame:
         mine = r[(r["arch"] == arch) & (r["budget"] == budget)]
         for task in sorted(df["task"].unique()):
             hit = mine[mine["task"] == task]
-            for col in ("reach", "ci_lo", "ci_hi", "below", "above", "lo_open", "hi_open", "interval", "text"):
-                item[f"{task}.{col}"] = hit[col].iloc[0] if len(hit) else (math.nan if col != "text" else "")
+            for col in SUMMARY_COLUMNS:
+                item[f"{task}.{col}"] = hit[col].iloc[0] if len(hit) else (math.nan if col not in ("text", "kind")
+                                                                            else "")
         item["params"] = median(g["params"])
         item["train tok/s"] = median(g.get("throughput.train_tokens_per_s", pd.Series(dtype=float)))
         item["gen tok/s"] = median(g.get("throughput.gen_tokens_per_s", pd.Series(dtype=float)))
@@ -227,7 +274,25 @@ def summary_frame(records: list[Any] | pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def summary_headers(df: pd.DataFrame) -> dict[str, str]:
+    """Task -> the summary's column header: `reach copy`, or `½BLEU len translation` for a text task."""
+    text_tasks = _text_tasks(df)
+    return {t: f"½BLEU len {t}" if t in text_tasks else f"reach {t}" for t in sorted(df["task"].unique())}
+
+
 def summary_caption(records: list[Any] | pd.DataFrame) -> str:
     df = records if isinstance(records, pd.DataFrame) else prepared(records)
-    return ("Summary: " + reach_.caption(reach_.reach(df)) + " Parameters and tokens/s: medians over the "
-            "architecture's ok cells (every task and distance).")
+    numbers = summary_numbers(df)
+    kinds = set(numbers["kind"]) if len(numbers) else set()
+    parts = []
+    if "brackets" in kinds:
+        parts.append(brackets.caption(numbers[numbers["kind"] == "brackets"]))
+    if "test" in kinds:
+        parts.append(("Records from before validation decided anything: " if len(kinds) > 1 else "") + reach_.caption(
+            reach_.reach(df[df["task"].isin(set(numbers.loc[numbers["kind"] == "test", "task"]))])))
+    if "half-bleu" in kinds:
+        parts.append("½BLEU len = the source length at which sacreBLEU falls to half its value on the shortest "
+                     "bucket, median over seeds [order-statistic interval]; x+ = it never fell that far (no reach "
+                     "from positional token accuracy for a translation task).")
+    return ("Summary: " + " ".join(parts or ["no reach could be read from these records."])
+            + " Parameters and tokens/s: medians over the architecture's ok cells (every task and distance).")

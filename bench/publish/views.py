@@ -25,6 +25,7 @@ from seqbench.publish.longform import long_frame
 from seqbench.publish.stats import Interval, accuracy_interval
 from seqbench.records.distance import Distance, sort_key
 from seqbench.records.schema import ACCURACIES
+from seqbench.run.sweep import Trial, choose
 
 METRICS = ACCURACIES  # the accuracies a table or plot can show, as the record schema declares them
 ROW = ["task", "arch", "budget"]
@@ -68,22 +69,30 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def choose_lr(df: pd.DataFrame) -> pd.DataFrame:
-    """The records of the lr chosen on validation per cell position; a column `lrs` says how many were tried."""
+    """The records of the lr chosen on validation per cell position, by the learning-rate sweep's own rule
+    (`seqbench.run.sweep.choose`: fewest failed cells, best mean validation free-running accuracy, earliest best,
+    lowest validation loss), so a table never shows another rate than the sweep took; a column `lrs` says how many
+    were tried."""
     if df.empty:
         return df.assign(lrs=pd.Series(dtype=int))
     c = cells(df).copy()
-    ok = c["status"] == "ok"
-    c["loss"] = pd.to_numeric(c.get("metrics.val.best_val_loss"), errors="coerce").where(ok)
-    gen = c["metrics.val.best_val_gen_acc"] if "metrics.val.best_val_gen_acc" in c else pd.Series(index=c.index)
-    c["minus_acc"] = -pd.to_numeric(gen, errors="coerce").where(ok)  # sorted ascending: the best accuracy first
-    c["failed"] = c["loss"].isna()
-    per_lr = c.groupby(POSITION + ["lr"]).agg(failed=("failed", "sum"), minus_acc=("minus_acc", "mean"),
-                                              loss=("loss", "mean"))
-    per_lr = per_lr.reset_index().sort_values(["failed", "minus_acc", "loss"], na_position="last", kind="stable")
-    chosen = per_lr.drop_duplicates(POSITION)[POSITION + ["lr"]]
-    tried = per_lr.groupby(POSITION).size().rename("lrs").reset_index()
-    out = df.merge(chosen, on=POSITION + ["lr"], how="inner").merge(tried, on=POSITION, how="left")
-    return out
+
+    def num(column: str) -> pd.Series:
+        return pd.to_numeric(c[column], errors="coerce") if column in c else pd.Series(math.nan, index=c.index)
+
+    acc, step, loss = num("metrics.val.best_val_gen_acc"), num("metrics.val.best_step"), num("metrics.val.best_val_loss")
+    chosen = []
+    for key, g in c.groupby(POSITION, sort=False, dropna=False):
+        trials = [Trial(float(r.lr), r.status == "ok" and not math.isnan(loss[i]), _opt(acc[i]), _opt(step[i]),
+                        _opt(loss[i])) for i, r in zip(g.index, g.itertuples())]
+        chosen.append((*key, choose(trials).lr))
+    picked = pd.DataFrame(chosen, columns=POSITION + ["lr"])
+    tried = c.groupby(POSITION, dropna=False)["lr"].nunique().rename("lrs").reset_index()
+    return df.merge(picked, on=POSITION + ["lr"], how="inner").merge(tried, on=POSITION, how="left")
+
+
+def _opt(v: float) -> float | None:
+    return None if math.isnan(v) else float(v)
 
 
 def row_order(df: pd.DataFrame) -> list[tuple]:

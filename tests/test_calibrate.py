@@ -105,3 +105,13 @@ def test_the_flag_needs_a_time_budget_and_a_dry_run_writes_no_calibration(tmp_pa
     assert "lstm: 0.01 s a step (100 steps/s, median of 30) -> 123 steps for 1.23 s" in err
     assert "not written" in err and not (out / calibrate.FILE).exists()
 
+
+
+def test_the_multi30k_profile_asks_for_steps_from_time():
+    merged = sources.gather("multi30k", None, {}, ["task.translation.data_dir=/nowhere"])
+    assert merged.about["steps_from_time"] is True
+    cfg = resolve.resolve(merged, REG)
+    calibrate.check(cfg)  # one task, one distance setting, one budget: one step count per architecture
+    assert cfg.train.max_time == 1800 and cfg.train.patience and cfg.matrix.seeds == (0, 1, 2)
+    assert cfg.sweep.enabled and cfg.sweep.lrs == (3e-4, 1e-3, 3e-3) and cfg.sweep.seeds == (0,)
+    assert cfg.eval.select == "sacrebleu" and cfg.eval.val_generate > 0

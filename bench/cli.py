@@ -75,6 +75,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", help="devices training each cell together (DDP, the batch split between them)")
     p.add_argument("--strategy", help="how several devices train a cell: auto (ddp when --devices > 1), ddp")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a setting")
+    p.add_argument("--steps-for-time", action="store_true", help="train.max_time as each architecture's step count, "
+                   "timed once and kept in OUT/calibration.json (a profile may ask for it: steps_from_time)")
     p.add_argument("--out", default="runs/latest", help="output directory (default: runs/latest)")
     p.add_argument("--rerun", action="store_true", help="run finished cells again")
     p.add_argument("--retry-failed", action="store_true", help="run cells recorded as diverged, oom or failed again")
@@ -218,6 +220,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.distance:
         settings.notes.append("--distance names the distances to train: the reach search is off for this run")
     cfg = resolve.resolve(settings, reg)
+    cfg, reg = _steps_for_time(args, settings, cfg, reg, out)
     if cfg.search.enabled or cfg.sweep.enabled:  # the grid shows them once planned (an error there comes alone)
         _notes(settings.notes)
     if args.rerun and (cfg.search.enabled or cfg.sweep.enabled):
@@ -290,6 +293,29 @@ def cmd_run(args: argparse.Namespace) -> int:
           + (" (--retry-failed runs them again)" if not_ok else "") + f"; records in {results.records_dir(out)}",
           file=sys.stderr)
     return EXIT_CELLS_FAILED if not_ok else EXIT_OK
+
+
+def _steps_for_time(args: argparse.Namespace, settings, cfg, reg, out: Path):
+    """`--steps-for-time` (or the profile's `steps_from_time`): train.max_time becomes each architecture's
+    train.max_steps, timed once and kept in `calibration.json` (`seqbench.run.calibrate`). -> (cfg, registry)."""
+    if not (args.steps_for_time or settings.about.get("steps_from_time")):
+        return cfg, reg
+    if cfg.train.max_time is None:
+        if args.steps_for_time:
+            raise UserError("--steps-for-time converts train.max_time into steps: set train.max_time")
+        return cfg, reg  # the profile's time budget unset (--set train.max_time=none): its steps as configured
+    from seqbench.run import calibrate, executors, plan
+
+    device = plan.device_type(cfg.train.accelerator)
+    jobs = executors.default_jobs(device, cfg.train.devices) if args.jobs is None else max(1, args.jobs)
+    threads = args.threads or executors.default_threads(device, jobs)
+    say = lambda line: print(f"seqbench: {line}", file=sys.stderr)  # noqa: E731
+    cal = calibrate.load_or_measure(cfg, reg, out, device, threads, write=not args.dry_run, log=say)
+    for line in calibrate.describe(cal, list(cfg.matrix.archs)):
+        say(f"steps from time: {line}")
+    if args.dry_run and not (out / calibrate.FILE).is_file():
+        say(f"steps from time: dry run, {calibrate.FILE} not written: the run measures again")
+    return calibrate.apply(cfg, reg, cal)
 
 
 def _notes(notes: list[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -95,13 +96,17 @@ def test_the_multi30k_profile_runs_the_three_models_and_prints_quality_and_cost(
     out = tmp_path / "out"
     code = main(["run", "--profile", "multi30k", "--set", f"task.translation.data_dir={MULTI30K}",
                  "--set", "train.max_time=15", "--set", "train.val_every=20", "--set", "eval.n_val=64",
-                 "--set", "eval.val_generate=32", "--set", "eval.n_test=16", "--no-progress", "--out", str(out)])
+                 "--set", "eval.val_generate=32", "--set", "eval.n_test=16", "--seeds", "0",
+                 "--set", "sweep.enabled=false", "--no-progress", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
     records = results.load_dir(out).dicts()
     assert sorted(r["arch"] for r in records) == ["seq2seq", "seq2seq-attn", "transformer"]
     params = [r["params"] for r in records]
     assert max(params) <= 1.1 * 1500000 and min(params) >= 0.9 * 1500000  # equal parameters
-    assert all(r["metrics"]["val"]["stopped"] == "time" for r in records)  # equal time
+    calibration = json.loads((out / "calibration.json").read_text())  # equal time: the steps 15 s converts to
+    assert all(r["config"]["train"]["max_steps"] == calibration["archs"][r["arch"]]["max_steps"]
+               and r["config"]["train"]["max_time"] is None and r["metrics"]["val"]["stopped"] != "time"
+               for r in records)
     assert "quality and cost" in printed and "sacreBLEU" in printed and "BLEU tok lc" in printed
     assert "train FLOPs" in printed and "tok/s" in printed

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from seqbench.contract.errors import UserError, plural
-from seqbench.publish import bleu_length, gradients
+from seqbench.publish import bleu_compute, bleu_length, gradients
 from seqbench.publish import reach as reach_
 from seqbench.publish.brackets import ordering
 from seqbench.publish.stats import order_statistic_ranks, t_interval
@@ -164,6 +164,29 @@ def bleu_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[st
     return lines
 
 
+def compute_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[str]:
+    """Validation sacreBLEU at equal training time and at equal training FLOPs (`seqbench.publish.bleu_compute`),
+    each with its ladder, and generation tokens/s beside."""
+    t = bleu_compute.table(df[df["task"] == task], task)
+    if t.empty:
+        return []
+    seeds = [int(s) for s in t["seeds"]]
+    iv = "mean [95% Student-t interval over seeds]" if max(seeds) > 1 else "one seed: no interval, no ordering"
+    lines = []
+    for column, name in (("time", "equal training time (each cell's whole budget)"),
+                         ("flops", f"equal training FLOPs ({t['flops_budget'].iloc[0]:.3g}, the smallest total)")):
+        items = [Item(labels[(task, r.arch, r.budget)], getattr(r, column).mean,
+                      getattr(r, column).lo if getattr(r, column).method == "t" else -math.inf,
+                      getattr(r, column).hi if getattr(r, column).method == "t" else math.inf,
+                      bleu_compute.text(getattr(r, column)))
+                 for r in t.itertuples() if getattr(r, column) is not None]
+        lines += _bullet(f"{task}: validation sacreBLEU at {name}, best validation so far, {_seeds(seeds)}, {iv}",
+                         items)
+    speeds = ", ".join(f"{labels[(task, r.arch, r.budget)]} {r.gen_tps:,.0f}" for r in t.itertuples()
+                       if not math.isnan(r.gen_tps)) or "not measured"
+    return lines + [f"- {task}: generation tokens/s beside them, median over seeds: {speeds}."]
+
+
 def gradient_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[str]:
     """The gradient's factor per token of distance at initialisation and after training, each with its ladder."""
     d = gradients.decay(df[df["task"] == task]).dropna(subset=["factor"])
@@ -218,6 +241,7 @@ def markdown(records: list[Any], name: str) -> str:
     for task in sorted(df["task"].unique()):
         lines += reach_lines(df, task, labels)
         lines += bleu_lines(df, task, labels)
+        lines += compute_lines(df, task, labels)
         lines += gradient_lines(df, task, labels)
     lines += speed_lines(df, labels)
     return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from seqbench.contract.errors import plural
-from seqbench.publish import bleu_length, brackets, claims, render, sweeps
+from seqbench.publish import bleu_compute, bleu_length, brackets, claims, render, sweeps
 from seqbench.publish.doc import Doc
 from seqbench.publish.grids import document_table
 from seqbench.publish.longform import plain, write_long
@@ -203,6 +203,10 @@ def _document(records, df, tables, names, data, out, source, bad, metric, aligne
         headers, rows = bleu_length.document_cells(df, t.task)
         if rows:
             doc.caption(bleu_length.caption(df, t.task))
+            doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
+        headers, rows = bleu_compute.document_cells(df, t.task)
+        if rows:  # validations that scored BLEU, in cells whose training FLOPs were counted
+            doc.caption(bleu_compute.caption(df, t.task))
             doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
         _images(doc, names, [f"{kind}-{slug(t.task)}" for kind in KINDS if kind not in ("accuracy", "gradients")],
                 t.task)

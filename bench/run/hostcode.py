@@ -46,6 +46,8 @@ NOT_COMPUTE = {  # module (or package prefix) -> why it cannot change what a cel
     "seqbench.run.hostcode": "computes this digest",
     "seqbench.run.resolve": "builds the configuration, which is in the id itself",
     "seqbench.run.sources": "reads configuration sources, which end in the id itself",
+    "seqbench.run.calibrate": "turns train.max_time into each architecture's train.max_steps before planning; the "
+                              "steps are in the id itself",
 }
 
 

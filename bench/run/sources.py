@@ -36,6 +36,7 @@ from seqbench.contract.errors import ConfigError, unknown
 
 DEFAULT_PROFILE = "quick"
 NO_PROFILE = "none"
+PROFILE_KEYS = ("requires", "why", "steps_from_time")  # a profile's own `[profile]` table: see `profile`
 Path_ = tuple[str, ...]
 
 # key -> keys it covers (a prefix covers everything below it). Both directions where the cover is mutual.
@@ -68,6 +69,7 @@ class Merged:
     data: dict[str, Any] = field(default_factory=dict)
     origin: dict[Path_, Source] = field(default_factory=dict)  # leaf key -> the source that set it
     notes: list[str] = field(default_factory=list)
+    about: dict[str, Any] = field(default_factory=dict)  # the profile's own `[profile]` table (not settings)
 
 
 def profiles() -> list[str]:
@@ -76,13 +78,21 @@ def profiles() -> list[str]:
 
 def profile(name: str) -> Source:
     """A bundled profile, by name. Its own table `[profile]` (not a setting) may list keys that a run of it
-    must be given (`requires`), with a line on what they are (`why`)."""
+    must be given (`requires`), with a line on what they are (`why`), and ask for its time budget as a step count
+    measured once (`steps_from_time = true`: `seqbench.run.calibrate`)."""
     if not name or not name.strip():
         raise ConfigError(f"--profile needs a name: one of {', '.join(profiles())}, or {NO_PROFILE}")
     if name not in profiles():
         raise unknown("profile", name, [*profiles(), NO_PROFILE])
     text = resources.files("seqbench.profiles").joinpath(f"{name}.toml").read_text(encoding="utf-8")
-    return Source(f"the profile '{name}'", 1, tomllib.loads(text))
+    data = tomllib.loads(text)
+    about = data.get("profile", {})
+    for key, value in about.items():
+        if key not in PROFILE_KEYS:
+            raise ConfigError(f"the profile '{name}': unknown key profile.{key}; allowed: {', '.join(PROFILE_KEYS)}")
+    if not isinstance(about.get("steps_from_time", False), bool):
+        raise ConfigError(f"the profile '{name}': profile.steps_from_time must be true or false")
+    return Source(f"the profile '{name}'", 1, data)
 
 
 def check_required(src: Source, merged: Merged) -> None:
@@ -238,4 +248,5 @@ def gather(profile_name: str | None, config: str | None, flag_values: Mapping[st
     merged = merge(sources)
     if chosen is not None:
         check_required(chosen, merged)
+        merged.about = dict(chosen.data.get("profile", {}))
     return merged

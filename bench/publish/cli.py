@@ -5,6 +5,7 @@
     seqbench report DIR [--out FOLDER] [--metric ...]        (default FOLDER: DIR/report)
     seqbench merge DIR... --out DIR
     seqbench claims DIR... [--readme FILE [--check]]     (the claims of the DIRs' records pooled, as Markdown)
+    seqbench shapes DIR... [--format text|markdown|csv] [--metric ...]   (the published shapes, `publish.shapes`)
 
 Every record is validated through the schema when it is read; one that fails is skipped with a warning naming its
 file and field. A writing command checks its destination before any work (one line, exit 2). Exit codes: 0 done,
@@ -143,6 +144,29 @@ def cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def shape_folders(texts: list[str]) -> list[Path]:
+    """The result folders under each DIR: DIR itself when it holds records/, else every folder below it that does
+    (a probe's variations run into sibling folders); a UserError when a DIR holds none."""
+    found = []
+    for text in texts:
+        folder = result_folder(text)
+        below = [folder] if records_dir(folder).is_dir() else sorted(
+            p.parent for p in folder.rglob("records") if p.is_dir())
+        if not below:
+            raise UserError(f"No result folder in {folder} (a folder holding records/, or folders below it that do)")
+        found += [f for f in below if f not in found]
+    return found
+
+
+def cmd_shapes(args: argparse.Namespace) -> int:
+    from seqbench.publish import shapes
+
+    records = [r for f in shape_folders(args.dirs) for r in load_results(str(f)).records]
+    text = shapes.render(records, args.format, args.metric)
+    print(text, end="" if text.endswith("\n") else "\n")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add `table`, `plot`, `report`, `merge` and `claims` to the seqbench command line."""
     metric = dict(choices=METRICS, default="token_acc", help="accuracy shown per distance bin (default token_acc)")
@@ -167,6 +191,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="FOLDER", help="report folder (default DIR/report)")
     p.add_argument("--metric", **metric)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("shapes", help="the 2020s families' published shapes: selection on/off, MQAR recall "
+                       "against width and pairs, induction accuracy against test length")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="result folders, or folders holding result folders")
+    p.add_argument("--format", choices=("text", "markdown", "csv"), default="text",
+                   help="text (default), markdown, csv (the numbers)")
+    p.add_argument("--metric", **metric)
+    p.set_defaults(func=cmd_shapes)
 
     p = sub.add_parser("merge", help="combine result folders from several machines into one")
     p.add_argument("dirs", nargs="+", metavar="DIR", help="result folders to merge")

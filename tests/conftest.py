@@ -6,6 +6,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Models trained in the test process itself (not cells: a cell sets its own threads) run on one CPU thread.
+    Tiny models run fastest and steadiest so on a shared machine: two threads on a busy 2-core machine made
+    test_attention's 200 steps of a tiny seq2seq-attn take 160 s instead of 7 s (spinning threads waiting for a
+    core). The same as test_architectures' `one_thread`, for every test."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -15,12 +15,14 @@ MULTI30K = Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k"
 
 SMALL = ["--set", "model.d_model=24", "--set", "model.n_layers=1",
          "--set", "eval.n_val=32", "--set", "eval.n_test=64", "--set", "train.val_every=15", "--no-progress"]
+HERE = ["--jobs", "0"]  # cells in this process: a cell process's start (a fork server importing seqbench) took
+# longer than these cells (17 s of 20 on a busy 2-core machine); test_parallel and test_crash_safety test cell processes
 
 
 def test_synthetic_translation_records_bleu_chrf_signatures_and_alignment_spans(tmp_path):
     out = tmp_path / "out"
     assert main(["run", "--arch", "seq2seq-attn", "--task", "translation", "--distance", "5-24",
-                 "--max-steps", "30", *SMALL, "--out", str(out)]) == 0
+                 "--max-steps", "30", *SMALL, *HERE, "--out", str(out)]) == 0
     record = results.load_dir(out).dicts()[0]
     overall = record["metrics"]["overall"]
     assert 0.0 <= overall["sacrebleu"] <= 100.0 and 0.0 <= overall["chrf2"] <= 100.0
@@ -56,12 +58,12 @@ def test_a_time_budget_stops_training_and_the_record_says_so(tmp_path):
 def test_beam_search_decodes_the_test_set_when_asked(tmp_path, write_plugin):
     out = tmp_path / "out"
     assert main(["run", "--arch", "seq2seq", "--task", "translation", "--distance", "5-12", "--max-steps", "20",
-                 "--set", "eval.beam_width=3", "--set", "eval.length_penalty=1.0", *SMALL, "--out", str(out)]) == 0
+                 "--set", "eval.beam_width=3", "--set", "eval.length_penalty=1.0", *SMALL, *HERE, "--out", str(out)]) == 0
     record = results.load_dir(out).dicts()[0]
     assert record["status"] == "ok" and record["metrics"]["decoding"] == "beam 3, length penalty 1"
     plugin = write_plugin("toy_mixer", TOY_ARCH.format(name="toy-mixer"))  # not incremental: no beam search
     code = main(["run", "-p", str(plugin), "--arch", "toy-mixer", "--task", "translation", "--distance", "5-12",
-                 "--max-steps", "20", "--set", "eval.beam_width=3", *SMALL, "--out", str(tmp_path / "toy")])
+                 "--max-steps", "20", "--set", "eval.beam_width=3", *SMALL, *HERE, "--out", str(tmp_path / "toy")])
     failed = results.load_dir(tmp_path / "toy").dicts()[0]
     assert code == 1 and failed["status"] == "failed" and failed["times"]["train_s"] is None  # before training
     assert "eval.beam_width=3: beam search needs incremental generation" in failed["error"]["message"]

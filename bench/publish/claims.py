@@ -29,7 +29,7 @@ from seqbench.publish import bleu_compute, bleu_length, gradients
 from seqbench.publish import reach as reach_
 from seqbench.publish.brackets import ordering
 from seqbench.publish.stats import order_statistic_ranks, t_interval
-from seqbench.publish.tables import prepared
+from seqbench.publish.tables import prepared, summary_numbers
 from seqbench.publish.views import cells, row_label
 
 MIN_COVERAGE = 0.9  # an order-statistic interval covering less (fewer than 5 values) separates nothing
@@ -91,17 +91,22 @@ def _acc(v: float) -> str:
 def reach_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[str]:
     """Reach per architecture on `task` and its ladder; where a row falls to the midpoint for good; the lowest cell
     at the shortest distance."""
-    r = reach_.reach(df[df["task"] == task])
+    r = summary_numbers(df[df["task"] == task])
+    r = r[r["kind"] != "half-bleu"]  # a text task's number is its half-BLEU length (`bleu_lines`)
     if r.empty:
         return []
     items = [Item(labels[(task, x.arch, x.budget)], x.reach, 0.0 if x.lo_open or x.interval == "none" else x.ci_lo,
                   math.inf if x.hi_open or x.interval == "none" else x.ci_hi, x.text) for x in r.itertuples()]
-    shortest, longest = r["shortest"].min(), r["longest"].max()
-    how = {"t": "95% Student-t interval on log2 reach", "wilson": "reach of the 95% Wilson accuracy bounds",
-           "none": "no interval"}
+    pts_all = reach_.points(df[(df["task"] == task) & df["single"]])
+    shortest, longest = (pts_all["x"].min(), pts_all["x"].max()) if len(pts_all) else (math.nan, math.nan)
+    how = {"t": "95% Student-t interval on log2 reach (test accuracy, records before validation decided)",
+           "wilson": "reach of the 95% Wilson accuracy bounds (test accuracy, records before validation decided)",
+           "none": "no interval",
+           "order statistic": "from validation brackets, median of the seeds' midpoints [order-statistic interval]; "
+                              "* = rests on a failure still improving at its step budget"}
     kinds = "; ".join(how[k] for k in sorted(set(r["interval"])))
     span = reach_._num(shortest) + ("" if shortest == longest else f" to {reach_._num(longest)}")
-    seeds = _seeds(list(r["seeds"]))
+    seeds = _seeds([int(x) for x in df[df["task"] == task].groupby(["arch", "budget"])["seed"].nunique()])
     lines = _bullet(f"**{task}** reach, distance{'' if shortest == longest else 's'} {span}, {seeds} [{kinds}]", items)
     single = df[(df["task"] == task) & df["single"]]
     pts = reach_.points(single)

@@ -58,7 +58,7 @@ def test_stdout_holds_only_results_and_the_log_is_short(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "\r" not in proc.stdout and "\r" not in proc.stderr  # no progress bars redrawn into a file
     assert "seqbench:" not in proc.stdout and "it/s" not in proc.stdout
-    assert proc.stdout.startswith("Summary: reach = ")  # the summary is the first thing a run prints
+    assert proc.stdout.startswith("Summary: Reach from brackets")  # the summary is the first thing a run prints
     assert "copy" in proc.stdout and "lstm" in proc.stdout and "gru" in proc.stdout
     lines = proc.stderr.strip().splitlines()
     # 12 cells: a start line, one line per finished row (lstm on copy, gru on copy), the summary; nothing per cell

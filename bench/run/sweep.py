@@ -7,7 +7,7 @@ Each rate trains the same cell (one distance, the sweep's seeds); the decision r
 2. the mean validation score over seeds at each cell's tested checkpoint (`eval.select`: the free-running token
    accuracy the tables report, `best_val_gen_acc`, or a text metric such as validation BLEU): higher first;
 3. the mean step of that best validation: earlier first (among rates that all solve the task, the one that learns
-   it fastest);
+   it fastest); records without a validation accuracy (before schema 3) skip this and go by loss;
 4. the mean best validation loss: lower first;
 5. the rate itself: lower first, so the decision is a pure function of the records.
 """
@@ -44,8 +44,8 @@ class Score:
 
     def key(self) -> tuple:
         nan_last = lambda x, sign=1: (math.isnan(x), sign * x if not math.isnan(x) else 0.0)  # noqa: E731
-        return (self.failed, *nan_last(self.val_acc, -1), *nan_last(self.best_step), *nan_last(self.val_loss),
-                self.lr)
+        step = self.best_step if not math.isnan(self.val_acc) else math.nan  # without an accuracy: by loss
+        return (self.failed, *nan_last(self.val_acc, -1), *nan_last(step), *nan_last(self.val_loss), self.lr)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def _mean(values: list[float | int | None]) -> float:
 
 
 def score(lr: float, trials: Sequence[Trial]) -> Score:
-    ok = [t for t in trials if t.ok and t.val_acc is not None]
+    ok = [t for t in trials if t.ok]  # a finished cell without a validation accuracy (before schema 3) is no failure
     return Score(lr, len(trials), len(trials) - len(ok), _mean([t.val_acc for t in ok]),
                  _mean([t.best_step for t in ok]), _mean([t.val_loss for t in ok]))
 

@@ -55,7 +55,7 @@ def test_an_edit_to_training_code_changes_every_id_and_one_to_publishing_none(tm
     tree = _source_tree(tmp_path)
     before = _planned_ids(tree)
     _edit(tree, "publish/tables.py", "chance = chance-level token accuracy.", "chance = the chance level.")
-    _edit(tree, "cli.py", 'help="every plugin, its source', 'help="all plugins, their source')
+    _edit(tree, "cli/__init__.py", 'help="every plugin, its source', 'help="all plugins, their source')
     assert _planned_ids(tree) == before  # publishing and the CLI's wording compute nothing
     _edit(tree, "run/module.py", "return 0.1 + 0.9 *", "return 0.2 + 0.8 *")  # the cosine floor 0.1 -> 0.2
     after = _planned_ids(tree)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import types
 
 import pytest
 
@@ -226,3 +227,17 @@ def test_an_architecture_cap_lowers_its_searches_cap_only():
     assert caps == {"gru": (32, "cap"), "lstm": (1024, "cap")}
     with pytest.raises(ConfigError, match="search.arch_caps.gru=8 is below search.start"):
         config(search={"enabled": True, "start": 16, "arch_caps": {"gru": 8}})
+
+
+def test_the_view_and_the_run_see_the_same_trial_of_a_record_selected_by_validation_bleu():
+    from seqbench.publish import views
+
+    history = [{"step": 100, "val_loss": 3.0, "val_acc": 0.2, "val_gen_acc": 0.30, "sacrebleu": 8.0},
+               {"step": 200, "val_loss": 2.5, "val_acc": 0.3, "val_gen_acc": 0.20, "sacrebleu": 12.5}]
+    record = make_record("seq2seq-attn", "translation", distance="5-12", lr=3e-3, history=history, val_loss=2.5,
+                         val_gen_acc=0.30, config={"eval": {"select": "sacrebleu"}})
+    record = edited(record, lambda d: d["metrics"]["val"].update(best_step=200))
+    (seen,) = views.trials(views.cells(views.tidy([record])))
+    assert seen == Trial(3e-3, True, 12.5, 200, 2.5)  # the BLEU at the tested checkpoint, not the accuracy
+    cell = types.SimpleNamespace(lr=3e-3)  # `trial` reads only the cell's rate
+    assert sweeping.trial(cell, record, "sacrebleu") == seen

@@ -24,7 +24,7 @@ import pandas as pd
 
 from seqbench.publish import sweeps
 from seqbench.publish.stats import reach_interval
-from seqbench.publish.views import ROW, cells
+from seqbench.publish.views import ROW, cells, trials
 from seqbench.run.sweep import choose
 
 SLOT = ROW + ["lr", "seed"]
@@ -64,7 +64,7 @@ def one_rate(p: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
         if g["lr"].nunique() > 1:
             rec = c[(c[ROW] == pd.Series(key, index=ROW)).all(axis=1)]
             both = sweeps.shared(rec)
-            g = g[g["lr"] == choose(sweeps.trials(both if len(both) else rec)).lr]
+            g = g[g["lr"] == choose(trials(both if len(both) else rec)).lr]
         keep.append(g)
     return pd.concat(keep)
 

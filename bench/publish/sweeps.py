@@ -7,18 +7,12 @@ says the same. Test data decides nothing: the scores are validation's (`metrics.
 from __future__ import annotations
 
 import math
-from typing import Any
-
 import pandas as pd
 
-from seqbench.publish.views import ROW, cells
-from seqbench.run.sweep import Trial, choose
+from seqbench.publish.views import ROW, cells, trials
+from seqbench.run.sweep import choose
 
 COLUMNS = ROW + ["lr", "cells", "failed", "val_acc", "best_step", "val_loss", "chosen", "why", "distances"]
-
-
-def _float(v: Any) -> float | None:
-    return None if v is None or pd.isna(v) else float(v)
 
 
 def shared(g: pd.DataFrame) -> pd.DataFrame:
@@ -27,12 +21,6 @@ def shared(g: pd.DataFrame) -> pd.DataFrame:
     has = g.groupby(["distance", "seed"])["lr"].nunique()
     keys = set(has[has == rates].index)
     return g[[(d, s) in keys for d, s in zip(g["distance"], g["seed"])]]
-
-
-def trials(g: pd.DataFrame) -> list[Trial]:
-    return [Trial(float(r["lr"]), r["status"] == "ok", _float(r.get("metrics.val.best_val_gen_acc")),
-                  _float(r.get("metrics.val.best_step")), _float(r.get("metrics.val.best_val_loss")))
-            for r in g.to_dict("records")]
 
 
 def sweep_table(df: pd.DataFrame) -> pd.DataFrame:

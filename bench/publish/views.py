@@ -14,6 +14,7 @@ it. With one lr nothing changes.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -70,29 +71,37 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
 
 def choose_lr(df: pd.DataFrame) -> pd.DataFrame:
     """The records of the lr chosen on validation per cell position, by the learning-rate sweep's own rule
-    (`seqbench.run.sweep.choose`: fewest failed cells, best mean validation free-running accuracy, earliest best,
-    lowest validation loss), so a table never shows another rate than the sweep took; a column `lrs` says how many
-    were tried."""
+    (`seqbench.run.sweep.choose`: fewest failed cells, best mean validation score, earliest best, lowest validation
+    loss), so a table never shows another rate than the sweep took; a column `lrs` says how many were tried."""
     if df.empty:
         return df.assign(lrs=pd.Series(dtype=int))
-    c = cells(df).copy()
-
-    def num(column: str) -> pd.Series:
-        return pd.to_numeric(c[column], errors="coerce") if column in c else pd.Series(math.nan, index=c.index)
-
-    acc, step, loss = num("metrics.val.best_val_gen_acc"), num("metrics.val.best_step"), num("metrics.val.best_val_loss")
-    chosen = []
-    for key, g in c.groupby(POSITION, sort=False, dropna=False):
-        trials = [Trial(float(r.lr), r.status == "ok" and not math.isnan(loss[i]), _opt(acc[i]), _opt(step[i]),
-                        _opt(loss[i])) for i, r in zip(g.index, g.itertuples())]
-        chosen.append((*key, choose(trials).lr))
+    c = cells(df)
+    chosen = [(*key, choose(trials(g)).lr) for key, g in c.groupby(POSITION, sort=False, dropna=False)]
     picked = pd.DataFrame(chosen, columns=POSITION + ["lr"])
     tried = c.groupby(POSITION, dropna=False)["lr"].nunique().rename("lrs").reset_index()
     return df.merge(picked, on=POSITION + ["lr"], how="inner").merge(tried, on=POSITION, how="left")
 
 
-def _opt(v: float) -> float | None:
-    return None if math.isnan(v) else float(v)
+def trials(g: pd.DataFrame) -> list[Trial]:
+    """The records of `g` (one row each) as the sweep's decision sees them: the same `Trial` that
+    `seqbench.run.sweeping.trial` builds from a record, scored by the cell's own `eval.select` at its tested
+    checkpoint (records from before `eval.select`: the free-running accuracy)."""
+    out = []
+    for r in g.to_dict("records"):
+        select, score = r.get("config.eval.select"), _opt(r.get("metrics.val.best_val_gen_acc"))
+        if isinstance(select, str) and select != "val_gen_acc":
+            history = r.get("metrics.val.history")  # the long frame keeps it as JSON text
+            history = json.loads(history) if isinstance(history, str) else history
+            at = [p for p in (history if isinstance(history, list) else [])
+                  if p.get("step") == r.get("metrics.val.best_step")]
+            score = _opt(at[0].get(select)) if at else None
+        out.append(Trial(float(r["lr"]), r["status"] == "ok", score, _opt(r.get("metrics.val.best_step")),
+                         _opt(r.get("metrics.val.best_val_loss"))))
+    return out
+
+
+def _opt(v: Any) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
 
 
 def row_order(df: pd.DataFrame) -> list[tuple]:

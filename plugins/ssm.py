@@ -13,17 +13,13 @@ Gu & Dao 2023, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces
 `selective=False` gives the time-invariant diagonal SSM of Mamba's Table 1 (S4D-like): delta (E,), B and C (E, N)
 are learned parameters that do not depend on the input (no x_proj, no dt_proj).
 
-Training runs the scan (`scan`) with a backward pass of its own, generation the recurrence (`step`). The scan
-walks the positions with one fused multiply-add per position on the (B, N, E) state, and everything else (the
-decays e^{delta A}, the inputs delta B x, the readout C h, every gradient but the state's) as whole-sequence
-elementwise products; each step's log-decay delta*A is floored at -`MAX_LOG_DECAY` (a decay below e^-8 per step
-forgets the state all but entirely), in both forms alike. It keeps the states (B, T, N, E) for the backward pass,
-where the chunked form (cumulative sums inside chunks, exponentials of running sums) recomputed them: on a CPU that
-form cost 1.5-2.5x this one per training step (several times more elementwise passes over the same (B, L, N, E)
-tensors), and the step loop's T small operations are cheap beside them. A fused kernel (mamba-ssm's
-`selective_scan_fn`, CUDA) would replace `scan`. On CPU this still costs several times `lstm`
-(tests/benchmark_families.py): its state is E x N per row and position, touched elementwise, where lstm's work is
-matrix products.
+Training runs a chunked scan (`scan`), generation the recurrence (`step`). Inside a chunk of `CHUNK` positions
+h_t = e^{s_t - s_m} (e^{s_m} h_0 + sum_{j<=t} e^{s_m - s_j} delta_j B_j x_j), s the running sum of delta*A and m
+the chunk's middle position; so that no e^{...} can overflow, each step's log-decay delta*A is floored at
+-`MAX_LOG_DECAY` (a decay below e^-8 per step forgets the state all but entirely), in both forms alike. The loop is
+over chunks, one chunk's (B, L, N, E) tensors at a time. A fused kernel (mamba-ssm's `selective_scan_fn`, CUDA)
+would replace `scan`. On CPU this form still costs several times `lstm` (tests/benchmark_families.py): its state is
+E x N per row and position, touched elementwise, where lstm's work is matrix products.
 """
 
 from __future__ import annotations
@@ -39,7 +35,8 @@ from torch import Tensor, nn
 import seqbench
 from seqbench.contract.specs import ArchSpec, BuildContext, options
 
-MAX_LOG_DECAY = 8.0  # delta * A >= -8 in every step: e^-8 per step forgets the state all but entirely
+CHUNK = 16  # positions per chunk of the training scan
+MAX_LOG_DECAY = 8.0  # delta * A >= -8: CHUNK / 2 * 8 = 64 keeps every e^{...} of the scan inside float32's e^88
 
 
 @options
@@ -156,57 +153,95 @@ class SelectiveSSM(nn.Module):
 
 def scan(delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, c: Tensor, ends: Tensor | None = None
          ) -> tuple[Tensor, Tensor | None]:
-    """The selective scan h_t = exp(delta_t A) h_{t-1} + dx_t B_t, y_t = C_t . h_t.
+    """The selective scan h_t = exp(delta_t A) h_{t-1} + dx_t B_t, y_t = C_t . h_t, chunk by chunk.
 
     delta (B or 1, T, E), A (E, N) negative, dx = delta * x (B, T, E), B and C (B or 1, T or 1, 1 or E, N) ->
-    y (B, T, E), and each row's state after position ends (B,) if given (B, E, N; not differentiable). Computed in
-    the layout (B, T, N, E), E last, so that the step's multiply-add and the sums over N run along vectors.
+    y (B, T, E), and each row's state after position ends (B,) if given (B, E, N; not differentiable). Within a chunk
+    of L positions, with s the running sum of the log-decays and m the chunk's middle position,
+        h_t = e^{s_t - s_m} (e^{s_m} h_0 + sum_{j<=t} e^{-(s_j - s_m)} dx_j B_j)
+    every exponent at most L/2 * MAX_LOG_DECAY. One chunk's (B, L, N, E) tensors at a time (E last: the sums over
+    N run along vectors), so that no (B, T, N, E) tensor is allocated; the loop is over chunks, carrying the state.
+    The backward pass (`_Scan`) keeps only each chunk's first state and recomputes the chunk, as mamba-ssm does.
     """
     empty = dx.new_zeros(0, dtype=torch.long)  # autograd.Function takes tensors: no ends
     y, h_end = _Scan.apply(delta, a.T, dx, b.transpose(-1, -2), c.transpose(-1, -2), empty if ends is None else ends)
     return y, None if ends is None else h_end.transpose(1, 2)
 
 
+def _chunk(delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, h0: Tensor, lower: Tensor
+           ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """One chunk of L positions, without autograd: delta (B or 1, L, E), A (N, E), dx (B, L, E), B (.., N, ..),
+    the state before it h0 (B, N, E) -> where the log-decay is above its floor (B or 1, L, N, E), e^{s - s_m} (the
+    same), e^{s_m} (B or 1, 1, N, E), the inputs dx B (B, L, N, E) and the states h (B, L, N, E)."""
+    n = dx.shape[1]
+    log_decay = delta[:, :, None] * a  # (B or 1, L, N, E)
+    above = log_decay > -MAX_LOG_DECAY
+    s = (lower[:n, :n] @ log_decay.clamp_(min=-MAX_LOG_DECAY).flatten(2)).view_as(log_decay)  # running sums
+    mid = s[:, (n - 1) // 2, None].clone()  # (B or 1, 1, N, E)
+    grow = s.sub_(mid).exp_()  # e^{s_t - s_m}
+    mid = mid.exp_()
+    inp = dx[:, :, None] * b  # (B, L, N, E)
+    hs = (lower[:n, :n] @ (inp / grow).flatten(2)).view_as(inp).add_(mid * h0[:, None]).mul_(grow)
+    return above, grow, mid, inp, hs
+
+
+def _at(v: Tensor, now: slice) -> Tensor:
+    """Positions `now` of B or C (.., T or 1, N, ..): a time-invariant one (T = 1) is the same at every position."""
+    return v if v.shape[1] == 1 else v[:, now]
+
+
 class _Scan(torch.autograd.Function):
-    """`scan` in the layout (N, E): A (N, E), B and C (B or 1, T or 1, N, 1 or E), states (B, T, N, E)."""
+    """`scan` in the layout (N, E): A (N, E), B and C (B or 1, T or 1, N, 1 or E), states (B, N, E)."""
 
     @staticmethod
     def forward(ctx, delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, c: Tensor, ends: Tensor
                 ) -> tuple[Tensor, Tensor]:
-        bsz, t, _ = dx.shape
-        log_decay = delta[:, :, None] * a  # (B or 1, T, N, E)
-        floored = log_decay < -MAX_LOG_DECAY
-        above = ~floored if bool(floored.any()) else None  # where the gradient of the log-decay flows
-        decay = log_decay.clamp_(min=-MAX_LOG_DECAY).exp_()  # (B or 1, T, N, E)
-        hs = dx[:, :, None] * b  # (B, T, N, E): the inputs dx B, made the states in place
-        for i in range(1, t):
-            hs[:, i].addcmul_(decay[:, i], hs[:, i - 1])  # h_i = dx_i B_i + decay_i h_{i-1}
-        y = (hs * c).sum(2)  # (B, T, E)
-        h_end = hs[torch.arange(bsz, device=dx.device), ends] if ends.numel() else hs.new_zeros(0)  # (B, N, E)
-        ctx.save_for_backward(delta, a, dx, b, c, hs, decay, above)
+        bsz, t, e = dx.shape
+        lower = torch.ones(CHUNK, CHUNK, dtype=dx.dtype, device=dx.device).tril()  # lower @ X: cumsum over rows
+        h = dx.new_zeros(bsz, a.shape[0], e)  # (B, N, E)
+        h_end = torch.zeros_like(h)
+        ys, starts = [], []
+        for start in range(0, t, CHUNK):
+            now = slice(start, start + CHUNK)
+            starts.append(h)
+            *_, hs = _chunk(delta[:, now], a, dx[:, now], _at(b, now), h, lower)  # (B, L, N, E)
+            ys.append((hs * _at(c, now)).sum(2))  # (B, L, E)
+            h = hs[:, -1]
+            if ends.numel():
+                here = (ends >= start) & (ends < start + hs.shape[1])  # (B,): rows whose end is in this chunk
+                picked = hs[torch.arange(bsz, device=dx.device), (ends - start).clamp(0, hs.shape[1] - 1)]
+                h_end = torch.where(here[:, None, None], picked, h_end)
+        ctx.save_for_backward(delta, a, dx, b, c, torch.stack(starts))  # the states at chunk starts (K, B, N, E)
         ctx.mark_non_differentiable(h_end)
-        return y, h_end
+        return torch.cat(ys, 1), h_end
 
     @staticmethod
     def backward(ctx, dy: Tensor, _: Tensor) -> tuple[Tensor | None, ...]:
-        """g_t = dLoss/dh_t over all later positions, g_t = C_t dy_t + decay_{t+1} g_{t+1}, walked backwards; then
-        every gradient is an elementwise product with g: the inputs' (g), the log-decay's (g_t decay_t h_{t-1}, none
-        on the floor), the readout's (h dy)."""
-        delta, a, dx, b, c, hs, decay, above = ctx.saved_tensors
+        """Chunks last to first, each recomputed from its first state; g_t = dLoss/dh_t over all later positions,
+        g_t = C_t dy_t + e^{log-decay_{t+1}} g_{t+1}, is the same chunked sum run backwards."""
+        delta, a, dx, b, c, starts = ctx.saved_tensors
         t = dx.shape[1]
-        g = c * dy[:, :, None]  # (B, T, N, E), made g in place
-        for i in range(t - 2, -1, -1):
-            g[:, i].addcmul_(decay[:, i + 1], g[:, i + 1])
-        d_dx = (g * b).sum(2)  # (B, T, E)
-        d_b = (g * dx[:, :, None]).sum_to_size(b.shape)
-        d_c = (hs * dy[:, :, None]).sum_to_size(c.shape)
-        d_log = g  # g_t decay_t h_{t-1}, in place: zero at t = 0, where h_{-1} = 0
-        d_log[:, 1:].mul_(decay[:, 1:]).mul_(hs[:, :-1])
-        d_log[:, 0].zero_()
-        if above is not None:
-            d_log.mul_(above)
-        d_delta = (d_log * a).sum(2).sum_to_size(delta.shape)
-        d_a = (d_log * delta[:, :, None]).sum((0, 1))
+        lower = torch.ones(CHUNK, CHUNK, dtype=dx.dtype, device=dx.device).tril()
+        d_delta, d_a, d_dx = torch.zeros_like(delta), torch.zeros_like(a), torch.zeros_like(dx)
+        d_b, d_c = torch.zeros_like(b), torch.zeros_like(c)
+        dh = torch.zeros_like(starts[0])  # dLoss/d(the chunk's last state) through later chunks (B, N, E)
+        for k in reversed(range(len(starts))):
+            now = slice(k * CHUNK, (k + 1) * CHUNK)
+            n = min(CHUNK, t - k * CHUNK)
+            b_now, c_now, delta_now, dx_now, dy_now = _at(b, now), _at(c, now), delta[:, now], dx[:, now], dy[:, now]
+            above, grow, mid, inp, hs = _chunk(delta_now, a, dx_now, b_now, starts[k], lower)
+            g = (lower[:n, :n].T @ (grow * c_now * dy_now[:, :, None]).flatten(2)).view_as(hs)  # sums over j >= t
+            g = g.add_(grow[:, -1:] * dh[:, None]).div_(grow)  # (B, L, N, E)
+            dh = grow[:, 0] * mid[:, 0] * g[:, 0]  # through the first decay, to the chunk before
+            d_log_decay = (hs - inp).mul_(g).mul_(above)  # g_t * decay_t * h_{t-1}; none below the floor
+            d_delta[:, now] = (d_log_decay * a).sum(2).sum_to_size(delta_now.shape)
+            d_a += (d_log_decay * delta_now[:, :, None]).sum((0, 1))
+            d_dx[:, now] = (g * b_now).sum(2)
+            for d_v, v, d_now in ((d_b, b, g * dx_now[:, :, None]), (d_c, c, hs * dy_now[:, :, None])):
+                if v.shape[1] == 1:
+                    d_v += d_now.sum_to_size(v.shape)
+                else:
+                    d_v[:, now] = d_now.sum_to_size(d_v[:, now].shape)
         return d_delta, d_a, d_dx, d_b, d_c, None
 
 

@@ -59,6 +59,32 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", parents=[common], help="every plugin, its source, what it provides, its status")
     p.set_defaults(func=cmd_plugins)
 
+    _add_run(sub, common)
+
+    p = sub.add_parser("check-plugin", parents=[common], help="run the contract suite on architectures or tasks")
+    p.add_argument("names", nargs="+", metavar="NAME", help="registered architecture or task names")
+    p.set_defaults(func=cmd_check_plugin)
+
+    p = sub.add_parser("show-task", parents=[common], help="print examples of a task")
+    p.add_argument("name")
+    p.add_argument("--n", type=int, default=3, help="how many examples")
+    p.add_argument("--distance", help="distance setting (default: the profile's first for this task)")
+    p.add_argument("--profile", help="the profile whose task settings to show (default: quick; none for none)")
+    p.add_argument("--split", default="train", choices=["train", "val", "test"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="task.NAME.KEY=VALUE")
+    p.set_defaults(func=cmd_show_task)
+
+    from seqbench.publish import cli as publish_cli
+    from seqbench.publish import inspect_cli
+
+    publish_cli.add_commands(sub)
+    inspect_cli.add_commands(sub, common)
+    return top
+
+
+def _add_run(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`seqbench run` and its flags."""
     p = sub.add_parser("run", parents=[common], help="run the benchmark matrix")
     p.add_argument("--profile", help="a bundled profile under the other settings (default: quick; none for none)")
     p.add_argument("--config", help="a TOML file with [matrix], [model], [train], [eval], [task], [arch]")
@@ -98,27 +124,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="plain progress lines, no live display")
     p.add_argument("--verbose", "-v", action="store_true", help="a progress line for every cell")
     p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("check-plugin", parents=[common], help="run the contract suite on architectures or tasks")
-    p.add_argument("names", nargs="+", metavar="NAME", help="registered architecture or task names")
-    p.set_defaults(func=cmd_check_plugin)
-
-    p = sub.add_parser("show-task", parents=[common], help="print examples of a task")
-    p.add_argument("name")
-    p.add_argument("--n", type=int, default=3, help="how many examples")
-    p.add_argument("--distance", help="distance setting (default: the profile's first for this task)")
-    p.add_argument("--profile", help="the profile whose task settings to show (default: quick; none for none)")
-    p.add_argument("--split", default="train", choices=["train", "val", "test"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--set", action="append", default=[], metavar="task.NAME.KEY=VALUE")
-    p.set_defaults(func=cmd_show_task)
-
-    from seqbench.publish import cli as publish_cli
-    from seqbench.publish import inspect_cli
-
-    publish_cli.add_commands(sub)
-    inspect_cli.add_commands(sub, common)
-    return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,13 +12,41 @@ from seqbench.contract.errors import UserError, plural
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """`seqbench run`: check the flags, resolve the configuration, then a sweep, searches or a matrix of cells."""
     from seqbench.publish.output import check_folder
-    from seqbench.run import executors, loggers, plan, resolve, runner, sources
+    from seqbench.run import loggers, plan, runner, sweeping
 
     out = check_folder(args.out, "--out", subfolders=("records", runner.LOCK_DIR, runner.WORK_DIR, "logs"))
     _refuse_future_records(out)
     logger = loggers.logger_spec(args.logger, out)
     reg = common.registry(args)
+    settings, cfg, reg = _configure(args, reg, out)
+    picked = None
+    if cfg.sweep.enabled:
+        picked = rounds.sweep(args, cfg, reg, out, logger)
+        if isinstance(picked, int):
+            return picked
+    if cfg.search.enabled:
+        return rounds.search(args, cfg, reg, out, logger, picked)
+    cells, tasks = plan.plan(cfg, reg) if picked is None else sweeping.plan_chosen(cfg, reg, picked)
+    if not cfg.sweep.enabled:
+        common.notes(settings.notes)
+    faulty = [c for c in cells if c.fault is not None]
+    if faulty:
+        print(f"seqbench: {len(faulty)} of {len(cells)} cells cannot run, their plugin failed while planning "
+              f"(recorded as failed)", file=sys.stderr)
+    _report_stale(cells, out)
+    if args.dry_run:
+        _list_cells(cells)
+        return common.EXIT_OK
+    return _run_matrix(args, cfg, reg, cells, tasks, out, logger)
+
+
+def _configure(args: argparse.Namespace, reg, out: Path):
+    """The flags checked, the settings gathered (profile, file, flags, --set) and resolved, time budgets turned
+    into steps where asked. -> (settings, configuration, registry)."""
+    from seqbench.run import resolve, sources
+
     if args.jobs is not None and args.jobs < 0:
         raise UserError(f"--jobs must be 0 (cells in this process) or more, got {args.jobs}")
     if args.threads is not None and args.threads < 1:
@@ -40,31 +68,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.rerun and (cfg.search.enabled or cfg.sweep.enabled):
         raise UserError(f"--rerun does not combine with {'search' if cfg.search.enabled else 'sweep'}.enabled: it "
                         "reuses its finished cells; remove the records to train them again")
-    picked = None
-    if cfg.sweep.enabled:
-        picked = rounds.sweep(args, cfg, reg, out, logger)
-        if isinstance(picked, int):
-            return picked
-    if cfg.search.enabled:
-        return rounds.search(args, cfg, reg, out, logger, picked)
-    from seqbench.run import sweeping
+    return settings, cfg, reg
 
-    cells, tasks = plan.plan(cfg, reg) if picked is None else sweeping.plan_chosen(cfg, reg, picked)
-    if not cfg.sweep.enabled:
-        common.notes(settings.notes)
-    faulty = [c for c in cells if c.fault is not None]
-    if faulty:
-        print(f"seqbench: {len(faulty)} of {len(cells)} cells cannot run, their plugin failed while planning "
-              f"(recorded as failed)", file=sys.stderr)
-    _report_stale(cells, out)
-    if args.dry_run:
-        print(f"seqbench: {plural(len(cells), 'cell')} planned", file=sys.stderr)
-        for c in cells:
-            what = (f"FAILED: {c.fault.plugin}: {c.fault}" if c.fault is not None
-                    else f"params={c.params} d_model={c.model.d_model}")
-            print(f"{c.cell_id}  {c.arch:<14} {c.task:<12} d={c.distance.label:<10} seed={c.seed} lr={c.lr:g} "
-                  f"{what}")
-        return common.EXIT_OK
+
+def _list_cells(cells: list) -> None:
+    """A dry run's listing: one line per planned cell."""
+    print(f"seqbench: {plural(len(cells), 'cell')} planned", file=sys.stderr)
+    for c in cells:
+        what = (f"FAILED: {c.fault.plugin}: {c.fault}" if c.fault is not None
+                else f"params={c.params} d_model={c.model.d_model}")
+        print(f"{c.cell_id}  {c.arch:<14} {c.task:<12} d={c.distance.label:<10} seed={c.seed} lr={c.lr:g} "
+              f"{what}")
+
+
+def _run_matrix(args: argparse.Namespace, cfg, reg, cells: list, tasks: dict, out: Path, logger) -> int:
+    """Every planned cell on the executor the flags ask for; then the table of their records and a summary line."""
+    from seqbench.run import executors, runner
+
     command, device, timed, jobs = placing.placement(args, cfg)
     if timed and device == "cpu" and args.jobs is None and len(cells) > 1:
         print(f"seqbench: note: train.max_time gives every cell the same time: they run one at a time on all "

@@ -10,9 +10,9 @@ EXIT_OK, EXIT_CELLS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 def registry(args: argparse.Namespace):
     """The registry with the plugins named by `-p` (built-in and installed plugins always)."""
-    from seqbench.contract import registry
+    from seqbench.contract import registry as plugins
 
-    return registry.load(args.plugins)
+    return plugins.load(args.plugins)
 
 
 def notes(notes: list[str]) -> None:

@@ -91,14 +91,15 @@ def _acc(v: float) -> str:
 def reach_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[str]:
     """Reach per architecture on `task` and its ladder; where a row falls to the midpoint for good; the lowest cell
     at the shortest distance."""
-    r = summary_numbers(df[df["task"] == task])
+    on = df[df["task"] == task]
+    r = summary_numbers(on)
     r = r[r["kind"] != "half-bleu"]  # a text task's number is its half-BLEU length (`bleu_lines`)
     if r.empty:
         return []
     items = [Item(labels[(task, x.arch, x.budget)], x.reach, 0.0 if x.lo_open or x.interval == "none" else x.ci_lo,
                   math.inf if x.hi_open or x.interval == "none" else x.ci_hi, x.text) for x in r.itertuples()]
-    pts_all = reach_.points(df[(df["task"] == task) & df["single"]])
-    shortest, longest = (pts_all["x"].min(), pts_all["x"].max()) if len(pts_all) else (math.nan, math.nan)
+    pts = reach_.points(on[on["single"]])
+    shortest, longest = (pts["x"].min(), pts["x"].max()) if len(pts) else (math.nan, math.nan)
     how = {"t": "95% Student-t interval on log2 reach (test accuracy, records before validation decided)",
            "wilson": "reach of the 95% Wilson accuracy bounds (test accuracy, records before validation decided)",
            "none": "no interval",
@@ -106,10 +107,8 @@ def reach_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[s
                               "* = rests on a failure still improving at its step budget"}
     kinds = "; ".join(how[k] for k in sorted(set(r["interval"])))
     span = reach_._num(shortest) + ("" if shortest == longest else f" to {reach_._num(longest)}")
-    seeds = _seeds([int(x) for x in df[df["task"] == task].groupby(["arch", "budget"])["seed"].nunique()])
+    seeds = _seeds([int(x) for x in on.groupby(["arch", "budget"])["seed"].nunique()])
     lines = _bullet(f"**{task}** reach, distance{'' if shortest == longest else 's'} {span}, {seeds} [{kinds}]", items)
-    single = df[(df["task"] == task) & df["single"]]
-    pts = reach_.points(single)
     for key, g in pts.groupby(["task", "arch", "budget"], sort=True):
         lines += _falls(g, labels[tuple(key)])
     if not pts.empty:

@@ -7,6 +7,7 @@ says the same. Test data decides nothing: the scores are validation's (`metrics.
 from __future__ import annotations
 
 import math
+
 import pandas as pd
 
 from seqbench.publish.views import ROW, cells, trials

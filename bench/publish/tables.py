@@ -288,8 +288,9 @@ def summary_caption(records: list[Any] | pd.DataFrame) -> str:
     if "brackets" in kinds:
         parts.append(brackets.caption(numbers[numbers["kind"] == "brackets"]))
     if "test" in kinds:
-        parts.append(("Records from before validation decided anything: " if "brackets" in kinds else "") + reach_.caption(
-            reach_.reach(df[df["task"].isin(set(numbers.loc[numbers["kind"] == "test", "task"]))])))
+        before = "Records from before validation decided anything: " if "brackets" in kinds else ""
+        tested = set(numbers.loc[numbers["kind"] == "test", "task"])
+        parts.append(before + reach_.caption(reach_.reach(df[df["task"].isin(tested)])))
     if "half-bleu" in kinds:
         parts.append("½BLEU len = the source length at which sacreBLEU falls to half its value on the shortest "
                      "bucket, median over seeds [order-statistic interval]; x+ = it never fell that far (no reach "

@@ -13,13 +13,15 @@ Gu & Dao 2023, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces
 `selective=False` gives the time-invariant diagonal SSM of Mamba's Table 1 (S4D-like): delta (E,), B and C (E, N)
 are learned parameters that do not depend on the input (no x_proj, no dt_proj).
 
-Training runs a chunked scan (`scan`), generation the recurrence (`step`). Inside a chunk of `CHUNK` positions
-h_t = e^{s_t - s_m} (e^{s_m} h_0 + sum_{j<=t} e^{s_m - s_j} delta_j B_j x_j), s the running sum of delta*A and m
-the chunk's middle position; so that no e^{...} can overflow, each step's log-decay delta*A is floored at
--`MAX_LOG_DECAY` (a decay below e^-8 per step forgets the state all but entirely), in both forms alike. The loop is
-over chunks, one chunk's (B, L, N, E) tensors at a time. A fused kernel (mamba-ssm's `selective_scan_fn`, CUDA)
-would replace `scan`. On CPU this form still costs several times `lstm` (tests/benchmark_families.py): its state is
-E x N per row and position, touched elementwise, where lstm's work is matrix products.
+Training runs a blocked scan (`scan`), generation the recurrence (`step`); each step's log-decay delta*A is
+floored at -`MAX_LOG_DECAY` (a decay below e^-8 per step forgets the state all but entirely), in both forms alike.
+The scan walks `CHUNK` positions at a time, time first: a block's decays e^{delta A}, inputs delta B x and readouts
+C h are whole-block products, its recurrence one multiply-add per position on the (B, N, E) state, and its own
+backward pass walks the blocks in reverse, recomputing the decays. On a CPU the cost is memory traffic over
+(B, T, N, E) values (E x N state per row and position, touched elementwise, where lstm's work is matrix products):
+this form makes about half the passes of the chunked closed form it replaced (cumulative sums of log-decays,
+e^{+-s} per position) and keeps a block's values in cache; it still costs several times `lstm`
+(tests/benchmark_families.py). A fused kernel (mamba-ssm's `selective_scan_fn`, CUDA) would replace `scan`.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from torch import Tensor, nn
 import seqbench
 from seqbench.contract.specs import ArchSpec, BuildContext, options
 
-CHUNK = 16  # positions per chunk of the training scan
-MAX_LOG_DECAY = 8.0  # delta * A >= -8: CHUNK / 2 * 8 = 64 keeps every e^{...} of the scan inside float32's e^88
+CHUNK = 16  # positions per block of the training scan: (16, B, N, E) values, about 2 MB at the quick profile's size
+MAX_LOG_DECAY = 8.0  # delta * A >= -8 in every step, in both forms
 
 
 @options
@@ -153,96 +155,137 @@ class SelectiveSSM(nn.Module):
 
 def scan(delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, c: Tensor, ends: Tensor | None = None
          ) -> tuple[Tensor, Tensor | None]:
-    """The selective scan h_t = exp(delta_t A) h_{t-1} + dx_t B_t, y_t = C_t . h_t, chunk by chunk.
+    """The selective scan h_t = exp(delta_t A) h_{t-1} + dx_t B_t, y_t = C_t . h_t, block by block.
 
     delta (B or 1, T, E), A (E, N) negative, dx = delta * x (B, T, E), B and C (B or 1, T or 1, 1 or E, N) ->
-    y (B, T, E), and each row's state after position ends (B,) if given (B, E, N; not differentiable). Within a chunk
-    of L positions, with s the running sum of the log-decays and m the chunk's middle position,
-        h_t = e^{s_t - s_m} (e^{s_m} h_0 + sum_{j<=t} e^{-(s_j - s_m)} dx_j B_j)
-    every exponent at most L/2 * MAX_LOG_DECAY. One chunk's (B, L, N, E) tensors at a time (E last: the sums over
-    N run along vectors), so that no (B, T, N, E) tensor is allocated; the loop is over chunks, carrying the state.
-    The backward pass (`_Scan`) keeps only each chunk's first state and recomputes the chunk, as mamba-ssm does.
+    y (B, T, E), and each row's state after position ends (B,) if given (B, E, N; not differentiable). Positions
+    run in blocks of `CHUNK`: a block's decays, inputs and readouts are whole-block products, its recurrence one
+    multiply-add per position on the (B, N, E) state; no (B, T, N, E) product is allocated beyond the states
+    kept for the backward pass (`_Scan`).
     """
     empty = dx.new_zeros(0, dtype=torch.long)  # autograd.Function takes tensors: no ends
     y, h_end = _Scan.apply(delta, a.T, dx, b.transpose(-1, -2), c.transpose(-1, -2), empty if ends is None else ends)
     return y, None if ends is None else h_end.transpose(1, 2)
 
 
-def _chunk(delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, h0: Tensor, lower: Tensor
-           ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """One chunk of L positions, without autograd: delta (B or 1, L, E), A (N, E), dx (B, L, E), B (.., N, ..),
-    the state before it h0 (B, N, E) -> where the log-decay is above its floor (B or 1, L, N, E), e^{s - s_m} (the
-    same), e^{s_m} (B or 1, 1, N, E), the inputs dx B (B, L, N, E) and the states h (B, L, N, E)."""
-    n = dx.shape[1]
-    log_decay = delta[:, :, None] * a  # (B or 1, L, N, E)
-    above = log_decay > -MAX_LOG_DECAY
-    s = (lower[:n, :n] @ log_decay.clamp_(min=-MAX_LOG_DECAY).flatten(2)).view_as(log_decay)  # running sums
-    mid = s[:, (n - 1) // 2, None].clone()  # (B or 1, 1, N, E)
-    grow = s.sub_(mid).exp_()  # e^{s_t - s_m}
-    mid = mid.exp_()
-    inp = dx[:, :, None] * b  # (B, L, N, E)
-    hs = (lower[:n, :n] @ (inp / grow).flatten(2)).view_as(inp).add_(mid * h0[:, None]).mul_(grow)
-    return above, grow, mid, inp, hs
+def _major(v: Tensor) -> Tensor:
+    """(B or 1, T or 1, ...) -> (T or 1, B or 1, ...), contiguous: one position's rows are one block of memory."""
+    return v.transpose(0, 1).contiguous()
 
 
 def _at(v: Tensor, now: slice) -> Tensor:
-    """Positions `now` of B or C (.., T or 1, N, ..): a time-invariant one (T = 1) is the same at every position."""
-    return v if v.shape[1] == 1 else v[:, now]
+    """Positions `now` of B or C (T or 1, ...): a time-invariant one (T = 1) is the same at every position."""
+    return v if v.shape[0] == 1 else v[now]
+
+
+def _per_row(h: Tensor, v: Tensor) -> bool:
+    """Whether v is one N-vector per position and row (the selective B or C, (L, B, N, 1)) beside h (L, B, N, E)."""
+    return v.shape == (*h.shape[:3], 1)
+
+
+def _sum_n(h: Tensor, v: Tensor) -> Tensor:
+    """sum over N of h v: h (L, B, N, E), v (L or 1, B or 1, N, 1 or E) -> (L, B, E); a batched matrix product
+    where v is per row, so that no (L, B, N, E) product is allocated."""
+    length, bsz, n, e = h.shape
+    if _per_row(h, v):
+        rows = torch.bmm(v.reshape(length * bsz, n, 1).transpose(1, 2), h.reshape(length * bsz, n, e))  # (L B, 1, E)
+        return rows.view(length, bsz, e)
+    return (h * v).sum(2)
+
+
+def _sum_e(h: Tensor, w: Tensor, like: Tensor) -> Tensor:
+    """sum over E of h w, h (L, B, N, E), w (L, B, E): (L, B, N, 1) where `like` is per row; else summed over L
+    too, (B, N, E) (the caller sums the rest)."""
+    length, bsz, n, e = h.shape
+    if _per_row(h, like):
+        return torch.bmm(h.reshape(length * bsz, n, e), w.reshape(length * bsz, e, 1)).view_as(like)
+    return (h * w[:, :, None]).sum(0)
+
+
+def _floored(delta: Tensor, a: Tensor) -> bool:
+    """Whether any log-decay delta[.., e] A[n, e] is below -MAX_LOG_DECAY: delta (.., .., E), A (N, E). For each
+    channel the least product is at delta's least or greatest value, so two (N, E) products tell."""
+    lo, hi = delta.amin((0, 1)), delta.amax((0, 1))  # (E,)
+    return bool(torch.minimum(lo * a, hi * a).min() < -MAX_LOG_DECAY)
+
+
+def _decays(delta: Tensor, a: Tensor, floored: bool) -> tuple[Tensor, Tensor | None]:
+    """delta (L, B or 1, E), A (N, E) -> e^{max(delta A, -MAX_LOG_DECAY)} (L, B or 1, N, E), and where delta A is
+    on or above the floor (where its gradient flows) when some of it is not."""
+    log_decay = delta[:, :, None] * a
+    if not floored:
+        return log_decay.exp_(), None
+    return log_decay.clamp(min=-MAX_LOG_DECAY).exp_(), log_decay >= -MAX_LOG_DECAY
 
 
 class _Scan(torch.autograd.Function):
-    """`scan` in the layout (N, E): A (N, E), B and C (B or 1, T or 1, N, 1 or E), states (B, N, E)."""
+    """`scan` in the layouts (N, E) and time first: A (N, E), B and C (T or 1, B or 1, N, 1 or E), states
+    (T, B, N, E). The states are kept for the backward pass; the decays are recomputed there, block by block."""
 
     @staticmethod
     def forward(ctx, delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, c: Tensor, ends: Tensor
                 ) -> tuple[Tensor, Tensor]:
         bsz, t, e = dx.shape
-        lower = torch.ones(CHUNK, CHUNK, dtype=dx.dtype, device=dx.device).tril()  # lower @ X: cumsum over rows
-        h = dx.new_zeros(bsz, a.shape[0], e)  # (B, N, E)
-        h_end = torch.zeros_like(h)
-        ys, starts = [], []
+        dl, xs, bs, cs = _major(delta), _major(dx), _major(b), _major(c)  # (T, B or 1, E), (T, B, E), B, C
+        floored = _floored(dl, a)
+        hs = dx.new_empty(t, bsz, a.shape[0], e)  # (T, B, N, E)
+        y = dx.new_empty(t, bsz, e)
         for start in range(0, t, CHUNK):
             now = slice(start, start + CHUNK)
-            starts.append(h)
-            *_, hs = _chunk(delta[:, now], a, dx[:, now], _at(b, now), h, lower)  # (B, L, N, E)
-            ys.append((hs * _at(c, now)).sum(2))  # (B, L, E)
-            h = hs[:, -1]
-            if ends.numel():
-                here = (ends >= start) & (ends < start + hs.shape[1])  # (B,): rows whose end is in this chunk
-                picked = hs[torch.arange(bsz, device=dx.device), (ends - start).clamp(0, hs.shape[1] - 1)]
-                h_end = torch.where(here[:, None, None], picked, h_end)
-        ctx.save_for_backward(delta, a, dx, b, c, torch.stack(starts))  # the states at chunk starts (K, B, N, E)
+            decay, _ = _decays(dl[now], a, floored)  # (L, B or 1, N, E)
+            block = torch.mul(_at(bs, now), xs[now][:, :, None], out=hs[now])  # the inputs dx B, made the states
+            for j in range(max(0, 1 - start), block.shape[0]):
+                block[j].addcmul_(decay[j], hs[start + j - 1])  # h_t = dx_t B_t + decay_t h_{t-1}
+            y[now] = _sum_n(block, _at(cs, now))
+        h_end = hs[ends, torch.arange(bsz, device=dx.device)] if ends.numel() else hs.new_zeros(0)  # (B, N, E)
+        ctx.floored = floored
+        ctx.save_for_backward(dl, a, xs, bs, cs, hs)
         ctx.mark_non_differentiable(h_end)
-        return torch.cat(ys, 1), h_end
+        return y.transpose(0, 1), h_end
 
     @staticmethod
     def backward(ctx, dy: Tensor, _: Tensor) -> tuple[Tensor | None, ...]:
-        """Chunks last to first, each recomputed from its first state; g_t = dLoss/dh_t over all later positions,
-        g_t = C_t dy_t + e^{log-decay_{t+1}} g_{t+1}, is the same chunked sum run backwards."""
-        delta, a, dx, b, c, starts = ctx.saved_tensors
-        t = dx.shape[1]
-        lower = torch.ones(CHUNK, CHUNK, dtype=dx.dtype, device=dx.device).tril()
-        d_delta, d_a, d_dx = torch.zeros_like(delta), torch.zeros_like(a), torch.zeros_like(dx)
-        d_b, d_c = torch.zeros_like(b), torch.zeros_like(c)
-        dh = torch.zeros_like(starts[0])  # dLoss/d(the chunk's last state) through later chunks (B, N, E)
-        for k in reversed(range(len(starts))):
-            now = slice(k * CHUNK, (k + 1) * CHUNK)
-            n = min(CHUNK, t - k * CHUNK)
-            b_now, c_now, delta_now, dx_now, dy_now = _at(b, now), _at(c, now), delta[:, now], dx[:, now], dy[:, now]
-            above, grow, mid, inp, hs = _chunk(delta_now, a, dx_now, b_now, starts[k], lower)
-            g = (lower[:n, :n].T @ (grow * c_now * dy_now[:, :, None]).flatten(2)).view_as(hs)  # sums over j >= t
-            g = g.add_(grow[:, -1:] * dh[:, None]).div_(grow)  # (B, L, N, E)
-            dh = grow[:, 0] * mid[:, 0] * g[:, 0]  # through the first decay, to the chunk before
-            d_log_decay = (hs - inp).mul_(g).mul_(above)  # g_t * decay_t * h_{t-1}; none below the floor
-            d_delta[:, now] = (d_log_decay * a).sum(2).sum_to_size(delta_now.shape)
-            d_a += (d_log_decay * delta_now[:, :, None]).sum((0, 1))
-            d_dx[:, now] = (g * b_now).sum(2)
-            for d_v, v, d_now in ((d_b, b, g * dx_now[:, :, None]), (d_c, c, hs * dy_now[:, :, None])):
-                if v.shape[1] == 1:
-                    d_v += d_now.sum_to_size(v.shape)
+        """Blocks last to first. g_t = dLoss/dh_t over all later positions, g_t = C_t dy_t + decay_{t+1} g_{t+1},
+        one multiply-add per position; then every gradient is a whole-block product with g: the inputs' (g B),
+        B's (g dx), C's (h dy), the log-decays' (g_t decay_t h_{t-1}, none on the floor)."""
+        dl, a, xs, bs, cs, hs = ctx.saved_tensors
+        t, bsz, n, e = hs.shape
+        dys = _major(dy)  # (T, B, E)
+        per_b, per_c = _per_row(hs, bs), _per_row(hs, cs)
+        d_dx, d_delta, d_a = torch.empty_like(xs), dl.new_empty(t, dl.shape[1], e), torch.zeros_like(a)
+        d_b = torch.empty_like(bs) if per_b else hs.new_zeros(bsz, n, e)
+        d_c = torch.empty_like(cs) if per_c else hs.new_zeros(bsz, n, e)
+        carry = None  # decay_t g_t at the first position t of the block after: what it sends back
+        for start in reversed(range(0, t, CHUNK)):
+            now = slice(start, start + CHUNK)
+            decay, above = _decays(dl[now], a, ctx.floored)  # (L, B or 1, N, E)
+            g = torch.mul(_at(cs, now), dys[now][:, :, None])  # (L, B, N, E): C_t dy_t, made g in place
+            if carry is not None:
+                g[-1].add_(carry)
+            for j in range(g.shape[0] - 2, -1, -1):
+                g[j].addcmul_(decay[j + 1], g[j + 1])
+            carry = decay[0] * g[0]
+            d_dx[now] = _sum_n(g, _at(bs, now))
+            for d_v, v, product in ((d_b, bs, _sum_e(g, xs[now], _at(bs, now))),
+                                    (d_c, cs, _sum_e(hs[now], dys[now], _at(cs, now)))):
+                if _per_row(hs, v):
+                    d_v[now] = product
                 else:
-                    d_v[:, now] = d_now.sum_to_size(d_v[:, now].shape)
-        return d_delta, d_a, d_dx, d_b, d_c, None
+                    d_v += product
+            length = g.shape[0]
+            d_log = g.mul_(decay)  # g_t decay_t h_{t-1}, in place; zero at t = 0, where h_{-1} = 0
+            if start:
+                d_log.mul_(hs[start - 1 : start - 1 + length])
+            else:
+                d_log[1:].mul_(hs[: length - 1])
+                d_log[0].zero_()
+            if above is not None:
+                d_log.mul_(above)
+            d_a += (d_log * dl[now][:, :, None]).sum((0, 1))
+            d_delta[now] = d_log.mul_(a).sum(2).sum_to_size(d_delta[now].shape)
+        d_b = d_b if per_b else d_b[None].sum_to_size(bs.shape)
+        d_c = d_c if per_c else d_c[None].sum_to_size(cs.shape)
+        return (d_delta.transpose(0, 1), d_a, d_dx.transpose(0, 1), d_b.transpose(0, 1), d_c.transpose(0, 1), None)
 
 
 def build(ctx: BuildContext) -> SelectiveSSM:

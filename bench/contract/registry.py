@@ -120,11 +120,28 @@ def load(
     saying why (`PluginInfo.status` "empty"), with one line on `err`.
     """
     err = err if err is not None else sys.stderr
-    if entry_points is None:
-        entry_points = autoload()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     reg = Registry()
+    cli = [(s, "environment") for s in os.environ.get(PLUGINS_ENV, "").split(os.pathsep) if s.strip()]
+    cli += [(s, "command line") for s in extra]
+    for spec, _ in cli:
+        _check_exists(spec)
+    for info, loader in _candidates(cli, autoload() if entry_points is None else entry_points, plugins):
+        if not _register(pm, reg, info, loader, err):
+            continue
+        _collect(pm, reg, info, err)
+        if not info.provides and info.status == "ok":
+            info.status = "empty"
+            info.errors.append(_registers_nothing(info.module))
+            print(f"seqbench: plugin '{info.name}' ({info.source}) {info.errors[-1]}", file=err)
+    return reg
+
+
+def _candidates(cli: list[tuple[str, str]], entry_points: bool, plugins: Iterable[tuple[str, Any]]
+                ) -> list[tuple[PluginInfo, Callable[[], Any]]]:
+    """Every plugin to load, in `load`'s order, each with what imports it: built-ins, entry points (if
+    `entry_points`), the `plugins` objects, then the named modules (`cli`: spec and source)."""
     candidates: list[tuple[PluginInfo, Callable[[], Any]]] = []
     for pkg in BUILTIN_PACKAGES:
         for mod in _submodules(pkg):
@@ -137,44 +154,41 @@ def load(
     for name, obj in plugins:
         candidates.append((PluginInfo(name, str(getattr(obj, "__version__", "unknown")), "api", key=name),
                            lambda o=obj: o))
-    from_env = [p for p in os.environ.get(PLUGINS_ENV, "").split(os.pathsep) if p.strip()]
-    cli = [(s, "environment") for s in from_env] + [(s, "command line") for s in extra]
     for spec, source in cli:
         candidates.append((PluginInfo(spec, "unknown", source, key=_cli_key(spec)),
                            lambda s=spec: _import_cli_plugin(s)))
+    return candidates
 
-    for spec, _ in cli:
-        _check_exists(spec)
-    for info, loader in candidates:
+
+def _register(pm: pluggy.PluginManager, reg: Registry, info: PluginInfo, loader: Callable[[], Any],
+              err: TextIO) -> bool:
+    """Import one plugin and register it with pluggy; False when it is not to be collected: loaded already under
+    another source (one line on `err`), or broken (`_fail`: one line, or a `UserError` for a plugin the user
+    named)."""
+    try:
+        obj = loader()
+        if info.source in EXPLICIT:
+            info.version = str(getattr(obj, "__version__", "") or "unversioned")
+        already = pm.get_name(obj)
+        if already is not None:  # e.g. -p pkg for a package that is also installed as an entry point
+            source, _, first = already.partition(":")
+            print(f"seqbench: plugin '{info.name}' ({info.source}) is already loaded as {source} plugin "
+                  f"'{first}'; not loaded twice", file=err)
+            return False
+        info.module = obj
+        reg.plugins.append(info)
+        pm.register(obj, name=f"{info.source}:{info.name}")
         try:
-            obj = loader()
-            if info.source in ("command line", "environment"):
-                info.version = str(getattr(obj, "__version__", "") or "unversioned")
-            already = pm.get_name(obj)
-            if already is not None:  # e.g. -p pkg for a package that is also installed as an entry point
-                source, _, first = already.partition(":")
-                print(f"seqbench: plugin '{info.name}' ({info.source}) is already loaded as {source} plugin "
-                      f"'{first}'; not loaded twice", file=err)
-                continue
-            info.module = obj
+            pm.check_pending()  # a hook name the contract does not know is a typo, not a silent no-op
+        except pluggy.PluginValidationError:
+            pm.unregister(name=f"{info.source}:{info.name}")
+            raise
+    except (Exception, SystemExit) as e:  # a broken plugin must not take the host down, not even by sys.exit
+        if info not in reg.plugins:
             reg.plugins.append(info)
-            pm.register(obj, name=f"{info.source}:{info.name}")
-            try:
-                pm.check_pending()  # a hook name the contract does not know is a typo, not a silent no-op
-            except pluggy.PluginValidationError:
-                pm.unregister(name=f"{info.source}:{info.name}")
-                raise
-        except (Exception, SystemExit) as e:  # a broken plugin must not take the host down, not even by sys.exit
-            if info not in reg.plugins:
-                reg.plugins.append(info)
-            _fail(info, f"could not load: {_why(e)}", err, fatal=True)
-            continue
-        _collect(pm, reg, info, err)
-        if not info.provides and info.status == "ok":
-            info.status = "empty"
-            info.errors.append(_registers_nothing(obj))
-            print(f"seqbench: plugin '{info.name}' ({info.source}) {info.errors[-1]}", file=err)
-    return reg
+        _fail(info, f"could not load: {_why(e)}", err, fatal=True)
+        return False
+    return True
 
 
 EXPLICIT = ("command line", "environment")  # sources of plugins the user named: one that cannot load stops the command

@@ -94,6 +94,21 @@ def merge(sources: Sequence[Path], out: Path) -> Merged:
         if not any(records_dir(src).glob("*.json")):
             raise UserError(f"No records were found in {src} (looked in {records_dir(src)})")
     result = Merged(out)
+    seen, spare, bad_in_out = _survey(sources, out, result)
+    if result.inputs and len(result.bad) == result.inputs:  # nothing to merge: bad input, not a partial merge
+        more = f" (and {result.inputs - 1} more)" if result.inputs > 1 else ""
+        raise UserError(f"no readable record in {', '.join(map(str, sources))}: {result.bad[0]}{more}; nothing was "
+                        f"merged into {out}")
+    _write(out, seen, spare, bad_in_out, result)
+    result.held = len(seen)
+    return result
+
+
+def _survey(sources: Sequence[Path], out: Path, result: Merged
+            ) -> tuple[dict[str, _Seen], dict[str, Path], set[str]]:
+    """Read every record of `out` and `sources`, counting into `result`: the first copy of each cell id, a spare
+    file per artifact name (from a later, identical copy of its record), and the unreadable files in `out`. A cell
+    with different results in two folders is a `UserError`, before anything is written."""
     seen: dict[str, _Seen] = {}
     spare: dict[str, Path] = {}  # artifact name -> its file in a later, identical copy of the record
     bad_in_out: set[str] = set()
@@ -125,10 +140,12 @@ def merge(sources: Sequence[Path], out: Path) -> Merged:
             for a in _artifacts(record):
                 if (records_dir(folder) / a).is_file():
                     spare.setdefault(a, records_dir(folder) / a)
-    if result.inputs and len(result.bad) == result.inputs:  # nothing to merge: bad input, not a partial merge
-        more = f" (and {result.inputs - 1} more)" if result.inputs > 1 else ""
-        raise UserError(f"no readable record in {', '.join(map(str, sources))}: {result.bad[0]}{more}; nothing was "
-                        f"merged into {out}")
+    return seen, spare, bad_in_out
+
+
+def _write(out: Path, seen: dict[str, _Seen], spare: dict[str, Path], bad_in_out: set[str], result: Merged) -> None:
+    """Copy into `out` the artifacts and then the records it lacks; refused, writing nothing, where that would
+    replace an unreadable file of `out` or an artifact file that differs."""
     todo = [(cid, s) for cid, s in seen.items() if s.folder.resolve() != out.resolve()]
     clobber = sorted(f"{cid}.json" for cid, _ in todo if f"{cid}.json" in bad_in_out)
     if clobber:
@@ -147,5 +164,3 @@ def merge(sources: Sequence[Path], out: Path) -> Merged:
     for cid, s in todo:
         write_atomic(record_path(out, cid), s.text)
         result.written.append(cid)
-    result.held = len(seen)
-    return result

@@ -182,35 +182,14 @@ def _document(records, df, tables, names, data, out, source, bad, metric, aligne
     if rows:
         doc.heading(2, "Learning-rate sweep")
         doc.caption(sweeps.CAPTION)
-        doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
+        _cells(doc, headers, rows)
     headers, rows = brackets.document_cells(df)
     if rows:  # records that carry validation free-running accuracy (`metrics.val.best_val_gen_acc`)
         doc.heading(2, "Reach from validation brackets")
         doc.caption(brackets.caption(brackets.reach_brackets(df)))
-        doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
+        _cells(doc, headers, rows)
     for t in tables:
-        doc.heading(2, t.task)
-        doc.caption(t.caption)
-        doc.table(render.accuracy_document(t, "markdown"), render.accuracy_document(t, "html"))
-        _images(doc, names, [f"accuracy-{slug(t.task)}"], t.task)
-        _gradients(doc, df, names, t.task)
-        doc.caption(render.details_caption(t))
-        doc.table(render.details_document(t, "markdown"), render.details_document(t, "html"))
-        if t.task in tasks_with_bleu(df):
-            headers, rows = quality_cells(df, t.task)
-            doc.caption(quality_caption(df, t.task))
-            doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
-        headers, rows = bleu_length.document_cells(df, t.task)
-        if rows:
-            doc.caption(bleu_length.caption(df, t.task))
-            doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
-        headers, rows = bleu_compute.document_cells(df, t.task)
-        if rows:  # validations that scored BLEU, in cells whose training FLOPs were counted
-            doc.caption(bleu_compute.caption(df, t.task))
-            doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))
-        _images(doc, names, [f"{kind}-{slug(t.task)}" for kind in KINDS if kind not in ("accuracy", "gradients")],
-                t.task)
-        _alignments(doc, [a for a in aligned[0] if a[0] == t.task])
+        _task_section(doc, df, t, names, [a for a in aligned[0] if a[0] == t.task])
     if aligned[1]:
         doc.heading(2, "Alignments not drawn")
         doc.items(aligned[1])
@@ -227,3 +206,34 @@ def _document(records, df, tables, names, data, out, source, bad, metric, aligne
     doc.heading(2, "Data")
     doc.links(list(data.items()))
     return doc
+
+
+def _task_section(doc: Doc, df, t, names: dict, aligned: list) -> None:
+    """One task's section: its accuracy table and figure, gradients, details, text-metric tables (quality, BLEU
+    by source length, BLEU against compute) where the records have them, its other figures, its alignments."""
+    doc.heading(2, t.task)
+    doc.caption(t.caption)
+    doc.table(render.accuracy_document(t, "markdown"), render.accuracy_document(t, "html"))
+    _images(doc, names, [f"accuracy-{slug(t.task)}"], t.task)
+    _gradients(doc, df, names, t.task)
+    doc.caption(render.details_caption(t))
+    doc.table(render.details_document(t, "markdown"), render.details_document(t, "html"))
+    if t.task in tasks_with_bleu(df):
+        doc.caption(quality_caption(df, t.task))
+        _cells(doc, *quality_cells(df, t.task))
+    headers, rows = bleu_length.document_cells(df, t.task)
+    if rows:
+        doc.caption(bleu_length.caption(df, t.task))
+        _cells(doc, headers, rows)
+    headers, rows = bleu_compute.document_cells(df, t.task)
+    if rows:  # validations that scored BLEU, in cells whose training FLOPs were counted
+        doc.caption(bleu_compute.caption(df, t.task))
+        _cells(doc, headers, rows)
+    _images(doc, names, [f"{kind}-{slug(t.task)}" for kind in KINDS if kind not in ("accuracy", "gradients")],
+            t.task)
+    _alignments(doc, aligned)
+
+
+def _cells(doc: Doc, headers, rows) -> None:
+    """A table of cells, in the report's two formats."""
+    doc.table(document_table(headers, rows, "markdown"), document_table(headers, rows, "html"))

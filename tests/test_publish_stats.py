@@ -181,6 +181,61 @@ def test_order_statistic_ranks_have_the_coverage_they_claim():
     assert order_statistic_ranks(5) == (1, 0.9375)  # 5 seeds: the range, which covers 93.75%
 
 
+def test_order_statistic_ranks_are_the_widest_k_at_every_level():
+    """Brute force over every k up to the median's rank, at levels down to 0.01 (where k reaches the median's own
+    rank for an even n: coverage C(n, n/2) / 2^n, 0.14 at n = 30), and at a level equal to a coverage (5 seeds,
+    k = 2: 1 - 2 * 6/32 = 0.625), which that k still meets."""
+    from seqbench.publish.stats import order_statistic_ranks
+
+    def coverage(n: int, k: int) -> float:
+        return 1 - 2 * sum(math.comb(n, j) for j in range(k)) / 2 ** n
+
+    for n in range(1, 31):
+        for level in (0.01, 0.3, 0.5, 0.8, 0.95, 0.99):
+            meets = [k for k in range(1, (n + 1) // 2 + 1) if coverage(n, k) >= level - 1e-12]
+            k = max(meets) if meets else 1
+            assert order_statistic_ranks(n, level) == (k, pytest.approx(coverage(n, k))), (n, level)
+    assert order_statistic_ranks(5, 0.625) == (2, 0.625)
+
+
+def test_interval_errors_name_what_is_wrong():
+    from seqbench.publish.stats import ReachInterval, pass_count, reach_interval
+
+    with pytest.raises(ValueError, match=r"^wilson needs n > 0 examples, got 0$"):
+        wilson(0.5, 0)
+    for k, n in ((0, 0), (6, 5), (-1, 5)):
+        with pytest.raises(ValueError, match=rf"^pass_count needs 0 <= k <= n and n > 0, got k={k}, n={n}$"):
+            pass_count(k, n)
+    one = pass_count(1, 1)  # one seed is a count too
+    assert (one.mean, one.lo, one.hi, one.n) == (1.0, pytest.approx(0.025), 1.0, 1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        reach_interval([(8, 16)]).median = 3.0  # type: ignore[misc]
+    assert dataclasses.is_dataclass(ReachInterval)
+
+
+def test_bootstrap_mean_is_scipys_with_its_stated_settings():
+    """The defaults the docstring states (seed 0, 9999 resamples, percentile) against scipy called directly; two
+    distinct seeds get an interval, equal seeds a zero-width one."""
+    import numpy as np
+
+    from seqbench.publish.stats import bootstrap_mean
+
+    xs = [0.1, 0.5, 0.9, 0.3, 0.75]
+    want = stats.bootstrap((np.array(xs),), np.mean, confidence_level=0.95, method="percentile", n_resamples=9999,
+                           rng=np.random.default_rng(0)).confidence_interval
+    got = bootstrap_mean(xs)
+    assert (got.lo, got.hi, got.n, got.method) == (want.low, want.high, 5, "bootstrap")
+    two = bootstrap_mean([0.2, 0.8])
+    assert two.lo < two.mean < two.hi and two.method == "bootstrap"
+    assert bootstrap_mean([0.5, 0.5, 0.5]) == stats_interval(0.5, 0.5, 0.5, 3, "bootstrap")
+
+
+def stats_interval(*fields):
+    from seqbench.publish.stats import Interval
+
+    return Interval(*fields)
+
+
 def test_reach_interval_from_brackets_with_censored_seeds():
     from seqbench.publish.stats import reach_interval
 

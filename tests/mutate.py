@@ -1,0 +1,110 @@
+"""Mutation testing of the core modules with mutmut (2.x): does the test suite notice when the code is wrong?
+Not a test module, and not part of the default test run (minutes to hours on a CPU).
+
+    python tests/mutate.py [MODULE ...]     # default: every module in CORE; `mutmut results` lists survivors
+
+For each module mutmut changes one thing at a time (an operator, a constant, a comparison) and runs the module's
+tests; a mutant the tests miss "survives". mutmut starts its test command once per mutant, and a fresh Python that
+imports torch, pandas and scipy takes seconds before the first test runs; so this script keeps one server process
+with those libraries imported and forks it per mutant (the child imports seqbench from disk, mutant included, and
+runs pytest), and mutmut's test command is this script's client, which asks the server and exits with pytest's
+status. Run it on a clean tree (mutmut edits the module in place while it runs and restores it at the end).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = {  # module -> the tests that speak for it
+    "bench/records/schema.py": ["tests/test_future_records.py", "tests/test_names.py"],
+    "bench/publish/stats.py": ["tests/test_publish_stats.py"],
+    "bench/publish/reach.py": ["tests/test_publish_stats.py", "tests/test_summary_protocol.py"],
+    "bench/publish/brackets.py": ["tests/test_brackets.py"],
+    "bench/publish/views.py": ["tests/test_summary_protocol.py", "tests/test_sweep.py", "tests/test_brackets.py"],
+    "bench/run/search.py": ["tests/test_search.py"],
+    "bench/run/config.py": ["tests/test_config_properties.py", "tests/test_config_sources.py"],
+}
+PYTEST = ["-x", "-q", "-n", "0", "-p", "no:cacheprovider", "-m", "not slow"]
+
+
+def serve(path: str) -> None:
+    """Answer each connection's test files with pytest's exit status, running pytest in a fork of this process."""
+    import pandas  # noqa: F401  (imported once here, so that no forked child pays for them)
+    import pytorch_lightning  # noqa: F401
+    import pytest
+    import scipy.stats  # noqa: F401
+    import torch  # noqa: F401
+
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(path)
+        server.listen()
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                tests = json.loads(conn.makefile().readline())
+                if tests == "stop":
+                    return
+                pid = os.fork()
+                if pid == 0:  # the child: seqbench and the tests are imported from disk, the mutant with them
+                    os.chdir(ROOT)
+                    quiet = os.open(os.devnull, os.O_WRONLY)  # mutmut reads only the status
+                    os.dup2(quiet, 1)
+                    os.dup2(quiet, 2)
+                    os._exit(int(pytest.main([*PYTEST, *tests])))
+                _, status = os.waitpid(pid, 0)
+                conn.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+
+
+def ask(path: str, message: object) -> int:
+    """Send one request to the server at `path`; its answer (pytest's exit status) or 0 for a stop."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(path)
+        s.sendall((json.dumps(message) + "\n").encode())
+        answer = s.makefile().readline().strip()
+    return int(answer) if answer else 0
+
+
+def mutate(module: str, tests: list[str]) -> None:
+    """mutmut over `module` with `tests`, through a fork server started for it."""
+    path = os.path.join(tempfile.mkdtemp(prefix="seqbench-mut-"), "server.sock")
+    server = subprocess.Popen([sys.executable, __file__, "--serve", path])
+    try:
+        while server.poll() is None and not os.path.exists(path):  # the server imports, then listens
+            time.sleep(0.1)
+        if server.poll() is not None:
+            raise SystemExit(f"mutate: the test server ended before it listened (exit {server.returncode})")
+        client = f"{sys.executable} {__file__} --client {path} {' '.join(tests)}"
+        subprocess.run(["mutmut", "run", "--paths-to-mutate", module, "--runner", client, "--tests-dir", "tests",
+                        "--no-progress"], cwd=ROOT, check=False)
+    finally:
+        if server.poll() is None:
+            ask(path, "stop")
+            server.wait()
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--serve"]:
+        serve(argv[1])
+        return 0
+    if argv[:1] == ["--client"]:
+        return ask(argv[1], argv[2:])
+    unknown = [m for m in argv if m not in CORE]
+    if unknown:
+        print(f"mutate: not a core module: {', '.join(unknown)}; choose from {', '.join(CORE)}", file=sys.stderr)
+        return 2
+    for module in argv or list(CORE):  # mutmut keeps one module's results at a time: each is printed after its run
+        mutate(module, CORE[module])
+        subprocess.run(["mutmut", "results"], cwd=ROOT, check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

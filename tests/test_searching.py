@@ -67,6 +67,20 @@ def test_each_search_brackets_its_seeds_reach_in_parallel_rounds():
     assert [p.distance for p in by_seed[0].probes[:3]] == [16, 32, 64]
 
 
+def test_a_round_starts_its_longest_distances_first():
+    """A round ends with its last cell; the longest distances are the slowest cells, so they go first."""
+    order: list[list[int]] = []
+    fake = FakeCells({0: 40, 1: 100, 2: 20})
+
+    def run(cells, tasks):
+        order.append([int(c.distance.label) for c in cells])
+        return fake.run(cells, tasks)
+
+    run_search(config(seeds=(0, 1, 2)), REG, fake.read, run)
+    assert any(len(set(r)) > 1 for r in order)  # rounds that mix distances
+    assert all(r == sorted(r, reverse=True) for r in order)
+
+
 def test_a_killed_search_resumes_without_training_a_finished_probe_again():
     whole = FakeCells({0: 40, 1: 100})
     done = run_search(config(), REG, whole.read, whole.run)

@@ -151,6 +151,8 @@ def run_search(cfg: C.RunConfig, reg: Registry, read: Callable[[], Iterable[Reco
         if not wanted:
             return states
         cells = list({cell.cell_id: cell for cell, _ in wanted}.values())  # two searches may ask for one cell
+        cells.sort(key=lambda cell: -cell.distance.hi)  # longest first: a round waits for its last cell, and the
+        # longest distances are its slowest cells, so they start first and the short ones fill the other slots
         tasks = {(cell.task, cell.distance): task for cell, task in wanted if task is not None}
         if not run_cells(cells, tasks):
             return states

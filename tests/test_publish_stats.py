@@ -108,6 +108,27 @@ def test_reach_threshold_is_per_point_and_order_free():
     assert seed_reach([], [], []) is None
 
 
+def test_reach_skips_points_it_cannot_place_and_a_point_at_the_midpoint_is_the_fall():
+    """Distances at or below 0 and non-finite accuracies are left out (no log of 0, no NaN in the interpolation);
+    a point exactly at its midpoint is where the curve falls."""
+    mids = [0.5] * 3
+    assert seed_reach([0, 4, 8], [0.0, 1.0, 0.0], mids).value == pytest.approx(math.sqrt(4 * 8))  # not "below 0"
+    assert seed_reach([1, 2, 4], [0.0, 1.0, 0.0], mids) == seed_reach([1], [0.0], [0.5])  # 1 is a distance
+    assert seed_reach([1, 2, 4], [0.0, 1.0, 0.0], mids).censored == "below"
+    assert seed_reach([2, 4, 8], [1.0, math.nan, 0.0], mids).value == pytest.approx(4.0)  # 2 to 8, halfway in log
+    assert seed_reach([2, 4, 8], [1.0, 0.5, 0.0], mids).value == pytest.approx(4.0)  # at the midpoint at 4
+
+
+def test_reach_values_are_frozen_and_closed_unless_said():
+    from seqbench.publish.reach import Reach, SeedReach
+
+    r = Reach(8.0, 8.0, 8.0, 1, 0, 0, 2.0, 32.0, "none")
+    assert r.lo_open is False and r.hi_open is False
+    for obj, field in ((r, "value"), (SeedReach(3.0), "value")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, field, 1.0)
+
+
 def test_reach_across_seeds_is_geometric_with_t_on_log2():
     from seqbench.publish.reach import SeedReach
 

@@ -148,6 +148,22 @@ def test_learning_rate_axis_and_single_rate_cover_each_other(tmp_path, capsys):
     assert sorted({c["lr"] for c in cells}) == ["0.001", "0.003"] and "replaces train.lr" in err
 
 
+def test_a_rate_axis_or_a_sweep_replaces_a_lower_sources_rate_tables():
+    """The quick profile's [lr.copy] and [lr.cloze] tables (the reference sweep's choices) give way to a learning-rate
+    axis or to `sweep.enabled = true` from a higher source, with a note; `sweep.enabled = false` keeps them."""
+    reg = registry.load(entry_points=False)
+    quick = resolve.resolve(sources.gather(None, None, {}, []), reg)
+    assert quick.lr_table["copy"] == {"rnn": 1e-3, "lstm": 3e-3} and quick.lr_table["cloze"] == {"rnn": 1e-2}
+    swept = sources.gather(None, None, {}, ["sweep.enabled=true"])
+    assert "lr" not in swept.data and any("sweep.enabled from" in n and "replaces lr.copy.rnn" in n
+                                          for n in swept.notes)
+    assert resolve.resolve(swept, reg).sweep.enabled and not resolve.resolve(swept, reg).lr_table
+    kept = sources.gather(None, None, {}, ["sweep.enabled=false"])
+    assert resolve.resolve(kept, reg).lr_table == quick.lr_table and not kept.notes
+    axis = sources.gather(None, None, {"matrix": {"lrs": [1e-3, 3e-3]}}, [])
+    assert "lr" not in axis.data and resolve.resolve(axis, reg).matrix.lrs == (1e-3, 3e-3)
+
+
 def test_architecture_training_defaults_lose_to_any_configured_value():
     arch = ArchSpec(name="fussy", description="wants its own lr", kind="mixer", build=lambda ctx: None,
                     train={"lr": 0.0123})

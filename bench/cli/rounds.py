@@ -14,22 +14,12 @@ from seqbench.contract.errors import plural
 def round_runner(args: argparse.Namespace, cfg, reg, out: Path, logger, what: str, noun: str):
     """A function that runs one round of cells (sweep cells, search probes) as a matrix: resumable, parallel, on the
     executor the flags ask for. -> (run_cells(cells, tasks) -> False when interrupted, the sizes of rounds run)."""
-    from seqbench.run import executors, runner
-
-    command, device, timed, jobs = placing.placement(args, cfg)
     rounds: list[int] = []
 
     def run_cells(cells: list, tasks: dict) -> bool:
-        executor = placing.executor(args, reg, device, jobs, len(cells), out)  # a matrix run shuts its executor down
-        threads = args.threads or executors.default_threads(device, executor.slots, timed)
         rounds.append(len(cells))
-        print(f"seqbench: {what} round {len(rounds)}: {plural(len(cells), noun)} -> {out}", file=sys.stderr)
-        summary = runner.run_matrix(cfg, reg, cells, tasks, out, executor=executor,
-                                    load=executors.PluginLoad.here(args.plugins), threads=threads,
-                                    retry_failed=args.retry_failed, command=command, logger=logger,
-                                    live=False if args.no_progress else None, verbose=args.verbose,
-                                    keep_weights=args.keep_weights)
-        return not summary.interrupted
+        label = f"{what} round {len(rounds)}: "
+        return not placing.run_cells(args, cfg, reg, cells, tasks, out, logger, label=label, noun=noun).interrupted
 
     return run_cells, rounds
 

@@ -83,30 +83,9 @@ def _list_cells(cells: list) -> None:
 
 def _run_matrix(args: argparse.Namespace, cfg, reg, cells: list, tasks: dict, out: Path, logger) -> int:
     """Every planned cell on the executor the flags ask for; then the table of their records and a summary line."""
-    from seqbench.run import executors, runner
+    from seqbench.run import runner
 
-    command, device, timed, jobs = placing.placement(args, cfg)
-    if timed and device == "cpu" and args.jobs is None and len(cells) > 1:
-        print(f"seqbench: note: train.max_time gives every cell the same time: they run one at a time on all "
-              f"{executors.cpu_count()} CPU cores, so that each has the same machine (--jobs, --threads to change)",
-              file=sys.stderr)
-    if device == "cuda" and jobs > executors.default_jobs(device, cfg.train.devices):
-        jobs = executors.default_jobs(device, cfg.train.devices)
-        print(f"seqbench: note: --jobs lowered to {jobs}: each cell has {cfg.train.devices} GPU(s) of its own",
-              file=sys.stderr)
-    executor = placing.executor(args, reg, device, jobs, len(cells), out)
-    from seqbench.run import cell as cell_runner
-
-    cell_runner.SHOW_TRACEBACKS = bool(args.debug)  # --debug runs cells in this process: their tracebacks show
-    threads = args.threads or executors.default_threads(device, executor.slots, timed)
-    print(f"seqbench: {plural(len(cells), 'cell')} -> {out}; {min(executor.slots, len(cells))} at a time"
-          f"{f', {threads} CPU thread(s) each' if device == 'cpu' else ''}", file=sys.stderr)
-    summary = runner.run_matrix(cfg, reg, cells, tasks, out, executor=executor,
-                                load=executors.PluginLoad.here(args.plugins), threads=threads, rerun=args.rerun,
-                                retry_failed=args.retry_failed, command=command,
-                                logger=logger,
-                                live=False if args.no_progress else None, verbose=args.verbose,
-                                keep_weights=args.keep_weights)
+    summary = placing.run_cells(args, cfg, reg, cells, tasks, out, logger, rerun=args.rerun)
     if summary.interrupted:
         left = [c for c in cells if not runner.finished(out, c.cell_id, keep_weights=args.keep_weights)]
         print(f"seqbench: interrupted. Finished: {len(cells) - len(left)} of {len(cells)} cells "

@@ -13,7 +13,8 @@ Sources, lowest precedence first (the README has this as a table):
 A key set by a source replaces the same key from every lower source. Some keys also *cover* others, because one
 decides what the other would: `matrix.distances` (every task) covers `matrix.task_distances.<task>`;
 `model.d_model` and `matrix.params` cover each other (a fixed width, or widths sized to budgets); `train.lr` and
-`matrix.lrs` cover each other (one learning rate, or a learning-rate axis). When a source sets a key, what it
+`matrix.lrs` cover each other (one learning rate, or a learning-rate axis), and `matrix.lrs` covers the `[lr.<task>]`
+tables, as `sweep.enabled = true` does (the sweep chooses those rates). When a source sets a key, what it
 covers from lower sources is dropped, so a value the user gives explicitly never loses to a profile's; a note on
 stderr says what was dropped. One source that sets two keys covering each other is refused: it must choose.
 """
@@ -45,7 +46,10 @@ COVERS: dict[Path_, tuple[Path_, ...]] = {
     ("model", "d_model"): (("matrix", "params"),),
     ("matrix", "params"): (("model", "d_model"),),
     ("train", "lr"): (("matrix", "lrs"),),
-    ("matrix", "lrs"): (("train", "lr"),),
+    ("matrix", "lrs"): (("train", "lr"), ("lr",)),  # a learning-rate axis, or rates per task and architecture
+}
+COVERS_IF_TRUE: dict[Path_, tuple[Path_, ...]] = {  # keys that cover others only when set to true
+    ("sweep", "enabled"): (("lr",),),  # the sweep chooses the rates that a profile's [lr.<task>] tables would set
 }
 MOVED = {  # keys of seqbench 0.1 -> where they live now
     ("task", "distance"): "matrix.distances",
@@ -196,8 +200,8 @@ def merge(sources: Iterable[Source]) -> Merged:
                 raise ConfigError(f"{src.name}: {'.'.join(path)} moved to {MOVED[path[:2]]} (a matrix axis); "
                                   f"write it there")
         mine = {p for p, _ in items}
-        for path in mine:
-            for covered in COVERS.get(path[:2], ()):
+        for path, value in items:
+            for covered in COVERS.get(path[:2], ()) + (COVERS_IF_TRUE.get(path[:2], ()) if value is True else ()):
                 clash = [p for p in mine if p[: len(covered)] == covered]
                 if clash and covered in COVERS and path[:2] in COVERS[covered]:
                     raise ConfigError(f"{src.name} sets both {'.'.join(path)} and {'.'.join(clash[0])}, which decide "

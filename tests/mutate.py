@@ -8,7 +8,8 @@ tests; a mutant the tests miss "survives". mutmut starts its test command once p
 imports torch, pandas and scipy takes seconds before the first test runs; so this script keeps one server process
 with those libraries imported and forks it per mutant (the child imports seqbench from disk, mutant included, and
 runs pytest), and mutmut's test command is this script's client, which asks the server and exits with pytest's
-status. Run it on a clean tree (mutmut edits the module in place while it runs and restores it at the end).
+status. Run it on a clean tree (mutmut edits the module in place while it runs and restores it at the end). Each
+module's results stay in `.mutmut-cache-NAME`: `cp .mutmut-cache-stats .mutmut-cache && mutmut results` lists them.
 """
 
 from __future__ import annotations
@@ -100,9 +101,13 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"mutate: not a core module: {', '.join(unknown)}; choose from {', '.join(CORE)}", file=sys.stderr)
         return 2
-    for module in argv or list(CORE):  # mutmut keeps one module's results at a time: each is printed after its run
+    for module in argv or list(CORE):  # a cache of its own for each module (mutmut 2.5's cache of several modules
+        cache = ROOT / ".mutmut-cache"  # failed with "Attribute Mutant.line is required"): kept as .mutmut-cache-NAME
+        cache.unlink(missing_ok=True)
         mutate(module, CORE[module])
         subprocess.run(["mutmut", "results"], cwd=ROOT, check=False)
+        if cache.exists():
+            cache.rename(ROOT / f".mutmut-cache-{Path(module).stem}")
     return 0
 
 

@@ -164,6 +164,15 @@ def test_a_rate_axis_or_a_sweep_replaces_a_lower_sources_rate_tables():
     assert "lr" not in axis.data and resolve.resolve(axis, reg).matrix.lrs == (1e-3, 3e-3)
 
 
+def test_a_rate_axis_is_checked_as_learning_rates_before_planning(capsys):
+    """`--lr 1e9` on the default profile (whose [lr.<task>] tables it replaces) is refused in one line, as
+    `train.lr=1e9` is, not by a traceback from the planner (found by the property test of any command line)."""
+    code = main(["run", "--dry-run", "--no-progress", "--arch", "lstm", "--task", "copy", "--lr", "1e9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "matrix.lrs: each rate is a cell's train.lr, and lr: must be at most 10" in err
+    assert "Traceback" not in err
+
+
 def test_architecture_training_defaults_lose_to_any_configured_value():
     arch = ArchSpec(name="fussy", description="wants its own lr", kind="mixer", build=lambda ctx: None,
                     train={"lr": 0.0123})

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = {  # module -> the tests that speak for it
     "bench/records/schema.py": ["tests/test_future_records.py", "tests/test_names.py"],
     "bench/publish/stats.py": ["tests/test_publish_stats.py"],
-    "bench/publish/reach.py": ["tests/test_publish_stats.py", "tests/test_summary_protocol.py"],
+    "bench/publish/reach.py": ["tests/test_publish_stats.py", "tests/test_summary_protocol.py",
+                               "tests/test_publish.py"],  # its tables (grid reach) are tested there
     "bench/publish/brackets.py": ["tests/test_brackets.py"],
     "bench/publish/views.py": ["tests/test_summary_protocol.py", "tests/test_sweep.py", "tests/test_brackets.py"],
     "bench/run/search.py": ["tests/test_search.py"],

@@ -102,8 +102,8 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"mutate: not a core module: {', '.join(unknown)}; choose from {', '.join(CORE)}", file=sys.stderr)
         return 2
-    for module in argv or list(CORE):  # a cache of its own for each module (mutmut 2.5's cache of several modules
-        cache = ROOT / ".mutmut-cache"  # failed with "Attribute Mutant.line is required"): kept as .mutmut-cache-NAME
+    for module in argv or list(CORE):  # a cache of its own for each module, kept as .mutmut-cache-NAME, so that a
+        cache = ROOT / ".mutmut-cache"  # module's results are read alone
         cache.unlink(missing_ok=True)
         mutate(module, CORE[module])
         subprocess.run(["mutmut", "results"], cwd=ROOT, check=False)

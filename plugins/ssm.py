@@ -266,9 +266,9 @@ class _Scan(torch.autograd.Function):
                 g[j].addcmul_(decay[j + 1], g[j + 1])
             carry = decay[0] * g[0]
             d_dx[now] = _sum_n(g, _at(bs, now))
-            for d_v, v, product in ((d_b, bs, _sum_e(g, xs[now], _at(bs, now))),
-                                    (d_c, cs, _sum_e(hs[now], dys[now], _at(cs, now)))):
-                if _per_row(hs, v):
+            for d_v, per_row, product in ((d_b, per_b, _sum_e(g, xs[now], _at(bs, now))),
+                                          (d_c, per_c, _sum_e(hs[now], dys[now], _at(cs, now)))):
+                if per_row:
                     d_v[now] = product
                 else:
                     d_v += product

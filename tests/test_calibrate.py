@@ -57,7 +57,7 @@ def test_a_tiny_model_is_timed_once_then_the_calibration_is_reused_and_plans_ste
     cells, _ = P.plan(planned, reg)
     assert {(c.arch, c.train.max_steps, c.train.max_time) for c in cells} == {
         (a, cal["archs"][a]["max_steps"], None) for a in ("lstm", "gru")}
-    assert all(c.resolved["train"]["max_steps"] == cal["archs"][c.arch]["max_steps"] for c in cells)
+    assert all(c.resolved.train.max_steps == cal["archs"][c.arch]["max_steps"] for c in cells)
     sweep = sweeping.plan(calibrate.apply(config(sweep={"enabled": True, "lrs": [1e-3, 1e-2]}), REG, cal)[0], reg)[0]
     assert {c.train.max_steps for c in sweep} == {cal["archs"][a]["max_steps"] for a in ("lstm", "gru")}
 

@@ -3,12 +3,14 @@ merge, destinations; all as views over records saved through the schema."""
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from _records import edited, make_record
 from seqbench.cli import main
@@ -16,6 +18,7 @@ from seqbench.publish.longform import long_frame, write_long
 from seqbench.publish.render import terminal
 from seqbench.publish.tables import task_tables
 from seqbench.records import store
+from seqbench.records.schema import Record, describe
 
 DISTANCES = (2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -167,7 +170,7 @@ def test_learning_rate_chosen_on_validation_free_running_accuracy_before_loss(tm
 
 def test_same_position_with_different_configs_is_refused(tmp_path, capsys):
     a = make_record("lstm", seed=0)
-    b = make_record("lstm", seed=0, config={**a.config, "eval": {"n_test": 1}})
+    b = make_record("lstm", seed=0, config={**a.config.to_dict(), "eval": {"n_test": 1}})
     save_all(tmp_path / "r", [a, b])
     code, _, err = run(capsys, "table", tmp_path / "r")
     assert code == 2 and "pool them as seeds" in err and err.count("\n") == 1
@@ -206,10 +209,22 @@ def test_long_format_round_trips_csv_and_parquet(tmp_path, res, capsys):
 
 
 def test_long_format_mixed_types_become_text(tmp_path):
+    """A plugin option whose type changed between plugin versions (a number in one record, text in another)."""
     a, b = make_record("lstm", seed=0), make_record("lstm", seed=1)
-    b = edited(b, lambda d: d["config"]["model"].update(d_model="auto"))
+    b = edited(b, lambda d: d["config"]["task_options"].update(alphabet="auto"))
     back = pd.read_parquet(write_long([a, b], tmp_path / "x.parquet"))
-    assert sorted(back["config.model.d_model"].unique()) == [str(a.config["model"]["d_model"]), "auto"]
+    assert sorted(back["config.task_options.alphabet"].unique()) == [str(a.config.task_options["alphabet"]), "auto"]
+
+
+def test_a_misspelt_setting_in_a_records_config_is_refused():
+    """The record's configuration is typed: an unknown key or a value of the wrong type names the field."""
+    good = make_record("lstm", seed=0).to_dict()
+    for section, key, value in (("train", "lrr", 0.1), ("model", "d_model", "auto"), ("eval", "n_test", [1])):
+        bad = copy.deepcopy(good)
+        bad["config"][section][key] = value
+        with pytest.raises(ValidationError) as e:
+            Record.model_validate(bad)
+        assert describe(e.value).startswith(f"config.{section}.{key}:")
 
 
 # --- plots ------------------------------------------------------------------------------------------------------
@@ -357,10 +372,10 @@ def test_report_summary_first_then_tasks_figures_environment_config_commands(res
 
 
 def test_report_configuration_shows_each_task_its_own_options(tmp_path, capsys):
-    copy = make_record("lstm", "copy", config={"model": {"d_model": 8, "params": []}, "train": {"lr": 0.01},
+    copy = make_record("lstm", "copy", config={"model": {"d_model": 8}, "train": {"lr": 0.01},
                                                "task_options": {"alphabet": 8, "test_delays": []},
                                                "arch_options": {}})
-    trans = make_record("lstm", "translation", config={"model": {"d_model": 8, "params": []}, "train": {"lr": 0.01},
+    trans = make_record("lstm", "translation", config={"model": {"d_model": 8}, "train": {"lr": 0.01},
                                                        "task_options": {"n_nouns": 12, "data_dir": None},
                                                        "arch_options": {}})
     save_all(tmp_path / "r", [copy, trans])

@@ -84,7 +84,7 @@ def test_shapes_refuses_records_of_no_probe():
 
 def test_the_command_reads_the_probe_folders_below_a_parent(tmp_path, capsys):
     for r in _selection_records():
-        on = r.config["arch_options"]["selective"]
+        on = r.config.arch_options["selective"]
         store.save(tmp_path / "shapes" / "selective-copy" / ("s6" if on else "lti"), r)
     assert main(["shapes", str(tmp_path / "shapes"), "--format", "markdown"]) == 0
     out = capsys.readouterr().out

@@ -70,7 +70,7 @@ def test_keep_weights_writes_one_file_per_cell_named_by_its_record(kept):
     for r in loaded.records:
         assert r.artifacts == {"weights": f"{r.cell_id}.safetensors"}
         about = weights.read_about(store.records_dir(kept[1]) / r.artifacts["weights"])
-        assert about["cell_id"] == r.cell_id and about["arch"] == r.arch and about["config"] == r.config
+        assert about["cell_id"] == r.cell_id and about["arch"] == r.arch and about["config"] == r.config.to_dict()
     assert not list(store.records_dir(kept[1]).glob(".*"))  # no temporary files
 
 

@@ -19,6 +19,8 @@ from typing import Any, Literal, Optional, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, field_validator, model_validator
 
+from seqbench.records.settings import CellConfig
+
 SCHEMA = 2
 READABLE = (1, 2)  # schema versions this seqbench reads
 STATUSES = ("ok", "diverged", "oom", "failed")
@@ -194,8 +196,26 @@ class PluginRef(_Strict):
     digest: Optional[str] = None  # sha256 of the plugin's source files: a code change changes the cell id
 
 
+class Header(_Strict):
+    """What a cell is, before any result: the part of its record that planning fixes (`seqbench.run.plan.Cell`)."""
+
+    cell_id: str = Field(pattern=r"^[0-9a-f]{8,64}$")
+    arch: str = Field(min_length=1)
+    task: str = Field(min_length=1)
+    distance: str  # the distance setting: "16", or a mixed range "1-64"
+    seed: int = Field(ge=0)
+    params_budget: Optional[int] = Field(default=None, ge=1)
+    lr: Optional[FiniteFloat] = Field(default=None, gt=0)  # the peak learning rate the cell trains with
+    config: CellConfig  # the resolved configuration of the cell
+    plugins: dict[str, PluginRef]  # "arch", "task", "host"
+    params: Optional[int] = Field(default=None, ge=0)  # planned on the meta device; the cell counts its own
+    chance: Optional[float] = Field(default=None, ge=0.0, le=1.0)
+    command: Optional[str] = None
+
+
 class Record(_Strict):
-    """One finished cell."""
+    """One finished cell. Built by `Record.ok` or `Record.failed` from the cell's `Header`; read from files by
+    `seqbench.records.store` (`Record.model_validate`)."""
 
     schema_: int = Field(alias="schema")
     cell_id: str = Field(pattern=r"^[0-9a-f]{8,64}$")
@@ -206,8 +226,8 @@ class Record(_Strict):
     seed: int = Field(ge=0)
     params_budget: Optional[int] = Field(default=None, ge=1)
     lr: Optional[FiniteFloat] = Field(default=None, gt=0)  # the peak learning rate the cell trained with
-    config: dict[str, Any]  # the resolved configuration of the cell
-    plugins: dict[str, PluginRef | str]  # "arch", "task" (schema 1: "name==version" text)
+    config: CellConfig  # the resolved configuration of the cell
+    plugins: dict[str, PluginRef | str]  # "arch", "task", "host" (schema 1: "name==version" text)
     params: Optional[int] = Field(default=None, ge=0)
     chance: Optional[float] = Field(default=None, ge=0.0, le=1.0)
     metrics: Metrics = Metrics()
@@ -220,6 +240,22 @@ class Record(_Strict):
     artifacts: dict[str, str] = {}  # name -> file beside the record (relative), e.g. weights
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @classmethod
+    def ok(cls, header: Header, *, metrics: Metrics, throughput: Throughput, env: Env, times: Times,
+           warnings: list[str] = (), artifacts: dict[str, str] | None = None) -> "Record":
+        """The record of a cell that trained and was tested."""
+        return cls(schema=SCHEMA, status="ok", **dict(header), metrics=metrics, throughput=throughput, env=env,
+                   times=times, error=None, warnings=list(warnings), artifacts=artifacts or {})
+
+    @classmethod
+    def failed(cls, header: Header, *, error: Error, env: Env, times: Times, status: Status = "failed",
+               warnings: list[str] = ()) -> "Record":
+        """The record of a cell that did not finish: diverged (with the step), oom or failed, and why."""
+        if status == "ok":
+            raise ValueError("Record.failed needs a status other than ok")
+        return cls(schema=SCHEMA, status=status, **dict(header), env=env, times=times, error=error,
+                   warnings=list(warnings))
 
     @field_validator("schema_")
     @classmethod

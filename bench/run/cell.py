@@ -11,7 +11,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -30,7 +30,8 @@ from seqbench.contract.registry import Registry
 from seqbench.host.sizing import build_model, count_params
 from seqbench.contract.specs import PAD, Task
 from seqbench.records.distance import edges_to_bins
-from seqbench.records.schema import SCHEMA, Record, describe
+from seqbench.records.schema import (Env, Error, Header, Metrics, Record, Status, Throughput, Times, Validation,
+                                     describe)
 from seqbench.run.config import EvalConfig, TrainConfig
 from seqbench.run import gradients, weights
 from seqbench.run.data import TaskData, stream_seed
@@ -50,6 +51,9 @@ NOISE = ("LeafSpec", "transfer_batch_to_device", "litlogger", "does not have man
          "IterableDataset", "has `shuffle=True`", "GPU available but not used", "TPU available", "HPU available",
          "that has no `len()`", "log_every_n_steps", "the sum of the validation", "Checkpoint directory")
 
+
+RECORD_PARTS = {m.__name__ for m in (Metrics, Throughput, Validation, Record)}  # a ValidationError of these: the
+# cell's results broke the record's schema (any other comes from a plugin's own code)
 
 SHOW_TRACEBACKS = False  # `run --debug` (cells then run in its process): a failed cell's traceback on stderr too
 
@@ -85,7 +89,7 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
     cell, train_cfg = inputs.cell, inputs.cell.train
     flushing = denormals_flushed()
     started, t0, cpu0 = now(), time.monotonic(), time.process_time()
-    record = _new_record(inputs)
+    header = cell.header(inputs.command, None if inputs.task is None else inputs.task.chance)
     work = Path(inputs.work) if inputs.work else Path(tempfile.mkdtemp(prefix="seqbench-"))
     ran = _Ran(torch.device("cpu"), train_cfg.precision)
     with warnings.catch_warnings(record=True) as caught:
@@ -93,42 +97,47 @@ def run_cell(inputs: CellInputs, reg: Registry, on_progress: Callable[[dict], No
         try:
             if cell.fault is not None:
                 raise cell.fault
-            if not _train_and_test(inputs, reg, record, work, on_progress, ran, t0):
+            if not _train_and_test(inputs, reg, work, on_progress, ran, t0):
                 return None  # rank zero tests and returns the record
         except (Exception, SystemExit) as e:  # a plugin that raises (or calls sys.exit) must not sink the matrix
-            _failed(record, e, cell, reg)
+            ran.error = _error(e, cell, reg)
         finally:
             torch.set_flush_denormal(flushing)  # a cell in the caller's process leaves its float mode as it was
             shutil.rmtree(work, ignore_errors=True)
             if ran.device.type == "cuda":  # the model is gone with _train_and_test's frame
                 torch.cuda.empty_cache()
-    record["warnings"] = _kept(caught)
-    record["env"] = environment(ran.device, train_cfg.accelerator, ran.precision)
-    record["times"] = {"started": started, "finished": now(), "wall_s": round(time.monotonic() - t0, 3),
-                       "train_s": None if ran.train_s is None else round(ran.train_s, 3),
-                       "cpu_s": round(time.process_time() - cpu0, 3), "load_avg": load_average()}
-    return _validated(record, cell, reg)
+    env = environment(ran.device, train_cfg.accelerator, ran.precision)
+    times = Times(started=started, finished=now(), wall_s=round(time.monotonic() - t0, 3),
+                  train_s=None if ran.train_s is None else round(ran.train_s, 3),
+                  cpu_s=round(time.process_time() - cpu0, 3), load_avg=load_average())
+    return _record(header.model_copy(update={"params": ran.params}) if ran.params is not None else header,
+                   ran, env, times, _kept(caught), cell, reg)
 
 
 @dataclass
 class _Ran:
-    """Where the cell trained and for how long, known once its trainer exists (the record keeps them even when
-    the cell fails)."""
+    """What the cell got to, filled in as it goes: where it trained and for how long (known once its trainer
+    exists; the record keeps them even when the cell fails), its results, or the error that ended it."""
 
     device: torch.device
     precision: str
     train_s: float | None = None
+    params: int | None = None  # counted on the built model
+    metrics: Metrics | None = None
+    throughput: Throughput | None = None
+    artifacts: dict[str, str] = field(default_factory=dict)
+    error: tuple[Status, Error] | None = None
 
 
-def _train_and_test(inputs: CellInputs, reg: Registry, record: dict[str, Any], work: Path,
-                    on_progress: Callable[[dict], None] | None, ran: _Ran, t0: float) -> bool:
-    """Build, train and test the cell, writing its metrics and throughput into `record`; False on a rank other than
-    zero, which only trains."""
+def _train_and_test(inputs: CellInputs, reg: Registry, work: Path, on_progress: Callable[[dict], None] | None,
+                    ran: _Ran, t0: float) -> bool:
+    """Build, train and test the cell, its metrics and throughput into `ran`; False on a rank other than zero,
+    which only trains."""
     cell, task, train_cfg = inputs.cell, inputs.task, inputs.cell.train
     throughput, generation = TrainThroughput(train_cfg.throughput_warmup), GenerationThroughput()
     pl.seed_everything(stream_seed(cell.seed, "model") % 2**32, verbose=False)
     model = build_model(reg.arch(cell.arch), cell.shape, inputs.arch_options, task.vocab_size)
-    record["params"] = count_params(model)
+    ran.params = count_params(model)
     decoding = _decoding(inputs.eval, model)  # refuses beam search on a model that cannot reorder
     bins = edges_to_bins(task.bin_edges(), task.distance.hi)
     module = SeqModule(model, task, train_cfg, inputs.eval, bins, cell.max_len)
@@ -156,39 +165,27 @@ def _train_and_test(inputs: CellInputs, reg: Registry, record: dict[str, Any], w
     tester.test(module, datamodule=data, ckpt_path=ckpt.best_model_path or None, verbose=False)
     probe.measure(module.model, gradients.TRAINED)
     mem, mem_kind = peak_memory(ran.device)
-    record["metrics"] = {
-        "bins": probe.into(module.results["bins"]),
-        "overall": module.results["overall"],
-        "val": {**module.best_validation(), "history": module.val_history,
-                "stopped": None if reason == "budget" else reason, "stop_reason": reason,
-                "improving": improving(module.val_history, train_cfg, inputs.eval.select)},
-        "text_metrics": sorted(task.text_metrics()),
-        "text_signatures": module.results["text_signatures"],
-        "decoding": decoding,
-    }
-    record["throughput"] = {
-        "train_tokens_per_s": throughput.tokens_per_s, "gen_tokens_per_s": generation.tokens_per_s,
-        "peak_memory_mb": round(mem, 1), "memory_kind": mem_kind,
-        "train_steps_timed": len(throughput.seconds), "gen_batches_timed": len(generation.seconds),
-        "incremental_generation": is_incremental(model), **_mean_lengths(data.sets["test"]),
-        "train_steps": trainer.global_step, **flops.record(),
-    }
+    ran.metrics = Metrics(  # typed here: a score that is not a number fails the cell now, naming the field
+        bins=probe.into(module.results["bins"]),
+        overall=module.results["overall"],
+        val=Validation(**module.best_validation(), history=module.val_history,
+                       stopped=None if reason == "budget" else reason, stop_reason=reason,
+                       improving=improving(module.val_history, train_cfg, inputs.eval.select)),
+        text_metrics=sorted(task.text_metrics()),
+        text_signatures=module.results["text_signatures"],
+        decoding=decoding,
+    )
+    ran.throughput = Throughput(
+        train_tokens_per_s=throughput.tokens_per_s, gen_tokens_per_s=generation.tokens_per_s,
+        peak_memory_mb=round(mem, 1), memory_kind=mem_kind,
+        train_steps_timed=len(throughput.seconds), gen_batches_timed=len(generation.seconds),
+        incremental_generation=is_incremental(model), **_mean_lengths(data.sets["test"]),
+        train_steps=trainer.global_step, **flops.record(),
+    )
     if inputs.weights is not None:
-        about = weights.describe(record, task.vocab_size)
-        record["artifacts"] = {weights.WEIGHTS: weights.save(module.model, inputs.weights, about)}
+        about = weights.describe(inputs.cell.header(inputs.command, task.chance), task.vocab_size)
+        ran.artifacts = {weights.WEIGHTS: weights.save(module.model, inputs.weights, about)}
     return True
-
-
-def _new_record(inputs: CellInputs) -> dict[str, Any]:
-    """The record of the cell as it starts: what it is, before any result."""
-    cell, task = inputs.cell, inputs.task
-    return {
-        "schema": SCHEMA, "cell_id": cell.cell_id, "status": "ok", "arch": cell.arch, "task": cell.task,
-        "distance": cell.distance.label, "seed": cell.seed, "params_budget": cell.params_budget, "lr": cell.lr,
-        "config": cell.resolved, "plugins": cell.plugins, "params": cell.params,
-        "chance": None if task is None else task.chance,
-        "metrics": {}, "throughput": {}, "error": None, "command": inputs.command,
-    }
 
 
 def _mean_lengths(test: list[Any]) -> dict[str, float]:
@@ -218,16 +215,18 @@ def _kept(caught: list[warnings.WarningMessage]) -> list[str]:
     return list(kept)
 
 
-def _validated(record: dict[str, Any], cell: Cell, reg: Registry) -> Record:
-    """The record checked against the schema; one that fails (e.g. a metric that is not a number) is kept as a
-    failed cell naming the field, never written as it is."""
-    try:
-        return Record.model_validate(record)
-    except ValidationError as e:
-        bad = RuntimeError(f"the cell's record failed validation: {describe(e)}")
-        record["metrics"], record["throughput"] = {}, {}
-        _fail(record, "failed", bad, cell, reg)
-        return Record.model_validate(record)
+def _record(header: Header, ran: _Ran, env: Env, times: Times, kept: list[str], cell: Cell,
+            reg: Registry) -> Record:
+    """The cell's record: ok with its results, or failed with its error. Results that break the record's rules
+    (checked together, e.g. a text metric of the task missing from `overall`) fail the cell, naming the rule."""
+    if ran.error is None:
+        try:
+            return Record.ok(header, metrics=ran.metrics, throughput=ran.throughput, env=env, times=times,
+                             warnings=kept, artifacts=ran.artifacts)
+        except ValidationError as e:
+            ran.error = _error(e, cell, reg)
+    status, error = ran.error
+    return Record.failed(header, status=status, error=error, env=env, times=times, warnings=kept)
 
 
 def _trainer(train: TrainConfig, callbacks: list, logger: Any) -> pl.Trainer:
@@ -252,28 +251,25 @@ def _tester(train: TrainConfig) -> pl.Trainer:
                       enable_progress_bar=False, enable_model_summary=False, deterministic="warn")
 
 
-def _failed(record: dict, e: BaseException, cell: Cell, reg: Registry) -> None:
-    """Record the cell as diverged (with the step), oom (CUDA's, or a RuntimeError that says so), or failed."""
+def _error(e: BaseException, cell: Cell, reg: Registry) -> tuple[Status, Error]:
+    """Why the cell ended: diverged (with the step), oom (CUDA's, or a RuntimeError that says so), or failed (a
+    result that broke the record's schema says which field)."""
+    status: Status = "failed"
     if isinstance(e, Diverged):
-        _fail(record, "diverged", e, cell, reg, step=e.step)
-    elif isinstance(e, torch.cuda.OutOfMemoryError):
-        _fail(record, "oom", e, cell, reg)
-    elif isinstance(e, RuntimeError):
-        _fail(record, "oom" if "out of memory" in str(e).lower() else "failed", e, cell, reg)
-    else:
-        _fail(record, "failed", e, cell, reg)
-
-
-def _fail(record: dict, status: str, e: BaseException, cell: Cell, reg: Registry, step: int | None = None) -> None:
-    record["status"] = status
-    record["metrics"], record["throughput"] = {}, {}
+        status = "diverged"
+    elif isinstance(e, torch.cuda.OutOfMemoryError) or (isinstance(e, RuntimeError)
+                                                        and "out of memory" in str(e).lower()):
+        status = "oom"
     if SHOW_TRACEBACKS:
         print(f"seqbench: cell {cell.name} {status}:", file=sys.stderr)
         traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
-    text = f"it called sys.exit({e.code!r})" if isinstance(e, SystemExit) else str(e)
-    record["error"] = {"type": getattr(e, "error_type", type(e).__name__),
-                       "message": text.splitlines()[0][:500] if text else type(e).__name__,
-                       "plugin": _blame(e, cell, reg), "step": step}
+    if isinstance(e, ValidationError) and e.title in RECORD_PARTS:
+        text, kind = f"the cell's record failed validation: {describe(e)}", "RuntimeError"
+    else:
+        text = f"it called sys.exit({e.code!r})" if isinstance(e, SystemExit) else str(e)
+        kind = getattr(e, "error_type", type(e).__name__)
+    return status, Error(type=kind, message=text.splitlines()[0][:500] if text else type(e).__name__,
+                         plugin=_blame(e, cell, reg), step=e.step if isinstance(e, Diverged) else None)
 
 
 def _blame(e: BaseException, cell: Cell, reg: Registry) -> str:

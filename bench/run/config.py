@@ -71,6 +71,8 @@ Int = Annotated[int, BeforeValidator(_integer)]
 Float = Annotated[float, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
 DistanceText = Annotated[str | int, BeforeValidator(_no_bool)]
+LearningRate = Annotated[Float, Field(gt=0, le=10)]  # a peak learning rate of AdamW: train.lr, and the rates that
+# become it (matrix.lrs, sweep.lrs)
 
 
 def _list(item: Any, *, non_empty: bool) -> Any:
@@ -88,7 +90,7 @@ class MatrixConfig:
     tasks: _list(Name, non_empty=True) = ("copy",)  # registry names of tasks
     seeds: _list(Annotated[Int, Field(ge=0)], non_empty=True) = (0,)  # each fixes data, initialisation, order
     params: _list(Annotated[Int, Field(ge=1)], non_empty=False) = ()  # budgets: d_model sized to within 10%
-    lrs: _list(Annotated[Float, Field(gt=0)], non_empty=False) = ()  # learning rates; () = each arch's own
+    lrs: _list(LearningRate, non_empty=False) = ()  # learning rates (each a cell's train.lr); () = each arch's own
     distances: _list(DistanceText, non_empty=False) = ()  # settings for every task; () = each task's defaults
     task_distances: Mapping[Name, _list(DistanceText, non_empty=True)] = dataclasses.field(default_factory=dict)
 
@@ -116,7 +118,7 @@ class TrainConfig:
     max_steps: Annotated[Int, Field(ge=1)] = 300  # optimizer steps per cell (at most)
     max_time: Optional[Annotated[Float, Field(gt=0)]] = None  # wall-clock seconds of training per cell (at most)
     batch_size: Annotated[Int, Field(ge=1)] = 32  # examples per training step
-    lr: Annotated[Float, Field(gt=0, le=10)] = 3e-3  # peak learning rate of AdamW
+    lr: LearningRate = 3e-3  # peak learning rate of AdamW
     weight_decay: Annotated[Float, Field(ge=0, le=10)] = 0.0  # AdamW weight decay
     warmup_steps: Annotated[Int, Field(ge=0)] = 20  # linear warm-up, then cosine decay to 10% at max_steps
     grad_clip: Annotated[Float, Field(ge=0)] = 1.0  # gradient norm clipping (0 turns it off)
@@ -185,7 +187,7 @@ class SweepConfig:
     this section is not part of any cell id."""
 
     enabled: bool = False  # sweep, then run (the reach search or the grid) at the chosen rates
-    lrs: _list(Annotated[Float, Field(gt=0, le=10)], non_empty=True) = (1e-3, 3e-3, 1e-2)  # the rates tried
+    lrs: _list(LearningRate, non_empty=True) = (1e-3, 3e-3, 1e-2)  # the rates tried
     seeds: _list(Annotated[Int, Field(ge=0)], non_empty=True) = (0,)  # the seeds each rate trains (the mean decides)
     task_distances: Mapping[Name, DistanceText] = dataclasses.field(default_factory=dict)  # the distance per task
     # where the choice matters; a task not named: search.start when the search is on, else its longest setting

@@ -6,11 +6,11 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import torch
 
 import seqbench
+from seqbench.records.schema import Env
 
 
 def git_commit() -> str | None:
@@ -51,21 +51,13 @@ def load_average() -> list[float] | None:
         return None
 
 
-def environment(device: torch.device, accelerator: str, precision: str) -> dict[str, Any]:
+def environment(device: torch.device, accelerator: str, precision: str) -> Env:
+    """Where a cell's numbers were measured: versions, commit, device, threads and the precision that ran."""
     import pytorch_lightning
     import torchmetrics
 
-    return {
-        "seqbench": seqbench.__version__,
-        "git_commit": git_commit(),
-        "torch": torch.__version__,
-        "lightning": pytorch_lightning.__version__,
-        "torchmetrics": torchmetrics.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "device": device.type,
-        "device_name": device_name(device),
-        "cpu_threads": torch.get_num_threads(),
-        "accelerator": accelerator,
-        "precision": precision,
-    }
+    return Env(seqbench=seqbench.__version__, git_commit=git_commit(), torch=torch.__version__,
+               lightning=pytorch_lightning.__version__, torchmetrics=torchmetrics.__version__,
+               python=platform.python_version(), platform=platform.platform(), device=device.type,
+               device_name=device_name(device), cpu_threads=torch.get_num_threads(), accelerator=accelerator,
+               precision=precision)

@@ -33,6 +33,7 @@ NOT_COMPUTE = {  # module (or package prefix) -> why it cannot change what a cel
     "seqbench.contract.errors": "exception classes and their messages",
     "seqbench.records.store": "reads and writes record files",
     "seqbench.records.schema": "the record's shape: a record that no longer fits it is refused when read",
+    "seqbench.records.settings": "the record's copy of the configuration, which is in the id itself",
     "seqbench.run.weights": "keeps and reloads trained weights; what is trained and measured is not its concern",
     "seqbench.run.executors": "where and in which process a cell runs",
     "seqbench.run.executor_ray": "where a cell runs",

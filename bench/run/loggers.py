@@ -35,7 +35,7 @@ class LoggerSpec:
         else:
             logger = loggers.MLFlowLogger(experiment_name="seqbench", run_name=name,
                                           tracking_uri=Path(self.save_dir, "mlruns").resolve().as_uri())
-        logger.log_hyperparams(flatten({"cell_id": cell.cell_id, **cell.resolved}))
+        logger.log_hyperparams(flatten({"cell_id": cell.cell_id, **cell.resolved.to_dict()}))
         return logger
 
 

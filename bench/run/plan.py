@@ -21,6 +21,8 @@ from seqbench.host.block import HOST_BLOCK
 from seqbench.contract.registry import Registry
 from seqbench.host.sizing import build_model, count_params, params_at, size_to_budget
 from seqbench.contract.specs import Distance, ModelShape, Task
+from seqbench.records.schema import Header, PluginRef
+from seqbench.records.settings import CellConfig, EvalSettings, ModelSettings, TrainSettings
 from seqbench.run import config as C
 from seqbench.run import hostcode
 
@@ -40,9 +42,15 @@ class Cell:
     params: int | None  # actual parameter count (None when planning failed)
     max_len: int  # the longest stream the model is built for
     cell_id: str
-    resolved: dict[str, Any]  # the record's "config"
-    plugins: dict[str, dict[str, Any]]  # the record's "plugins": arch, task and host as `PluginRef` data
+    resolved: CellConfig  # the record's "config"
+    plugins: dict[str, PluginRef]  # the record's "plugins": arch, task and host
     fault: PluginFault | None = None  # plugin code failed while planning: the cell is recorded as failed
+
+    def header(self, command: str = "", chance: float | None = None) -> Header:
+        """The cell's record before any result (`Record.ok`, `Record.failed`)."""
+        return Header(cell_id=self.cell_id, arch=self.arch, task=self.task, distance=self.distance.label,
+                      seed=self.seed, params_budget=self.params_budget, lr=self.lr, config=self.resolved,
+                      plugins=self.plugins, params=self.params, chance=chance, command=command)
 
     @property
     def shape(self) -> ModelShape:
@@ -208,24 +216,22 @@ def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
                            for section in NEUTRAL}}
 
 
+def _options(options: Any) -> dict[str, Any]:
+    """A plugin's options dataclass as the JSON values a record holds (tuples as lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(options), default=str))
+
+
 def _cell(cfg, reg, arch, task_name, d, seed, budget, model_cfg, train, n_params, max_len, fault=None) -> Cell:
-    resolved = {
-        "arch": arch,
-        "task": task_name,
-        "distance": d.label,
-        "seed": seed,
-        "params_budget": budget,
-        "model": dataclasses.asdict(model_cfg),
-        "max_len": max_len,
-        "train": dataclasses.asdict(train),
-        "eval": dataclasses.asdict(cfg.eval),
-        "task_options": dataclasses.asdict(cfg.task_options[task_name]),
-        "arch_options": dataclasses.asdict(cfg.arch_options[arch]),
-        "host_block": HOST_BLOCK,
-    }
-    plugins = {"arch": reg.ref("architecture", arch).model_dump(), "task": reg.ref("task", task_name).model_dump(),
-               "host": hostcode.ref().model_dump()}
-    blob = json.dumps({"config": _identity(resolved), "plugins": plugins}, sort_keys=True, default=str)
+    resolved = CellConfig(
+        arch=arch, task=task_name, distance=d.label, seed=seed, params_budget=budget,
+        model=ModelSettings(**dataclasses.asdict(model_cfg)), max_len=max_len,
+        train=TrainSettings(**dataclasses.asdict(train)), eval=EvalSettings(**dataclasses.asdict(cfg.eval)),
+        task_options=_options(cfg.task_options[task_name]), arch_options=_options(cfg.arch_options[arch]),
+        host_block=HOST_BLOCK,
+    )
+    plugins = {"arch": reg.ref("architecture", arch), "task": reg.ref("task", task_name), "host": hostcode.ref()}
+    identity = {"config": _identity(resolved.to_dict()), "plugins": {k: v.model_dump() for k, v in plugins.items()}}
+    blob = json.dumps(identity, sort_keys=True, default=str)
     cell_id = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return Cell(arch, task_name, d, seed, budget, train.lr, model_cfg, train, n_params, max_len, cell_id, resolved,
                 plugins, fault)

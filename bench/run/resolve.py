@@ -24,14 +24,6 @@ def resolve(settings: Merged | Mapping[str, Any], reg: Registry) -> C.RunConfig:
         if key not in C.SECTIONS:
             raise C.unknown_key("", key, list(C.SECTIONS), what="section")
     matrix = C.section(C.MatrixConfig, _table(raw, "matrix"), "matrix")
-    # Each rate of matrix.lrs becomes a cell's train.lr: the same bounds, said before anything is planned. Here, not
-    # as a bound on MatrixConfig.lrs, because run/config.py is in every cell id (it moves with issue 23's item 3).
-    for lr in matrix.lrs:
-        try:
-            C.section(C.TrainConfig, {"lr": lr}, "train")
-        except ConfigError as e:
-            raise ConfigError(f"matrix.lrs: each rate is a cell's train.lr, and {str(e).removeprefix('train.')}"
-                              ) from None
     for name in matrix.archs:
         reg.arch(name)
     for name in matrix.tasks:

@@ -23,7 +23,7 @@ from filelock import FileLock, Timeout
 
 from seqbench.contract.registry import Registry
 from seqbench.records import store as results
-from seqbench.records.schema import SCHEMA, Record
+from seqbench.records.schema import Error, Record, Times
 from seqbench.run.cell import CellInputs, now
 from seqbench.run.config import RunConfig
 from seqbench.run.env import environment
@@ -216,12 +216,8 @@ def _died(cell: Cell, error: BaseException, command: str) -> Record:
     import torch
 
     stamp = now()
-    return Record.model_validate({
-        "schema": SCHEMA, "cell_id": cell.cell_id, "status": "failed", "arch": cell.arch, "task": cell.task,
-        "distance": cell.distance.label, "seed": cell.seed, "params_budget": cell.params_budget, "lr": cell.lr,
-        "config": cell.resolved, "plugins": cell.plugins, "params": cell.params, "command": command,
-        "error": {"type": type(error).__name__, "message": str(error)[:500], "plugin": None},
-        "env": environment(torch.device(device_type(cell.train.accelerator)), cell.train.accelerator,
-                           cell.train.precision),
-        "times": {"started": stamp, "finished": stamp, "wall_s": 0.0},
-    })
+    return Record.failed(
+        cell.header(command), error=Error(type=type(error).__name__, message=str(error)[:500]),
+        env=environment(torch.device(device_type(cell.train.accelerator)), cell.train.accelerator,
+                        cell.train.precision),
+        times=Times(started=stamp, finished=stamp, wall_s=0.0))

@@ -5,7 +5,6 @@ budget and learning rate as a planned cell, but under another cell id, because s
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
 from seqbench.records.schema import PluginRef, Record
@@ -22,7 +21,7 @@ def stale(cells: Iterable[Cell], records: Iterable[Record]) -> list[tuple[Cell, 
     by_slot: dict[tuple, list[Record]] = {}
     for r in records:
         if r.cell_id not in ids:
-            lr = r.lr if r.lr is not None else (r.config.get("train") or {}).get("lr")  # schema 1: no lr field
+            lr = r.lr if r.lr is not None else r.config.train.lr  # schema 1: no lr field
             by_slot.setdefault(_slot(r.arch, r.task, r.distance, r.seed, r.params_budget, lr), []).append(r)
     return [(c, r) for c in cells
             for r in by_slot.get(_slot(c.arch, c.task, c.distance.label, c.seed, c.params_budget, c.lr), [])]
@@ -32,20 +31,20 @@ def what_changed(cell: Cell, record: Record) -> str:
     """`arch plugin seqbench.plugins.recurrent: source changed; train.max_steps: 40 -> 20`, the first few."""
     changes = []
     for role in ("arch", "task"):
-        old, new = record.plugins.get(role), PluginRef.model_validate(cell.plugins[role])
+        old, new = record.plugins.get(role), cell.plugins[role]
         if isinstance(old, str):  # schema 1: "name==version", no digest
             changes.append(f"{role} plugin {new.plugin}: recorded as {old}, without a source digest")
         elif old is None or old.model_dump() != new.model_dump():
             what = "source changed" if old is not None and old.plugin == new.plugin else "another plugin"
             changes.append(f"{role} plugin {new.plugin}: {what}")
-    old, new = record.plugins.get("host"), PluginRef.model_validate(cell.plugins["host"])
+    old, new = record.plugins.get("host"), cell.plugins["host"]
     if not isinstance(old, PluginRef):  # recorded before the host's code had a digest
         changes.append("host code: recorded without a digest of seqbench's own code")
     elif old.digest != new.digest:
         changes.append(f"host code changed (seqbench {old.version} -> {new.version}, digest {old.digest} -> "
                        f"{new.digest})")
-    resolved = json.loads(json.dumps(cell.resolved, default=str))  # as the record holds it: lists, not tuples
-    changes += [f"{key}: {_short(a)} -> {_short(b)}" for key, a, b in _diff(record.config, resolved)]
+    changes += [f"{key}: {_short(a)} -> {_short(b)}"
+                for key, a, b in _diff(record.config.to_dict(), cell.resolved.to_dict())]
     return "; ".join(changes[:4]) + (f" and {len(changes) - 4} more" if len(changes) > 4 else "") or "cell id scheme"
 
 

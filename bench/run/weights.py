@@ -31,7 +31,7 @@ from seqbench.contract.registry import Registry
 from seqbench.host.sizing import build_model
 from seqbench.contract.specs import Batch, Distance, ModelShape, Task
 from seqbench.records.distance import edges_to_bins
-from seqbench.records.schema import PluginRef, Record
+from seqbench.records.schema import Header, PluginRef, Record
 from seqbench.records.store import atomic_path, records_dir
 from seqbench.run import config as C
 from seqbench.run import hostcode
@@ -47,10 +47,10 @@ def weights_path(out: Path, cell_id: str) -> Path:
     return records_dir(out) / f"{cell_id}{SUFFIX}"
 
 
-def describe(record: dict[str, Any], vocab_size: int) -> dict[str, Any]:
+def describe(header: Header, vocab_size: int) -> dict[str, Any]:
     """What the weights file says about itself: enough to rebuild the model without its record."""
-    keys = ("cell_id", "arch", "task", "distance", "seed", "config", "plugins")
-    return {**{k: record[k] for k in keys}, "vocab_size": vocab_size}
+    keys = {"cell_id", "arch", "task", "distance", "seed", "config", "plugins"}
+    return {**header.model_dump(mode="json", include=keys), "vocab_size": vocab_size}
 
 
 def save(model: nn.Module, path: Path, about: dict[str, Any]) -> str:
@@ -134,11 +134,12 @@ def rebuild(reg: Registry, folder: Path, record: Record, trained: bool = True, e
               f"{then.digest} then, {hostcode.ref().digest} now)", file=err)
     from seqbench.run.plan import build_task
 
-    task = build_task(reg, record.task, C.section(task_spec.options, cfg.get("task_options") or {},
-                                                  f"task.{record.task}"), Distance.parse(record.distance))
-    options = C.section(spec.options, cfg.get("arch_options") or {}, f"arch.{record.arch}")
-    m = cfg["model"]
-    shape = ModelShape(m["d_model"], m["n_layers"], m["n_heads"], m["dropout"], cfg.get("max_len") or m["max_len"])
+    task = build_task(reg, record.task, C.section(task_spec.options, cfg.task_options, f"task.{record.task}"),
+                      Distance.parse(record.distance))
+    options = C.section(spec.options, cfg.arch_options, f"arch.{record.arch}")
+    model_cfg = C.section(C.ModelConfig, cfg.model.recorded(), "model")
+    shape = ModelShape(model_cfg.d_model, model_cfg.n_layers, model_cfg.n_heads, model_cfg.dropout,
+                       cfg.max_len or model_cfg.max_len)
     pl.seed_everything(stream_seed(record.seed, "model") % 2**32, verbose=False)  # as the cell seeded its build
     model = build_model(spec, shape, options, task.vocab_size)
     if trained:
@@ -153,8 +154,8 @@ def rebuild(reg: Registry, folder: Path, record: Record, trained: bool = True, e
         if about.get("cell_id") != record.cell_id:
             raise UserError(f"{path} holds the weights of cell {about.get('cell_id')!r}, not of {record.cell_id}")
         load(model, path)
-    eval_cfg = C.section(C.EvalConfig, cfg.get("eval") or {}, "eval")
+    eval_cfg = C.section(C.EvalConfig, cfg.eval.recorded(), "eval")
     bins = edges_to_bins(task.bin_edges(), task.distance.hi)
-    data = TaskData(task, record.seed, (cfg.get("train") or {}).get("batch_size", 32), eval_cfg, bins)
+    data = TaskData(task, record.seed, cfg.train.batch_size or C.TrainConfig().batch_size, eval_cfg, bins)
     data.setup("test")
     return Rebuilt(record, task, model.eval(), bins, data.sets["test"], eval_cfg, trained)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = {  # module -> the tests that speak for it
-    "bench/records/schema.py": ["tests/test_future_records.py", "tests/test_names.py"],
+    "bench/records/schema.py": ["tests/test_future_records.py", "tests/test_names.py", "tests/test_settings.py"],
     "bench/publish/stats.py": ["tests/test_publish_stats.py"],
     "bench/publish/reach.py": ["tests/test_publish_stats.py", "tests/test_summary_protocol.py",
                                "tests/test_publish.py"],  # its tables (grid reach) are tested there

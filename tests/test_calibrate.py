@@ -38,7 +38,7 @@ def test_a_tiny_model_is_timed_once_then_the_calibration_is_reused_and_plans_ste
     cfg = config()
     cal = calibrate.load_or_measure(cfg, REG, tmp_path, "cpu", 1, steps=3)
     written = json.loads((tmp_path / calibrate.FILE).read_text())
-    assert written == cal
+    assert written == cal.model_dump(mode="json") and calibrate.read(tmp_path / calibrate.FILE) == cal
     assert written["max_time_s"] == 3.0 and written["setting"]["threads"] == 1
     assert written["seqbench"] and written["created"] and written["machine"]["device"] == "cpu"
     for arch in ("lstm", "gru"):
@@ -56,10 +56,10 @@ def test_a_tiny_model_is_timed_once_then_the_calibration_is_reused_and_plans_ste
     assert planned.train.max_time is None
     cells, _ = P.plan(planned, reg)
     assert {(c.arch, c.train.max_steps, c.train.max_time) for c in cells} == {
-        (a, cal["archs"][a]["max_steps"], None) for a in ("lstm", "gru")}
-    assert all(c.resolved.train.max_steps == cal["archs"][c.arch]["max_steps"] for c in cells)
+        (a, cal.archs[a].max_steps, None) for a in ("lstm", "gru")}
+    assert all(c.resolved.train.max_steps == cal.archs[c.arch].max_steps for c in cells)
     sweep = sweeping.plan(calibrate.apply(config(sweep={"enabled": True, "lrs": [1e-3, 1e-2]}), REG, cal)[0], reg)[0]
-    assert {c.train.max_steps for c in sweep} == {cal["archs"][a]["max_steps"] for a in ("lstm", "gru")}
+    assert {c.train.max_steps for c in sweep} == {cal.archs[a].max_steps for a in ("lstm", "gru")}
 
     with pytest.raises(UserError, match=r"train.max_time 3.0 -> 4.0"):
         calibrate.load_or_measure(config(train={"max_time": 4.0}), REG, tmp_path, "cpu", 1)
@@ -69,13 +69,28 @@ def test_a_tiny_model_is_timed_once_then_the_calibration_is_reused_and_plans_ste
         calibrate.load_or_measure(cfg, REG, tmp_path, "cpu", 2)
 
 
+def _timing(steps: int) -> calibrate.StepTiming:
+    return calibrate.StepTiming(median_step_s=3.0 / steps, steps_per_s=steps / 3.0, max_steps=steps, timed_steps=30,
+                                warmup_steps=5, params=1000, d_model=8, measured="then", load_avg=None)
+
+
 def test_an_architecture_added_later_is_timed_and_the_others_kept(tmp_path, monkeypatch):
-    (tmp_path / calibrate.FILE).write_text(json.dumps({
-        "max_time_s": 3.0, "setting": json.loads(json.dumps(calibrate.setting(config(), "cpu", 1))),
-        "created": "then", "archs": {"lstm": {"max_steps": 7}}}))
-    monkeypatch.setattr(calibrate, "measure", lambda cfg, reg, archs, *a, **k: {a: {"max_steps": 5} for a in archs})
+    earlier = calibrate.Calibration(
+        what="w", max_time_s=3.0, setting=calibrate.setting(config(), "cpu", 1), created="then", seqbench="0",
+        git_commit=None, machine=calibrate.Machine(device="cpu", device_name="c", cpu_threads=1, torch="t"),
+        archs={"lstm": _timing(7)})
+    (tmp_path / calibrate.FILE).write_text(earlier.to_json())
+    monkeypatch.setattr(calibrate, "measure", lambda cfg, reg, archs, *a, **k: {a: _timing(5) for a in archs})
     cal = calibrate.load_or_measure(config(), REG, tmp_path, "cpu", 1)
-    assert cal["archs"] == {"lstm": {"max_steps": 7}, "gru": {"max_steps": 5}}
+    assert {a: t.max_steps for a, t in cal.archs.items()} == {"lstm": 7, "gru": 5}
+    assert calibrate.read(tmp_path / calibrate.FILE) == cal
+
+
+def test_a_broken_calibration_file_is_refused_in_one_line(tmp_path):
+    (tmp_path / calibrate.FILE).write_text(json.dumps({"max_time_s": 3.0, "archs": {"lstm": {"max_steps": 7}}}))
+    with pytest.raises(UserError, match=r"calibration.json: not a seqbench calibration \(what: "
+                                        r"Field required \(and \d+ more\)\); remove it to measure again"):
+        calibrate.load_or_measure(config(), REG, tmp_path, "cpu", 1)
 
 
 @pytest.mark.parametrize("change, says", [
@@ -98,8 +113,9 @@ def test_the_flag_needs_a_time_budget_and_a_dry_run_writes_no_calibration(tmp_pa
             "--steps-for-time", "--set", "model.d_model=8", "--set", "model.n_layers=1"]
     assert main(args) == 2
     assert "set train.max_time" in capsys.readouterr().err
-    monkeypatch.setattr(calibrate, "measure", lambda cfg, reg, archs, *a, **k: {a: {
-        "median_step_s": 0.01, "steps_per_s": 100.0, "max_steps": 123, "timed_steps": 30} for a in archs})
+    timed = calibrate.StepTiming(median_step_s=0.01, steps_per_s=100.0, max_steps=123, timed_steps=30, warmup_steps=5,
+                                 params=1000, d_model=8, measured="now", load_avg=None)
+    monkeypatch.setattr(calibrate, "measure", lambda cfg, reg, archs, *a, **k: {a: timed for a in archs})
     assert main([*args, "--set", "train.max_time=1.23", "--dry-run"]) == 0
     err = capsys.readouterr().err
     assert "lstm: 0.01 s a step (100 steps/s, median of 30) -> 123 steps for 1.23 s" in err

@@ -27,12 +27,14 @@ from typing import Any, Callable
 
 import pytorch_lightning as pl
 import torch
+from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
 import seqbench
 from seqbench.contract.errors import ConfigError, UserError
 from seqbench.contract.registry import Registry
 from seqbench.host.sizing import build_model
 from seqbench.records.distance import edges_to_bins
+from seqbench.records.schema import describe as why_not
 from seqbench.records.store import write_atomic
 from seqbench.run import config as C
 from seqbench.run import plan as P
@@ -45,6 +47,46 @@ from seqbench.run.module import SeqModule
 FILE = "calibration.json"
 STEPS = 30  # training steps timed per architecture, after train.throughput_warmup untimed ones (at least 3)
 MIN_WARMUP = 3
+
+
+class StepTiming(BaseModel):
+    """One architecture's timed training step, and the step count the time budget became."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    median_step_s: float  # the median of `timed_steps` steps
+    steps_per_s: float
+    max_steps: int  # floor(max_time / median_step_s), at least 1: the cells' train.max_steps
+    timed_steps: int
+    warmup_steps: int  # untimed steps before them
+    params: int | None  # of the timed model
+    d_model: int
+    measured: str  # when (UTC)
+    load_avg: list[float] | None  # the machine's 1/5/15-minute load when it was timed
+
+
+class Machine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    device: str
+    device_name: str
+    cpu_threads: int
+    torch: str
+
+
+class Calibration(BaseModel):
+    """`calibration.json`: the time budget as a step count per architecture, and what it was measured under."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    what: str  # the conversion, in words
+    max_time_s: float  # the time budget converted
+    setting: dict[str, JsonValue]  # what a step's time depends on (`setting`): reused only under the same
+    created: str
+    seqbench: str
+    git_commit: str | None
+    machine: Machine
+    archs: dict[str, StepTiming]
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=1) + "\n"
 
 
 class StepClock(pl.Callback):
@@ -82,14 +124,15 @@ def check(cfg: C.RunConfig) -> None:
 
 
 def setting(cfg: C.RunConfig, device: str, threads: int) -> dict[str, Any]:
-    """What a step's time depends on besides the architecture: a calibration is reused only under the same."""
+    """What a step's time depends on besides the architecture: a calibration is reused only under the same. As JSON
+    values (lists, not tuples), as the file holds them."""
     task = cfg.matrix.tasks[0]
     t = cfg.train
-    return {"task": task, "distance": cfg.distances[task][0].label,
+    return json.loads(json.dumps({"task": task, "distance": cfg.distances[task][0].label,
             "params_budget": cfg.matrix.params[0] if cfg.matrix.params else None,
             "model": dataclasses.asdict(cfg.model), "task_options": dataclasses.asdict(cfg.task_options[task]),
             "batch_size": t.batch_size, "bucket": t.bucket, "precision": t.precision,
-            "accelerator": t.accelerator, "device": device, "threads": threads}
+            "accelerator": t.accelerator, "device": device, "threads": threads}))
 
 
 def convert(max_time: float, median_step_s: float) -> int:
@@ -124,7 +167,7 @@ def time_steps(cell: P.Cell, task: Any, cfg: C.RunConfig, reg: Registry, warmup:
 
 
 def measure(cfg: C.RunConfig, reg: Registry, archs: list[str], device: str, threads: int,
-            steps: int = STEPS) -> dict[str, dict[str, Any]]:
+            steps: int = STEPS) -> dict[str, StepTiming]:
     """Each architecture's step time on this machine, and the step count `train.max_time` converts to."""
     warmup = max(MIN_WARMUP, cfg.train.throughput_warmup)
     timing = dataclasses.replace(
@@ -134,7 +177,7 @@ def measure(cfg: C.RunConfig, reg: Registry, archs: list[str], device: str, thre
     cells, tasks = P.plan(timing, reg)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, StepTiming] = {}
     try:
         for cell in cells:
             if cell.fault is not None:
@@ -142,10 +185,10 @@ def measure(cfg: C.RunConfig, reg: Registry, archs: list[str], device: str, thre
                                 f"{cell.fault}")
             seconds = time_steps(cell, tasks[(cell.task, cell.distance)], timing, reg, warmup, steps)
             median = statistics.median(seconds)
-            out[cell.arch] = {"median_step_s": round(median, 6), "steps_per_s": round(1 / median, 4),
-                              "max_steps": convert(cfg.train.max_time, median), "timed_steps": len(seconds),
-                              "warmup_steps": warmup, "params": cell.params, "d_model": cell.model.d_model,
-                              "measured": _now(), "load_avg": load_average()}
+            out[cell.arch] = StepTiming(median_step_s=round(median, 6), steps_per_s=round(1 / median, 4),
+                                        max_steps=convert(cfg.train.max_time, median), timed_steps=len(seconds),
+                                        warmup_steps=warmup, params=cell.params, d_model=cell.model.d_model,
+                                        measured=_now(), load_avg=load_average())
     finally:
         torch.set_num_threads(before)
     return out
@@ -155,58 +198,65 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def read(path: Path) -> Calibration:
+    """`calibration.json` as written, or a one-line UserError naming what is wrong with it."""
+    try:
+        return Calibration.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot be read ({e})") from None
+    except ValidationError as e:
+        raise UserError(f"{path}: not a seqbench calibration ({why_not(e)}); remove it to measure again") from None
+
+
 def load_or_measure(cfg: C.RunConfig, reg: Registry, out: Path, device: str, threads: int, *, write: bool = True,
-                    steps: int = STEPS, log: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+                    steps: int = STEPS, log: Callable[[str], None] = lambda line: None) -> Calibration:
     """The calibration of this run: read from `out/calibration.json` when it is there (an architecture it lacks is
     measured and added), else measured now; written back unless `write` is False (a dry run). A calibration made
     under other settings, or for another time budget, is refused: the schedule of a run never changes."""
     check(cfg)
     assert cfg.train.max_time is not None
     path = out / FILE
-    now = json.loads(json.dumps(setting(cfg, device, threads)))  # as read back: lists, not tuples
-    cal: dict[str, Any] = {}
-    if path.is_file():
-        cal = json.loads(path.read_text(encoding="utf-8"))
-        if cal.get("max_time_s") != cfg.train.max_time or cal.get("setting") != now:
-            was = cal.get("setting", {})
-            diff = [k for k in sorted(set(now) | set(was)) if now.get(k) != was.get(k)]
-            what = (f"train.max_time {cal.get('max_time_s')} -> {cfg.train.max_time}"
-                    if cal.get("max_time_s") != cfg.train.max_time else f"{', '.join(diff)} changed")
-            raise UserError(f"{path} converted another time budget or setting ({what}): a run's schedule does not "
-                            f"change; use another --out, or remove {FILE} and the records to start again")
-    missing = [a for a in cfg.matrix.archs if a not in cal.get("archs", {})]
+    now = setting(cfg, device, threads)
+    cal = read(path) if path.is_file() else None
+    if cal is not None and (cal.max_time_s != cfg.train.max_time or cal.setting != now):
+        diff = [k for k in sorted(set(now) | set(cal.setting)) if now.get(k) != cal.setting.get(k)]
+        what = (f"train.max_time {cal.max_time_s} -> {cfg.train.max_time}" if cal.max_time_s != cfg.train.max_time
+                else f"{', '.join(diff)} changed")
+        raise UserError(f"{path} converted another time budget or setting ({what}): a run's schedule does not "
+                        f"change; use another --out, or remove {FILE} and the records to start again")
+    missing = [a for a in cfg.matrix.archs if cal is None or a not in cal.archs]
     if not missing:
-        log(f"steps from time: reusing {path} (measured {cal['created']})")
+        log(f"steps from time: reusing {path} (measured {cal.created})")
         return cal
     log(f"steps from time: timing {steps} training steps of {', '.join(missing)} on "
         f"{threads} thread(s)")
-    if not cal:
-        cal = {"what": f"train.max_time ({cfg.train.max_time:g} s) converted to train.max_steps per architecture: "
-                       f"max_steps = floor(max_time / median step seconds), the step timed once on this machine",
-               "max_time_s": cfg.train.max_time, "setting": now, "created": _now(), "seqbench": seqbench.__version__,
-               "git_commit": git_commit(), "machine": {"device": device, "device_name": device_name(
-                   torch.device(device)), "cpu_threads": threads, "torch": torch.__version__}, "archs": {}}
-    cal["archs"].update(measure(cfg, reg, missing, device, threads, steps))
+    if cal is None:
+        cal = Calibration(
+            what=f"train.max_time ({cfg.train.max_time:g} s) converted to train.max_steps per architecture: "
+                 f"max_steps = floor(max_time / median step seconds), the step timed once on this machine",
+            max_time_s=cfg.train.max_time, setting=now, created=_now(), seqbench=seqbench.__version__,
+            git_commit=git_commit(), machine=Machine(device=device, device_name=device_name(torch.device(device)),
+                                                     cpu_threads=threads, torch=torch.__version__), archs={})
+    cal = cal.model_copy(update={"archs": {**cal.archs, **measure(cfg, reg, missing, device, threads, steps)}})
     if write:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(cal, indent=1) + "\n")
+        write_atomic(path, cal.to_json())
     return cal
 
 
-def apply(cfg: C.RunConfig, reg: Registry, cal: dict[str, Any]) -> tuple[C.RunConfig, Registry]:
+def apply(cfg: C.RunConfig, reg: Registry, cal: Calibration) -> tuple[C.RunConfig, Registry]:
     """`cfg` with the time budget off, and a registry whose architectures default to their calibrated step counts
     (over the configuration's `train.max_steps`, which no longer counts as set)."""
     archs = dict(reg.archs)
     for name in cfg.matrix.archs:
         spec = archs[name]
-        archs[name] = dataclasses.replace(spec, train={**spec.train, "max_steps": cal["archs"][name]["max_steps"]})
+        archs[name] = dataclasses.replace(spec, train={**spec.train, "max_steps": cal.archs[name].max_steps})
     train = dataclasses.replace(cfg.train, max_time=None)
     return (dataclasses.replace(cfg, train=train, train_set=cfg.train_set - {"max_steps"} | {"max_time"}),
             dataclasses.replace(reg, archs=archs))
 
 
-def describe(cal: dict[str, Any], archs: list[str]) -> list[str]:
+def describe(cal: Calibration, archs: list[str]) -> list[str]:
     """`transformer: 0.0812 s a step (12.3 steps/s) -> 22167 steps for 1800 s`, per architecture."""
-    return [f"{a}: {e['median_step_s']:.4g} s a step ({e['steps_per_s']:.3g} steps/s, median of {e['timed_steps']})"
-            f" -> {e['max_steps']} steps for {cal['max_time_s']:g} s" for a, e in
-            ((a, cal["archs"][a]) for a in archs)]
+    return [f"{a}: {e.median_step_s:.4g} s a step ({e.steps_per_s:.3g} steps/s, median of {e.timed_steps})"
+            f" -> {e.max_steps} steps for {cal.max_time_s:g} s" for a, e in ((a, cal.archs[a]) for a in archs)]

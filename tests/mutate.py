@@ -27,8 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = {  # module -> the tests that speak for it
     "bench/records/schema.py": ["tests/test_future_records.py", "tests/test_names.py", "tests/test_settings.py"],
     "bench/publish/stats.py": ["tests/test_publish_stats.py"],
-    "bench/publish/reach.py": ["tests/test_publish_stats.py", "tests/test_summary_protocol.py",
-                               "tests/test_publish.py"],  # its tables (grid reach) are tested there
+    "bench/publish/reach.py": ["tests/test_publish_stats.py", "tests/test_summary_protocol.py",  # and the tables
+                               *(f"tests/test_publish.py::test_{name}" for name in (  # that read grid reach
+                                   "table_prints_the_summary_first_then_compact_tables_within_120_columns",
+                                   "table_markdown_holds_intervals_states_and_best", "table_csv_holds_numbers_only",
+                                   "summary_is_what_a_run_prints_first"))],
     "bench/publish/brackets.py": ["tests/test_brackets.py"],
     "bench/publish/views.py": ["tests/test_summary_protocol.py", "tests/test_sweep.py", "tests/test_brackets.py"],
     "bench/run/search.py": ["tests/test_search.py"],

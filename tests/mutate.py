@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = {  # module -> the tests that speak for it
     "bench/records/schema.py": ["tests/test_future_records.py", "tests/test_names.py", "tests/test_settings.py"],
     "bench/publish/stats.py": ["tests/test_publish_stats.py"],
-    "bench/publish/reach.py": ["tests/test_publish_stats.py", "tests/test_summary_protocol.py",  # and the tables
+    "bench/publish/reach.py": ["tests/test_publish_reach.py", "tests/test_publish_stats.py",
+                               "tests/test_summary_protocol.py",  # and the tables
                                *(f"tests/test_publish.py::test_{name}" for name in (  # that read grid reach
                                    "table_prints_the_summary_first_then_compact_tables_within_120_columns",
                                    "table_markdown_holds_intervals_states_and_best", "table_csv_holds_numbers_only",

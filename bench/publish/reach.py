@@ -94,14 +94,14 @@ def _curve(g: pd.DataFrame, column: str) -> SeedReach | None:
 
 def across(per_seed: list[SeedReach], shortest: float, longest: float) -> Reach:
     """Geometric mean and log-scale Student-t interval over seeds (censored seeds at their bound)."""
-    logs = [math.log2(r.value) for r in per_seed]
+    if not per_seed:
+        raise ValueError("reach across seeds needs at least one seed")
     below = sum(r.censored == "below" for r in per_seed)
     above = sum(r.censored == "above" for r in per_seed)
-    iv = t_interval(logs)
-    value, lo, hi = (2.0 ** iv.mean, 2.0 ** iv.lo, 2.0 ** iv.hi) if iv else (math.nan,) * 3
-    method = iv.method if iv else "none"
+    iv = t_interval([math.log2(r.value) for r in per_seed])  # every seed's reach is a positive distance
+    value, lo, hi = 2.0 ** iv.mean, 2.0 ** iv.lo, 2.0 ** iv.hi
     return Reach(value, max(lo, shortest), min(hi, longest), len(per_seed), below, above, shortest, longest,
-                 method, lo_open=bool(below) or lo < shortest * (1 - 1e-9),
+                 iv.method, lo_open=bool(below) or lo < shortest * (1 - 1e-9),
                  hi_open=bool(above) or hi > longest * (1 + 1e-9))
 
 

@@ -32,8 +32,9 @@ def test_the_records_sections_name_every_live_setting():
 
 
 def test_every_committed_record_config_reads_and_writes_back_as_it_is():
+    folders = sorted(ROOT.glob("results/*/records"))
     files = sorted(ROOT.glob("results/*/records/*.json"))
-    assert len(files) > 500
+    assert len(folders) >= 4 and all(any(folder.glob("*.json")) for folder in folders)
     for path in files:
         raw = json.loads(path.read_text(encoding="utf-8"))["config"]
         assert CellConfig.model_validate(raw).to_dict() == raw, path

@@ -1,0 +1,63 @@
+"""The tidy frame (`seqbench.publish.views`) that every table and plot reads: its derived columns, the refusal to
+pool two configurations as seeds, and the group-bys, checked value by value on small record sets."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from _records import edited, make_record
+from seqbench.contract.errors import UserError
+from seqbench.publish import views as V
+
+
+def test_tidy_derives_budget_lr_single_and_the_bins_geometric_midpoint():
+    sized = make_record("lstm", distance="4-16", bins=[(4, 9), (10, 16)], lr=0.003, params_budget=50000)
+    wide = make_record("gru", distance="8", bins=[(8, 8)], params_budget=None)  # no budget, no recorded lr
+    wide = edited(wide, lambda d: d.update(lr=None) or d["config"]["train"].update(lr=0.01))
+    bare = edited(make_record("rnn", distance="8", bins=[(8, 8)]),
+                  lambda d: d.update(lr=None) or d["config"]["train"].update(lr=None))
+    df = V.tidy([sized, wide, bare])
+    by = {a: g for a, g in df.groupby("arch")}
+    assert by["lstm"]["budget"].tolist() == [50000, 50000] and by["gru"]["budget"].tolist() == [V.NO_BUDGET]
+    assert V.row_label(("copy", "gru", V.NO_BUDGET), True) == "gru (none)"
+    assert by["lstm"]["lr"].tolist() == [0.003] * 2 and by["gru"]["lr"].tolist() == [0.01]  # recorded, configured
+    assert by["rnn"]["lr"].tolist() == [0.0]  # neither: 0, "not recorded"
+    assert by["lstm"]["single"].tolist() == [False, False] and by["gru"]["single"].tolist() == [True]
+    assert by["lstm"]["x"].tolist() == pytest.approx([math.sqrt(4 * 9), math.sqrt(10 * 16)])
+    assert by["gru"]["x"].tolist() == [8.0]
+
+
+def test_two_configurations_at_one_position_and_seed_are_refused_naming_both():
+    a = make_record("lstm", seed=3, lr=0.01)
+    b = make_record("lstm", seed=3, lr=0.01, config={"eval": {"n_test": 1}})
+    c = make_record("lstm", seed=4, lr=0.01)
+    assert a.cell_id != b.cell_id
+    with pytest.raises(UserError) as e:
+        V.tidy([a, c, b])
+    text = str(e.value)
+    assert f"Cells {a.cell_id} and {b.cell_id} are both lstm on copy at distance 10-100, seed 3" in text
+    assert "budget 50000, lr 0.01" in text and "Publish them from separate folders" in text
+    assert len(V.tidy([a, c])) == 2 * len(V.tidy([a]))  # different seeds pool fine
+    assert set(V.tidy([a, make_record("lstm", seed=3, lr=0.003)])["lr"]) == {0.01, 0.003}  # so do other rates
+
+
+def test_the_budget_of_a_row_reads_none_or_the_number():
+    df = V.tidy([make_record("lstm", params_budget=None), make_record("gru", params_budget=20000)])
+    assert sorted(V.row_label(k, True) for k in V.row_order(df)) == ["gru (20000)", "lstm (none)"]
+    assert [V.row_label(k, False) for k in V.row_order(df)] == ["gru", "lstm"]
+    tiny = V.tidy([make_record("lstm", params_budget=None), make_record("lstm", params_budget=1)])
+    assert [V.row_label(k, True) for k in V.row_order(tiny)] == ["lstm (none)", "lstm (1)"]  # no budget is no
+    # number a budget can be
+
+
+def test_states_and_status_text_name_what_is_not_ok():
+    recs = [make_record("lstm", seed=s, status=st) for s, st in ((0, "ok"), (1, "diverged"), (2, "oom"))]
+    recs += [make_record("gru", seed=s, status="diverged") for s in range(5)]
+    df = V.tidy(recs)
+    assert V.states(df) == {("copy", "gru", 50000, "10-100"): "diverged"}
+    assert V.status_text(df[df["arch"] == "lstm"]) == "1 ok; diverged: seed 1 (10-100); oom: seed 2 (10-100)"
+    assert V.status_text(df[df["arch"] == "gru"]) == ("diverged: seed 0 (10-100), seed 1 (10-100), seed 2 (10-100) "
+                                                      "and 2 more")
+    assert V.status_text(V.tidy([make_record("rnn")])) == "ok"

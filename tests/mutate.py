@@ -34,7 +34,8 @@ CORE = {  # module -> the tests that speak for it
                                    "table_markdown_holds_intervals_states_and_best", "table_csv_holds_numbers_only",
                                    "summary_is_what_a_run_prints_first"))],
     "bench/publish/brackets.py": ["tests/test_brackets.py"],
-    "bench/publish/views.py": ["tests/test_publish_views.py", "tests/test_summary_protocol.py", "tests/test_sweep.py", "tests/test_brackets.py"],
+    "bench/publish/views.py": ["tests/test_publish_views.py", "tests/test_summary_protocol.py", "tests/test_sweep.py",
+                               "tests/test_brackets.py"],
     "bench/run/search.py": ["tests/test_search.py"],
     "bench/run/config.py": ["tests/test_config_properties.py", "tests/test_config_sources.py"],
 }

@@ -40,7 +40,7 @@ def test_an_interval_past_the_longest_distance_is_open_and_clipped():
 
 
 def test_across_needs_seeds():
-    with pytest.raises(ValueError, match="at least one seed"):
+    with pytest.raises(ValueError, match="^reach across seeds needs at least one seed$"):
         R.across([], 4.0, 64.0)
 
 
@@ -72,6 +72,10 @@ def test_one_seed_takes_its_interval_from_the_wilson_bounds_of_each_point():
     assert edge.lo_open and not edge.hi_open and edge.below == 0 and edge.text().startswith(f"{edge.value:.1f} [<4-")
     top = R.one_seed(_curve([0.9, 0.8, 0.45], [40] * 3), 4.0, 16.0)  # its upper bound stays above m to 16
     assert top.hi_open and not top.lo_open and top.above == 0 and top.text().endswith("-16+]")
+    never = R.one_seed(_curve([0.2, 0.1, 0.1], [40] * 3), 4.0, 16.0)
+    always = R.one_seed(_curve([0.9, 0.9, 0.9], [40] * 3), 4.0, 16.0)
+    assert (never.method, never.below, never.above, never.text()) == ("wilson", 1, 0, "<4")
+    assert (always.method, always.below, always.above, always.text()) == ("wilson", 0, 1, "16+")
 
 
 def _frame(rows):

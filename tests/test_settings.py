@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 from _records import make_record
 from seqbench.contract import registry
 from seqbench.records import store
-from seqbench.records.schema import Error, Metrics, Record, Throughput, Times, describe
+from seqbench.records.schema import Error, Metrics, Record, Status, Throughput, Times, describe
 from seqbench.records.settings import SECTIONS, CellConfig
 from seqbench.run import cell as C
 from seqbench.run import config, plan, resolve, sources
@@ -81,6 +82,27 @@ def test_failed_records_are_built_from_the_header_and_say_why(planned):
     assert Record.model_validate(json.loads(r.to_json())) == r  # what is written reads back equal
     with pytest.raises(ValueError, match="other than ok"):
         Record.failed(cell.header(), status="ok", env=env, times=times, error=Error(type="X", message="x"))
+
+
+def test_every_status_but_ok_is_a_failed_record_and_no_other_is_one(planned):
+    cell, _ = planned
+    env, times = _parts(cell)
+    for status in get_args(Status):
+        if status != "ok":
+            r = Record.failed(cell.header(), status=status, env=env, times=times, error=Error(type="E", message="m"))
+            assert Record.model_validate(r.to_dict()).status == status
+    data = r.to_dict()
+    data["status"] = "crashed"
+    with pytest.raises(ValidationError, match="status"):
+        Record.model_validate(data)
+
+
+def test_records_of_schema_1_are_read_and_of_an_unknown_schema_refused():
+    data = make_record("lstm").to_dict()
+    assert Record.model_validate({**data, "schema": 1}).schema_ == 1
+    for version in (0, 3):
+        with pytest.raises(ValidationError, match=f"schema {version}: this seqbench reads schema 1, 2"):
+            Record.model_validate({**data, "schema": version})
 
 
 def test_an_ok_record_needs_its_results(planned):

@@ -23,7 +23,6 @@ from seqbench.records.settings import CellConfig
 
 SCHEMA = 2
 READABLE = (1, 2)  # schema versions this seqbench reads
-STATUSES = ("ok", "diverged", "oom", "failed")
 Status = Literal["ok", "diverged", "oom", "failed"]
 
 Fraction = Field(ge=0.0, le=1.0, allow_inf_nan=False)

@@ -96,3 +96,40 @@ def test_points_read_ok_cells_with_bins_and_chance_only():
     assert pts.iloc[0][["acc", "mid", "n"]].tolist() == [pytest.approx(0.8), 0.5, 40]
     empty = R.points(df[df["status"] != "ok"])
     assert empty.empty and list(empty.columns) == ROW + ["seed", "x", "acc", "mid", "n"]
+
+
+def _cells(arch, accs_by_seed, xs=(4, 8, 16)):
+    from _records import make_record
+
+    return [make_record(arch, distance=str(x), bins=[(x, x)], seed=s, acc=a, n=40)
+            for s, accs in accs_by_seed.items() for x, a in zip(xs, accs)]
+
+
+def test_the_reach_table_has_one_row_per_architecture_with_its_seeds_and_censoring():
+    from _records import make_record
+    from seqbench.publish.views import tidy
+
+    lstm = {0: [0.9, 0.7, 0.3], 1: [0.95, 0.8, 0.2], 2: [0.9, 0.9, 0.9]}  # seed 2 never falls: censored above
+    mixed = make_record("lstm", distance="4-16", bins=[(4, 8), (9, 16)], seed=0, acc=[0.1, 0.1])  # left out: the
+    # row has one-distance cells
+    table = R.reach(tidy(_cells("lstm", lstm) + [mixed] + _cells("gru", {0: [0.9, 0.6, 0.2]})))
+    assert table["arch"].tolist() == ["gru", "lstm"]
+    mid = (0.125 + 1) / 2  # make_record's chance
+    per = [R.seed_reach([4, 8, 16], accs, [mid] * 3) for accs in lstm.values()]
+    expected = R.across(per, 4.0, 16.0)
+    row = table[table["arch"] == "lstm"].iloc[0]
+    assert (row["reach"], row["ci_lo"], row["ci_hi"]) == pytest.approx((expected.value, expected.lo, expected.hi))
+    assert (row["seeds"], row["below"], row["above"], row["shortest"], row["longest"]) == (3, 0, 1, 4.0, 16.0)
+    assert (row["interval"], row["hi_open"], row["text"]) == ("t", expected.hi_open, expected.text())
+    one = table[table["arch"] == "gru"].iloc[0]
+    alone = R.one_seed(_curve([0.9, 0.6, 0.2], [40] * 3, xs=(4.0, 8.0, 16.0), mid=mid), 4.0, 16.0)
+    assert (one["reach"], one["ci_lo"], one["ci_hi"]) == pytest.approx((alone.value, alone.lo, alone.hi))
+    assert (one["seeds"], one["interval"], one["text"]) == (1, "wilson", alone.text())
+
+
+def test_each_row_is_read_over_its_own_distances():
+    from seqbench.publish.views import tidy
+
+    table = R.reach(tidy(_cells("rnn", {0: [0.9, 0.6, 0.2]}, xs=(4, 8, 16))
+                         + [c for c in _cells("gru", {0: [0.9, 0.6, 0.2]}) if c.distance != "4"]))
+    assert table["arch"].tolist() == ["gru", "rnn"] and table["shortest"].tolist() == [8.0, 4.0]

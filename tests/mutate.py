@@ -2,6 +2,7 @@
 Not a test module, and not part of the default test run (minutes to hours on a CPU).
 
     python tests/mutate.py [MODULE ...]     # default: every module in CORE; `mutmut results` lists survivors
+    python tests/mutate.py --again MODULE   # only the module's survivors again, against today's tests
 
 For each module mutmut changes one thing at a time (an operator, a constant, a comparison) and runs the module's
 tests; a mutant the tests miss "survives". mutmut starts its test command once per mutant, and a fresh Python that
@@ -81,8 +82,9 @@ def ask(path: str, message: object) -> int:
     return int(answer) if answer else 0
 
 
-def mutate(module: str, tests: list[str]) -> None:
-    """mutmut over `module` with `tests`, through a fork server started for it."""
+def mutate(module: str, tests: list[str], only: list[int] | None = None) -> None:
+    """mutmut over `module` with `tests` (only the mutants `only`, when given), through a fork server started for
+    it."""
     path = os.path.join(tempfile.mkdtemp(prefix="seqbench-mut-"), "server.sock")
     server = subprocess.Popen([sys.executable, __file__, "--serve", path])
     try:
@@ -91,8 +93,9 @@ def mutate(module: str, tests: list[str]) -> None:
         if server.poll() is not None:
             raise SystemExit(f"mutate: the test server ended before it listened (exit {server.returncode})")
         client = f"{sys.executable} {__file__} --client {path} {' '.join(tests)}"
-        subprocess.run(["mutmut", "run", "--paths-to-mutate", module, "--runner", client, "--tests-dir", "tests",
-                        "--no-progress"], cwd=ROOT, check=False)
+        for which in ([str(i) for i in only] if only is not None else [None]):
+            subprocess.run(["mutmut", "run", *([which] if which else []), "--paths-to-mutate", module, "--runner",
+                            client, "--tests-dir", "tests", "--no-progress"], cwd=ROOT, check=False)
     finally:
         if server.poll() is None:
             ask(path, "stop")
@@ -105,6 +108,8 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["--client"]:
         return ask(argv[1], argv[2:])
+    if argv[:1] == ["--again"] and len(argv) == 2 and argv[1] in CORE:
+        return again(argv[1])
     unknown = [m for m in argv if m not in CORE]
     if unknown:
         print(f"mutate: not a core module: {', '.join(unknown)}; choose from {', '.join(CORE)}", file=sys.stderr)
@@ -116,6 +121,27 @@ def main(argv: list[str]) -> int:
         subprocess.run(["mutmut", "results"], cwd=ROOT, check=False)
         if cache.exists():
             cache.rename(ROOT / f".mutmut-cache-{Path(module).stem}")
+    return 0
+
+
+def again(module: str) -> int:
+    """The survivors (and timeouts, suspicious ones) in the module's cache, run again against today's tests; the
+    cache keeps every other mutant's result."""
+    import sqlite3
+
+    kept, cache = ROOT / f".mutmut-cache-{Path(module).stem}", ROOT / ".mutmut-cache"
+    if not kept.exists():
+        print(f"mutate: no results for {module} yet ({kept.name}); run it first", file=sys.stderr)
+        return 2
+    with sqlite3.connect(kept) as db:
+        ids = [i for (i,) in db.execute("SELECT id FROM Mutant WHERE status IN "
+                                        "('bad_survived', 'bad_timeout', 'ok_suspicious') ORDER BY id")]
+    kept.replace(cache)
+    try:
+        mutate(module, CORE[module], ids)
+        subprocess.run(["mutmut", "results"], cwd=ROOT, check=False)
+    finally:
+        cache.replace(kept)
     return 0
 
 

@@ -61,3 +61,41 @@ def test_states_and_status_text_name_what_is_not_ok():
     assert V.status_text(df[df["arch"] == "gru"]) == ("diverged: seed 0 (10-100), seed 1 (10-100), seed 2 (10-100) "
                                                       "and 2 more")
     assert V.status_text(V.tidy([make_record("rnn")])) == "ok"
+
+
+def test_accuracy_per_bin_is_the_ok_seeds_mean_with_its_interval():
+    from seqbench.publish.stats import accuracy_interval
+
+    recs = [make_record("lstm", distance="4-16", bins=[(4, 9), (10, 16)], seed=s, acc=a, n=50)
+            for s, a in ((0, [0.9, 0.5]), (1, [0.8, 0.3]), (2, [0.7, 0.4]))]
+    recs.append(make_record("lstm", distance="4-16", seed=3, status="diverged"))  # no bins: not a seed here
+    table = V.accuracy(V.tidy(recs))
+    assert table["label"].tolist() == ["4-9", "10-16"] and table["lo"].tolist() == [4, 10]
+    assert table["hi"].tolist() == [9, 16] and table["x"].tolist() == pytest.approx([6.0, math.sqrt(160)])
+    assert table["seeds"].tolist() == [3, 3] and table["chance"].tolist() == [0.125, 0.125]
+    first = accuracy_interval([0.9, 0.8, 0.7], 50)
+    assert table.iloc[0][["mean", "ci_lo", "ci_hi"]].tolist() == pytest.approx([first.mean, first.lo, first.hi])
+    assert table.iloc[0]["interval"] == "t" and table.iloc[0]["n"] == 3
+    seq = V.accuracy(V.tidy(recs), "seq_acc")  # make_record's seq_acc is a quarter of the token accuracy
+    assert seq["mean"].tolist() == pytest.approx([0.2, 0.1]) and seq["chance"].isna().all()
+    one = V.accuracy(V.tidy(recs[:1]))
+    assert one.iloc[0]["interval"] == "wilson" and one.iloc[0]["n"] == 50
+    with pytest.raises(UserError) as e:
+        V.accuracy(V.tidy(recs), "bleu")
+    assert str(e.value) == "Unknown metric 'bleu'. Available: token_acc, seq_acc"
+    assert V.accuracy(V.tidy(recs[3:])).empty
+
+
+def test_choose_lr_keeps_the_rate_validation_picks_and_counts_the_rates_tried():
+    recs = [make_record("lstm", seed=s, lr=lr, val_gen_acc=score)
+            for s in (0, 1) for lr, score in ((0.001, 0.4), (0.01, 0.9), (0.1, 0.2))]
+    recs += [make_record("gru", seed=0, lr=0.003, val_gen_acc=0.5)]
+    chosen = V.cells(V.choose_lr(V.tidy(recs)))
+    assert sorted(zip(chosen["arch"], chosen["lr"], chosen["lrs"])) == [("gru", 0.003, 1), ("lstm", 0.01, 3),
+                                                                         ("lstm", 0.01, 3)]
+    assert V.choose_lr(V.tidy(recs)[:0]).empty and "lrs" in V.choose_lr(V.tidy(recs)[:0])
+
+
+def test_a_record_without_a_free_running_score_is_a_trial_without_one():
+    trial = V.trials(V.cells(V.tidy([make_record("lstm", lr=0.01, val_gen_acc=None)])))[0]
+    assert (trial.lr, trial.ok, trial.val_acc, trial.val_loss) == (0.01, True, None, 1.2)

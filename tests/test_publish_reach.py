@@ -133,3 +133,23 @@ def test_each_row_is_read_over_its_own_distances():
     table = R.reach(tidy(_cells("rnn", {0: [0.9, 0.6, 0.2]}, xs=(4, 8, 16))
                          + [c for c in _cells("gru", {0: [0.9, 0.6, 0.2]}) if c.distance != "4"]))
     assert table["arch"].tolist() == ["gru", "rnn"] and table["shortest"].tolist() == [8.0, 4.0]
+
+
+def test_the_caption_says_what_each_kind_of_interval_in_the_table_is():
+    from seqbench.publish.views import tidy
+
+    head = ("reach = the longest distance at which token accuracy stays above (chance + 1) / 2, interpolated on log "
+            "distance, per seed")
+    tail = ("x+ = above x at every distance measured (x the longest), <x = not above it at the shortest; ≥ = some "
+            "seeds never fell (a lower bound).")
+    seeds = "over seeds: geometric mean [95% Student-t interval on log2 reach]"
+    one = "one seed: [reach of the 95% Wilson accuracy bounds over each bin's test examples]"
+    both = R.reach(tidy(_cells("lstm", {0: [0.9, 0.7, 0.3], 1: [0.9, 0.6, 0.3]}) + _cells("gru", {0: [0.9, 0.6, 0.2]})))
+    assert R.caption(both) == "; ".join([head, seeds, one, tail])
+    assert R.caption(both[both["arch"] == "gru"]) == "; ".join([head, one, tail])
+    assert R.caption(both[both["arch"] == "lstm"]) == "; ".join([head, seeds, tail])
+    assert R.caption(both[:0]) == "; ".join([head, tail])
+    from _records import make_record
+
+    none = R.reach(tidy([make_record("lstm", status="diverged")]))  # no ok cell: no row, the same columns
+    assert none.empty and list(none.columns) == list(both.columns)

@@ -120,7 +120,8 @@ def test_the_reach_table_has_one_row_per_architecture_with_its_seeds_and_censori
     row = table[table["arch"] == "lstm"].iloc[0]
     assert (row["reach"], row["ci_lo"], row["ci_hi"]) == pytest.approx((expected.value, expected.lo, expected.hi))
     assert (row["seeds"], row["below"], row["above"], row["shortest"], row["longest"]) == (3, 0, 1, 4.0, 16.0)
-    assert (row["interval"], row["hi_open"], row["text"]) == ("t", expected.hi_open, expected.text())
+    assert (row["interval"], row["lo_open"], row["hi_open"], row["text"]) == ("t", expected.lo_open, expected.hi_open,
+                                                                            expected.text())
     one = table[table["arch"] == "gru"].iloc[0]
     alone = R.one_seed(_curve([0.9, 0.6, 0.2], [40] * 3, xs=(4.0, 8.0, 16.0), mid=mid), 4.0, 16.0)
     assert (one["reach"], one["ci_lo"], one["ci_hi"]) == pytest.approx((alone.value, alone.lo, alone.hi))

@@ -26,7 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = {  # module -> the tests that speak for it
-    "bench/records/schema.py": ["tests/test_future_records.py", "tests/test_names.py", "tests/test_settings.py",
+    "bench/records/schema.py": ["tests/test_schema_rules.py", "tests/test_settings.py", "tests/test_future_records.py",
+                                "tests/test_names.py", "tests/test_publish_translation.py",
                                 "--deselect", "tests/test_settings.py::test_a_cell_that_trains_writes_a_record_that_"
                                 "reads_back_equal"],  # training a cell: 10 s a mutant, and schema's part is above
     "bench/publish/stats.py": ["tests/test_publish_stats.py"],

@@ -20,6 +20,7 @@ import pandas as pd
 from seqbench.publish.brackets import ordering
 from seqbench.publish.stats import bootstrap_mean, reach_interval
 from seqbench.publish.views import ROW
+from seqbench.records.schema import TEXT_INTERVAL
 
 MIN_SENTENCES = 50  # a bucket with fewer test sentences is too noisy to score alone (2 sentences were tabulated)
 METRIC = "sacrebleu"
@@ -48,8 +49,8 @@ def buckets(df: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
     ok["mid"] = (ok["lo"] + ok["hi"]) / 2.0
     ok["n"] = pd.to_numeric(ok["bin.n"], errors="coerce")
     ok["score"] = pd.to_numeric(ok[col], errors="coerce")
-    for end in ("lo", "hi"):
-        name = f"bin.{metric}_{end}"
+    for end, suffix in zip(("lo", "hi"), TEXT_INTERVAL):
+        name = f"bin.{metric}{suffix}"
         ok[f"score_{end}"] = pd.to_numeric(ok[name], errors="coerce") if name in ok else math.nan
     return ok[ok["n"] >= MIN_SENTENCES][ROW + ["seed", "lo", "hi", "mid", "n", "score", "score_lo", "score_hi"]]
 

@@ -1,0 +1,177 @@
+"""The record schema's field rules, each tested at its edge: the value just inside is read, the value just outside is
+refused naming the field. The base is a committed record (a Multi30k cell: bins, overall, text metrics, a validation
+history), changed one field at a time."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from seqbench.records import schema
+from seqbench.records.schema import Bin, Overall, Record, ValPoint, Validation, describe
+
+BASE = Path(__file__).resolve().parent.parent / "results/multi30k-cpu-seed1/records/1a08d3ef1aebac2e.json"
+FRACTIONS = ["metrics.bins.0.token_acc", "metrics.bins.0.seq_acc", "metrics.overall.token_acc",
+             "metrics.overall.seq_acc", "metrics.val.history.0.val_acc"]
+OPTIONAL_FRACTIONS = ["metrics.val.history.0.val_gen_acc", "metrics.val.best_val_acc", "metrics.val.best_val_gen_acc"]
+COUNTS = ["metrics.bins.0.n", "metrics.overall.n", "metrics.val.history.0.step"]  # whole numbers from 0
+OPTIONAL_COUNTS = ["metrics.bins.0.tokens", "metrics.overall.tokens"]  # absent in schema 1
+REQUIRED = ["metrics.bins.0.lo", "metrics.bins.0.hi", "metrics.bins.0.n", "metrics.bins.0.token_acc",
+            "metrics.bins.0.seq_acc", "metrics.overall.n", "metrics.overall.token_acc", "metrics.overall.seq_acc",
+            "metrics.val.history.0.step", "metrics.val.history.0.val_acc", "metrics.val.history.0.val_loss"]
+
+
+def base() -> dict[str, Any]:
+    return json.loads(BASE.read_text())
+
+
+def _walk(data: dict[str, Any], path: str) -> tuple[Any, str | int]:
+    *parents, last = path.split(".")
+    for key in parents:
+        data = data[int(key)] if isinstance(data, list) else data[key]
+    return data, (int(last) if isinstance(data, list) else last)
+
+
+def changed(path: str, value: Any) -> dict[str, Any]:
+    """The base record with the field at `path` (dotted, list indices as numbers) set to `value`."""
+    data = base()
+    parent, key = _walk(data, path)
+    parent[key] = value
+    return data
+
+
+def without(path: str) -> dict[str, Any]:
+    data = base()
+    parent, key = _walk(data, path)
+    del parent[key]
+    return data
+
+
+def refused(data: dict[str, Any]) -> str:
+    with pytest.raises(ValidationError) as e:
+        Record.model_validate(data)
+    return describe(e.value)
+
+
+def test_the_base_record_reads():
+    r = Record.model_validate(base())
+    assert r.status == "ok" and r.metrics.bins[0].n == 83 and r.metrics.overall.extra()["sacrebleu"] > 0
+
+
+@pytest.mark.parametrize("path", FRACTIONS + OPTIONAL_FRACTIONS)
+def test_a_fraction_is_read_from_0_to_1_and_refused_outside_or_not_finite(path):
+    for ok in (0.0, 1.0, 0.5):
+        Record.model_validate(changed(path, ok))
+    for bad in (-0.001, 1.001, 2.0, math.nan, math.inf):
+        assert refused(changed(path, bad)).startswith(path + ":")
+
+
+@pytest.mark.parametrize("path", OPTIONAL_FRACTIONS)
+def test_an_optional_fraction_may_be_null(path):
+    Record.model_validate(changed(path, None))
+
+
+@pytest.mark.parametrize("path", COUNTS + OPTIONAL_COUNTS)
+def test_a_count_is_read_from_0_and_refused_below(path):
+    Record.model_validate(changed(path, 0))
+    assert refused(changed(path, -1)).startswith(path + ":")
+
+
+@pytest.mark.parametrize("path", OPTIONAL_COUNTS)
+def test_token_counts_may_be_absent_as_in_schema_1(path):
+    assert _walk(Record.model_validate(without(path)).to_dict(), path)[0][path.rsplit(".", 1)[1]] is None
+
+
+@pytest.mark.parametrize("path", REQUIRED)
+def test_a_required_score_or_position_cannot_be_left_out(path):
+    assert refused(without(path)).startswith(path + ":")
+
+
+def test_bin_ends_start_at_1_and_an_empty_bin_is_refused():
+    Record.model_validate(changed("metrics.bins.0.lo", 1))
+    for end in ("lo", "hi"):
+        assert refused(changed(f"metrics.bins.0.{end}", 0)).startswith(f"metrics.bins.0.{end}:")
+    data = changed("metrics.bins.0.lo", 10)  # the bin is 1-9
+    assert "bin 10-9 is empty: hi must be at least lo" in refused(data)
+    Record.model_validate(changed("metrics.bins.0.hi", 1))  # a bin of one distance
+
+
+@pytest.mark.parametrize("reason", ["solved", "plateau", "budget", "time"])
+def test_each_stop_reason_is_read(reason):
+    r = Record.model_validate(changed("metrics.val.stop_reason", reason))
+    assert r.metrics.val.stop_reason == reason
+
+
+def test_an_unknown_stop_reason_is_refused_naming_the_choices():
+    line = refused(changed("metrics.val.stop_reason", "bored"))
+    assert line.startswith("metrics.val.stop_reason:")
+    assert all(f"'{r}'" in line for r in ("solved", "plateau", "budget", "time"))
+
+
+@pytest.mark.parametrize("path", ["metrics.bins.0", "metrics.overall", "metrics.val.history.0"])
+def test_extra_scores_are_finite_numbers_or_null(path):
+    Record.model_validate(changed(f"{path}.grad_norm", None))
+    Record.model_validate(changed(f"{path}.grad_norm", 2.5))
+    for bad in (math.nan, math.inf, "high"):
+        assert refused(changed(f"{path}.grad_norm", bad)).startswith(f"{path}.grad_norm:")
+
+
+@pytest.mark.parametrize("path", ["metrics.val", "metrics", "throughput", "times", "", "plugins.arch"])
+def test_an_unknown_field_is_refused_where_the_schema_is_strict(path):
+    line = refused(changed(f"{path}.typo".lstrip("."), 1))
+    where = line.split(":")[0].split(".")
+    assert where[:len(path.split(".")) if path else 0] == (path.split(".") if path else []) and where[-1] == "typo"
+    assert "Extra inputs are not permitted" in line
+
+
+@pytest.mark.parametrize("kind", list(schema.MEMORY_KINDS))
+def test_each_memory_kind_is_read_and_others_refused(kind):
+    assert Record.model_validate(changed("throughput.memory_kind", kind)).throughput.memory_kind == kind
+    assert refused(changed("throughput.memory_kind", "rss")).startswith("throughput.memory_kind:")
+
+
+def _models(record: Record) -> list[BaseModel]:
+    m = record.metrics
+    return [record, m, m.bins[0], m.overall, m.val, m.val.history[0], record.throughput, record.times, record.env,
+            record.config]
+
+
+def test_a_read_record_cannot_be_changed_in_place():
+    for model in _models(Record.model_validate(base())):
+        name = next(iter(type(model).model_fields))
+        with pytest.raises(ValidationError, match="frozen"):
+            setattr(model, name, getattr(model, name))
+
+
+def test_the_accuracy_names_are_the_fraction_fields_of_a_bin_and_of_overall():
+    for model in (Bin, Overall):
+        fractions = {name for name, f in model.model_fields.items() if f.annotation is float}
+        assert fractions == set(schema.ACCURACIES)
+
+
+def test_text_metric_names_are_what_a_translation_cell_writes():
+    assert sorted(Record.model_validate(base()).metrics.text_metrics) == sorted(schema.TEXT_METRICS)  # all three
+
+
+def test_each_text_score_of_a_trained_cell_has_its_interval_under_the_declared_names():
+    from _records import real_record  # a tiny synthetic translation cell, trained once per test session
+
+    metrics = Record.model_validate(real_record("translation")).metrics
+    assert metrics.text_metrics and set(metrics.text_metrics) <= set(schema.TEXT_METRICS)
+    for scores in (metrics.overall, *metrics.bins):
+        extra = scores.extra()
+        for name in metrics.text_metrics:
+            low, high = (extra[name + end] for end in schema.TEXT_INTERVAL)
+            assert low <= extra[name] <= high
+
+
+def test_validation_and_points_are_their_own_types():
+    r = Record.model_validate(base())
+    assert isinstance(r.metrics.val, Validation) and isinstance(r.metrics.val.history[0], ValPoint)
+    assert copy.deepcopy(r) == r

@@ -99,3 +99,65 @@ def test_choose_lr_keeps_the_rate_validation_picks_and_counts_the_rates_tried():
 def test_a_record_without_a_free_running_score_is_a_trial_without_one():
     trial = V.trials(V.cells(V.tidy([make_record("lstm", lr=0.01, val_gen_acc=None)])))[0]
     assert (trial.lr, trial.ok, trial.val_acc, trial.val_loss) == (0.01, True, None, 1.2)
+
+
+def test_overall_is_the_ok_seeds_mean_of_an_accuracy_or_a_text_score():
+    from seqbench.publish.stats import accuracy_interval
+
+    recs = [make_record("lstm", seed=s, overall={"n": 40, "tokens": 200, "token_acc": a, "seq_acc": a / 2})
+            for s, a in ((0, 0.9), (1, 0.7), (2, 0.8))]
+    recs.append(make_record("lstm", seed=3, status="failed"))  # not ok: not a seed
+    table = V.overall(V.tidy(recs), "token_acc")
+    assert list(table.columns) == V.POSITION + ["mean", "ci_lo", "ci_hi", "n", "interval"]
+    iv = accuracy_interval([0.9, 0.7, 0.8], 40)
+    assert table.iloc[0][["mean", "ci_lo", "ci_hi"]].tolist() == pytest.approx([iv.mean, iv.lo, iv.hi])
+    assert (table.iloc[0]["n"], table.iloc[0]["interval"]) == (3, "t") and len(table) == 1
+    one = V.overall(V.tidy(recs[:1]), "seq_acc")  # one seed of an accuracy: Wilson over the 40 test examples
+    assert (one.iloc[0]["n"], one.iloc[0]["interval"], one.iloc[0]["mean"]) == (40, "wilson", pytest.approx(0.45))
+    assert 0 < one.iloc[0]["ci_lo"] < 0.45 < one.iloc[0]["ci_hi"] < 1
+
+
+def test_overall_of_a_text_score_gets_no_wilson_interval_and_an_absent_score_no_rows():
+    bleu = [make_record("seq2seq", task="translation", distance="5-12", bins=[(5, 12)], seed=s,
+                        overall={"n": 16, "tokens": 80, "token_acc": 0.5, "seq_acc": 0.1, "sacrebleu": b,
+                                 "chrf2": 40.0})
+            for s, b in ((0, 20.0), (1, 22.0))]
+    two = V.overall(V.tidy(bleu), "sacrebleu")
+    assert (two.iloc[0]["mean"], two.iloc[0]["n"], two.iloc[0]["interval"]) == (21.0, 2, "t")
+    spread = 12.706 * 1.0  # t(0.975, 1 df) x the standard error of (20, 22): BLEU is not clipped to [0, 1]
+    assert two.iloc[0][["ci_lo", "ci_hi"]].tolist() == pytest.approx([21.0 - spread, 21.0 + spread], abs=1e-3)
+    one = V.overall(V.tidy(bleu[:1]), "sacrebleu")  # a BLEU is no fraction of the 16 sentences: no Wilson
+    assert one.iloc[0][["mean", "ci_lo", "ci_hi", "n", "interval"]].tolist() == [20.0, 20.0, 20.0, 1, "none"]
+    missing = V.overall(V.tidy([edited(bleu[0], lambda d: d["metrics"]["overall"].update(chrf2=None))]), "chrf2")
+    assert missing.iloc[0][["n", "interval"]].tolist() == [0, "none"] and math.isnan(missing.iloc[0]["mean"])
+    for empty in (V.overall(V.tidy(bleu), "meteor"), V.overall(V.tidy([make_record("lstm", status="oom")]),
+                                                                "token_acc")):
+        assert empty.empty and list(empty.columns) == V.POSITION + ["mean", "ci_lo", "ci_hi", "n", "interval"]
+
+
+def test_accuracy_rows_are_sorted_by_bin_then_distance_setting_and_numbered_from_0():
+    recs = [make_record("lstm", distance=d, bins=b, seed=0) for d, b in (("8", [(8, 8)]), ("2-8", [(2, 4), (5, 8)]),
+                                                                         ("4-8", [(4, 8)]), ("2", [(2, 2)]))]
+    table = V.accuracy(V.tidy(recs[::-1]))
+    assert list(zip(table["distance"], table["lo"], table["hi"])) == [("2", 2, 2), ("2-8", 2, 4), ("4-8", 4, 8),
+                                                                     ("2-8", 5, 8), ("8", 8, 8)]
+    assert list(table.index) == list(range(5)) and "index" not in table
+    assert str(table["hi"].dtype) == "int64" and str(table["lo"].dtype) == "int64"
+    assert table["lrs"].tolist() == [1] * 5  # rates tried per position, counted when choose_lr did not
+    chosen = V.accuracy(V.choose_lr(V.tidy(recs)))
+    assert chosen["lrs"].tolist() == [1] * 5
+
+
+def test_a_missing_score_reads_as_none_not_as_nan():
+    assert V._opt(None) is None and V._opt(math.nan) is None and V._opt(0.25) == 0.25
+    recs = [make_record("lstm", seed=0, lr=0.01, val_gen_acc=None), make_record("lstm", seed=1, lr=0.01,
+                                                                               val_gen_acc=0.5)]
+    scores = sorted((t.val_acc for t in V.trials(V.cells(V.tidy(recs)))), key=lambda v: v is not None)
+    assert scores == [None, 0.5]  # the frame holds NaN beside a number: the trial has no score, not NaN
+
+
+def test_status_text_lists_up_to_three_states_before_counting_the_rest():
+    recs = [make_record("gru", seed=s, status="diverged") for s in range(3)]
+    assert V.status_text(V.tidy(recs)) == "diverged: seed 0 (10-100), seed 1 (10-100), seed 2 (10-100)"
+    mixed = [make_record("gru", seed=0, status="oom"), make_record("gru", seed=1, status="diverged")]
+    assert V.states(V.tidy(mixed)) == {("copy", "gru", 50000, "10-100"): "diverged, oom"}

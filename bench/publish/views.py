@@ -23,7 +23,7 @@ import pandas as pd
 
 from seqbench.contract.errors import UserError
 from seqbench.publish.longform import long_frame
-from seqbench.publish.stats import Interval, accuracy_interval
+from seqbench.publish.stats import Interval, accuracy_interval, t_interval
 from seqbench.records.distance import Distance, sort_key
 from seqbench.records.schema import ACCURACIES
 from seqbench.run.sweep import Trial, choose
@@ -157,8 +157,8 @@ def overall(df: pd.DataFrame, key: str) -> pd.DataFrame:
     c = c.assign(value=pd.to_numeric(c[column], errors="coerce"))
     g = c.groupby(POSITION).agg(values=("value", list), examples=("metrics.overall.n", "max"))
     g = g.reset_index()
-    bounded = key in METRICS
-    ivs: list[Interval | None] = [accuracy_interval(v, e if pd.notna(e) and bounded else None)
+    bounded = key in METRICS  # an accuracy, a fraction of the test examples; a text score (0-100) is no fraction
+    ivs: list[Interval | None] = [accuracy_interval(v, e if pd.notna(e) else None) if bounded else t_interval(v)
                                   for v, e in zip(g["values"], g["examples"])]
     _put_intervals(g, ivs)
     return g.drop(columns=["values", "examples"])

@@ -41,7 +41,8 @@ CORE = {  # module -> the tests that speak for it
     "bench/publish/views.py": ["tests/test_publish_views.py", "tests/test_summary_protocol.py", "tests/test_sweep.py",
                                "tests/test_brackets.py"],
     "bench/run/search.py": ["tests/test_search.py"],
-    "bench/run/config.py": ["tests/test_config_properties.py", "tests/test_config_sources.py"],
+    "bench/run/config.py": ["tests/test_config_rules.py", "tests/test_config_sources.py", "tests/test_bad_input.py",
+                            "tests/test_config_properties.py"],  # fastest first: pytest -x stops at the first fail
 }
 PYTEST = ["-x", "-q", "-n", "0", "-p", "no:cacheprovider", "-m", "not slow"]
 

@@ -49,3 +49,34 @@ def test_readme_shows_the_published_multi30k_table():
     section = readme[start:readme.index("\n## ", start + 1)]
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| arch")]
     assert len(rows) == 3 and all(row in report for row in rows)
+
+
+def test_the_quick_profiles_rates_are_the_reference_sweeps_choices_as_the_readme_says():
+    """`bench/profiles/quick.toml`'s `[lr.<task>]` tables carry the committed reference sweep's choices, an
+    architecture left out of them chose its own rate, and the README's sentences about them say what the records
+    give: each choice that is not the architecture's own rate, and the one tie at chance with its scores."""
+    from seqbench.contract import registry
+    from seqbench.publish.sweeps import sweep_table
+    from seqbench.publish.views import tidy
+    from seqbench.run.sources import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    table = sweep_table(tidy(results.load_dir(root / "results/reference-cpu").records))
+    chosen = table[table["chosen"]]
+    assert len(chosen) == 6, "the reference sweep's first stage (rnn, lstm, gru on copy and cloze) is committed whole"
+    profile = tomllib.loads((root / "bench/profiles/quick.toml").read_text())["lr"]
+    reg = registry.load(entry_points=False)
+    readme = " ".join((root / "README.md").read_text().split())
+    moved = []
+    for r in chosen.to_dict("records"):
+        own = reg.arch(r["arch"]).train.get("lr", 3e-3)
+        assert profile.get(r["task"], {}).get(r["arch"], own) == r["lr"], (r["task"], r["arch"], r["lr"])
+        if r["lr"] != own:
+            moved.append(f"{r['arch']} {r['lr']:.0e} on {r['task']}".replace("e-0", "e-"))
+    assert f"so far: {', '.join(sorted(moved))}; the other {6 - len(moved)} choices equal" in readme
+    ties = chosen[chosen["why"].str.contains("tied with")]
+    assert [(t, a) for t, a in zip(ties["task"], ties["arch"])] == [("cloze", "rnn")]
+    scores = table[(table["task"] == "cloze") & (table["arch"] == "rnn")]["val_acc"]
+    assert (f"the rnn is at chance at every rate (mean best validation accuracy {scores.min():.3f}-{scores.max():.3f}"
+            f" over the rates), so its choice there ({ties['lr'].iloc[0]:.0e}) is the tie-break".replace("e-0", "e-")
+            in readme)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from seqbench.contract.errors import UserError, plural
-from seqbench.publish import bleu_compute, bleu_length, gradients
+from seqbench.publish import bleu_compute, bleu_length, gradients, search_cost
 from seqbench.publish import reach as reach_
 from seqbench.publish.brackets import ordering
 from seqbench.publish.stats import order_statistic_ranks, t_interval
@@ -247,6 +247,9 @@ def markdown(records: list[Any], name: str) -> str:
         lines += bleu_lines(df, task, labels)
         lines += compute_lines(df, task, labels)
         lines += gradient_lines(df, task, labels)
+    cost = search_cost.summary(df)
+    if cost:
+        lines.append(f"- search cost: {cost}.")
     lines += speed_lines(df, labels)
     return "\n".join(lines) + "\n"
 

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from seqbench.contract.errors import plural
-from seqbench.publish import bleu_compute, bleu_length, brackets, claims, render, sweeps
+from seqbench.publish import bleu_compute, bleu_length, brackets, claims, render, search_cost, sweeps
 from seqbench.publish.doc import Doc
 from seqbench.publish.grids import document_table
 from seqbench.publish.longform import plain, write_long
@@ -188,6 +188,9 @@ def _document(records, df, tables, names, data, out, source, bad, metric, aligne
         doc.heading(2, "Reach from validation brackets")
         doc.caption(brackets.caption(brackets.reach_brackets(df)))
         _cells(doc, headers, rows)
+        doc.heading(2, "What the search cost")
+        doc.caption(search_cost.summary(df) + ". " + search_cost.CAPTION)
+        _cells(doc, *search_cost.document_cells(df))
     for t in tables:
         _task_section(doc, df, t, names, [a for a in aligned[0] if a[0] == t.task])
     if aligned[1]:

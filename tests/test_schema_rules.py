@@ -21,6 +21,9 @@ FRACTIONS = ["metrics.bins.0.token_acc", "metrics.bins.0.seq_acc", "metrics.over
              "metrics.overall.seq_acc", "metrics.val.history.0.val_acc"]
 OPTIONAL_FRACTIONS = ["metrics.val.history.0.val_gen_acc", "metrics.val.best_val_acc", "metrics.val.best_val_gen_acc"]
 COUNTS = ["metrics.bins.0.n", "metrics.overall.n", "metrics.val.history.0.step"]  # whole numbers from 0
+MEASURES = [f"throughput.{k}" for k in ("train_tokens_per_s", "gen_tokens_per_s", "peak_memory_mb", "train_steps_timed",
+                                        "gen_batches_timed", "mean_src_len", "mean_tgt_len", "train_steps",
+                                        "train_tokens", "flops_per_token", "train_flops")]  # from 0, or unmeasured
 OPTIONAL_COUNTS = ["metrics.bins.0.tokens", "metrics.overall.tokens"]  # absent in schema 1
 REQUIRED = ["metrics.bins.0.lo", "metrics.bins.0.hi", "metrics.bins.0.n", "metrics.bins.0.token_acc",
             "metrics.bins.0.seq_acc", "metrics.overall.n", "metrics.overall.token_acc", "metrics.overall.seq_acc",
@@ -98,7 +101,7 @@ def test_bin_ends_start_at_1_and_an_empty_bin_is_refused():
     for end in ("lo", "hi"):
         assert refused(changed(f"metrics.bins.0.{end}", 0)).startswith(f"metrics.bins.0.{end}:")
     data = changed("metrics.bins.0.lo", 10)  # the bin is 1-9
-    assert "bin 10-9 is empty: hi must be at least lo" in refused(data)
+    assert refused(data) == "metrics.bins.0: Value error, bin 10-9 is empty: hi must be at least lo"
     Record.model_validate(changed("metrics.bins.0.hi", 1))  # a bin of one distance
 
 
@@ -175,3 +178,30 @@ def test_validation_and_points_are_their_own_types():
     r = Record.model_validate(base())
     assert isinstance(r.metrics.val, Validation) and isinstance(r.metrics.val.history[0], ValPoint)
     assert copy.deepcopy(r) == r
+
+
+@pytest.mark.parametrize("path", MEASURES)
+def test_a_measure_is_read_from_0_or_unmeasured_and_refused_below(path):
+    assert _walk(Record.model_validate(changed(path, 0)).to_dict(), path)[0][path.rsplit(".", 1)[1]] == 0
+    Record.model_validate(changed(path, None))
+    assert refused(changed(path, -1)).startswith(path + ":")
+
+
+def test_what_an_older_record_leaves_out_reads_as_unset():
+    r = Record.model_validate(without("metrics.val.stopped"))
+    assert r.metrics.val.stopped is None and Record.model_validate(base()).metrics.val.stopped == "time"
+    assert Record.model_validate(without("metrics.decoding")).metrics.decoding is None
+    failed = changed("status", "failed")
+    failed["error"] = {"type": "RuntimeError", "message": "killed"}
+    failed["metrics"]["overall"] = {}  # schema 1 wrote {} for a cell that did not finish
+    assert Record.model_validate(failed).metrics.overall is None
+
+
+def test_each_memory_kind_says_what_it_measured():
+    assert schema.MEMORY_KINDS == {  # tables print these words under the memory column
+        "cuda_max_allocated": "the CUDA allocator's peak during the cell",
+        "cell_process_peak_rss": "the peak resident memory of the process that ran this cell alone, its imports "
+                                 "included",
+        "process_max_rss": "the high-water mark of a process that ran several cells: NOT per cell, it includes every "
+                           "cell the process ran before",
+    }

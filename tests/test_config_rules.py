@@ -215,3 +215,20 @@ def test_plugin_options_take_text_from_flags():
     with pytest.raises(ConfigError) as e:  # none is not a boolean: the option's type says so, not a special case
         C.section(ToyOptions, {"tied": None}, "arch.toy")
     assert str(e.value) == "arch.toy.tied: must be true or false; it cannot be unset (none)"
+
+
+def test_every_list_axis_of_the_matrix_needs_an_item_and_a_name_may_be_one_character():
+    for key in ("matrix.archs", "matrix.tasks", "matrix.seeds"):
+        assert refusal(key, []) == f"{key}: must not be empty"
+    for key in ("matrix.params", "matrix.lrs", "matrix.distances"):
+        assert getattr(build(key, []), key.split(".")[1]) == ()  # empty: each architecture's or task's own
+    assert build("matrix.archs", "x").archs == ("x",) and build("eval.select", "b").select == "b"
+    assert refusal("eval.select", "") == "eval.select: must not be empty (leave the key out for its default)"
+
+
+@pytest.mark.parametrize("section", list(SECTIONS))
+def test_a_built_section_cannot_be_changed_in_place(section):
+    built = C.section(SECTIONS[section], {}, section)
+    name = dataclasses.fields(built)[0].name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(built, name, getattr(built, name))

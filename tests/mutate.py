@@ -2,7 +2,8 @@
 Not a test module, and not part of the default test run (minutes to hours on a CPU).
 
     python tests/mutate.py [MODULE ...]     # default: every module in CORE; `mutmut results` lists survivors
-    python tests/mutate.py --again MODULE   # only the module's survivors again, against today's tests
+    python tests/mutate.py --again MODULE   # the module's survivors again, against today's tests, and what an
+                                            # interrupted run left untested
 
 For each module mutmut changes one thing at a time (an operator, a constant, a comparison) and runs the module's
 tests; a mutant the tests miss "survives". mutmut starts its test command once per mutant, and a fresh Python that
@@ -127,8 +128,8 @@ def main(argv: list[str]) -> int:
 
 
 def again(module: str) -> int:
-    """The survivors (and timeouts, suspicious ones) in the module's cache, run again against today's tests; the
-    cache keeps every other mutant's result."""
+    """The survivors (and timeouts, suspicious ones) in the module's cache, run again against today's tests, and
+    the mutants an interrupted run left untested; the cache keeps every other mutant's result."""
     import sqlite3
 
     kept, cache = ROOT / f".mutmut-cache-{Path(module).stem}", ROOT / ".mutmut-cache"
@@ -137,7 +138,7 @@ def again(module: str) -> int:
         return 2
     with sqlite3.connect(kept) as db:
         ids = [i for (i,) in db.execute("SELECT id FROM Mutant WHERE status IN "
-                                        "('bad_survived', 'bad_timeout', 'ok_suspicious') ORDER BY id")]
+                                        "('bad_survived', 'bad_timeout', 'ok_suspicious', 'untested') ORDER BY id")]
     kept.replace(cache)
     try:
         mutate(module, CORE[module], ids)

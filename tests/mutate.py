@@ -85,9 +85,9 @@ def ask(path: str, message: object) -> int:
     return int(answer) if answer else 0
 
 
-def mutate(module: str, tests: list[str], only: list[int] | None = None) -> None:
-    """mutmut over `module` with `tests` (only the mutants `only`, when given), through a fork server started for
-    it."""
+def mutate(module: str, tests: list[str]) -> None:
+    """mutmut over `module` with `tests` (resuming the cache `.mutmut-cache` when there is one), through a fork
+    server started for it."""
     path = os.path.join(tempfile.mkdtemp(prefix="seqbench-mut-"), "server.sock")
     server = subprocess.Popen([sys.executable, __file__, "--serve", path])
     try:
@@ -96,9 +96,8 @@ def mutate(module: str, tests: list[str], only: list[int] | None = None) -> None
         if server.poll() is not None:
             raise SystemExit(f"mutate: the test server ended before it listened (exit {server.returncode})")
         client = f"{sys.executable} {__file__} --client {path} {' '.join(tests)}"
-        for which in ([str(i) for i in only] if only is not None else [None]):
-            subprocess.run(["mutmut", "run", *([which] if which else []), "--paths-to-mutate", module, "--runner",
-                            client, "--tests-dir", "tests", "--no-progress"], cwd=ROOT, check=False)
+        subprocess.run(["mutmut", "run", "--paths-to-mutate", module, "--runner", client, "--tests-dir", "tests",
+                        "--no-progress"], cwd=ROOT, check=False)
     finally:
         if server.poll() is None:
             ask(path, "stop")
@@ -128,20 +127,16 @@ def main(argv: list[str]) -> int:
 
 
 def again(module: str) -> int:
-    """The survivors (and timeouts, suspicious ones) in the module's cache, run again against today's tests, and
-    the mutants an interrupted run left untested; the cache keeps every other mutant's result."""
-    import sqlite3
-
+    """The module's cached run resumed: mutmut skips the mutants it killed, tests again those that survived (or
+    timed out) when the tests have changed since, and tests those an interrupted run left untested. One baseline
+    run in all (`mutmut run ID` would repeat it for every mutant)."""
     kept, cache = ROOT / f".mutmut-cache-{Path(module).stem}", ROOT / ".mutmut-cache"
     if not kept.exists():
         print(f"mutate: no results for {module} yet ({kept.name}); run it first", file=sys.stderr)
         return 2
-    with sqlite3.connect(kept) as db:
-        ids = [i for (i,) in db.execute("SELECT id FROM Mutant WHERE status IN "
-                                        "('bad_survived', 'bad_timeout', 'ok_suspicious', 'untested') ORDER BY id")]
     kept.replace(cache)
     try:
-        mutate(module, CORE[module], ids)
+        mutate(module, CORE[module])
         subprocess.run(["mutmut", "results"], cwd=ROOT, check=False)
     finally:
         cache.replace(kept)

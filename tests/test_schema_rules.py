@@ -205,3 +205,13 @@ def test_each_memory_kind_says_what_it_measured():
         "process_max_rss": "the high-water mark of a process that ran several cells: NOT per cell, it includes every "
                            "cell the process ran before",
     }
+
+
+@pytest.mark.parametrize("path", ["env.git_commit", "env.lightning", "env.torchmetrics", "env.python", "env.platform",
+                                  "env.device_name", "env.cpu_threads", "env.accelerator", "env.precision",
+                                  "throughput.flops_method", "throughput.memory_kind", "command"])
+def test_an_environment_or_method_a_record_does_not_name_is_unknown_not_empty(path):
+    data = base()
+    parent, key = _walk(data, path)
+    parent.pop(key, None)
+    assert _walk(Record.model_validate(data).to_dict(), path)[0][key] is None

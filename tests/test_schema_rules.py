@@ -215,3 +215,34 @@ def test_an_environment_or_method_a_record_does_not_name_is_unknown_not_empty(pa
     parent, key = _walk(data, path)
     parent.pop(key, None)
     assert _walk(Record.model_validate(data).to_dict(), path)[0][key] is None
+
+
+@pytest.mark.parametrize("path", ["times.wall_s", "times.train_s", "times.cpu_s"])
+def test_a_duration_is_read_from_0_and_refused_below(path):
+    Record.model_validate(changed(path, 0.0))
+    assert refused(changed(path, -0.5)).startswith(path + ":")
+
+
+def test_a_record_needs_its_wall_clock_time_and_an_error_or_plugin_left_unnamed_is_unknown():
+    assert refused(without("times.wall_s")).startswith("times.wall_s:")
+    data = changed("status", "failed")
+    data["error"] = {"type": "RuntimeError", "message": "killed"}
+    assert Record.model_validate(data).error.plugin is None
+    data = base()
+    data["plugins"]["arch"].pop("digest")
+    assert Record.model_validate(data).plugins["arch"].digest is None
+
+
+@pytest.mark.parametrize("key, ok, bad", [("cell_id", "0123abcd", "0123ABCD"), ("cell_id", "a" * 64, "a" * 7),
+                                          ("arch", "x", ""), ("task", "y", ""), ("seed", 0, -1),
+                                          ("params_budget", 1, 0)])
+def test_a_header_field_takes_its_edge_and_refuses_past_it(key, ok, bad):
+    header = {k: v for k, v in base().items() if k in schema.Header.model_fields}
+    assert getattr(schema.Header.model_validate({**header, key: ok}), key) == ok
+    with pytest.raises(ValidationError) as e:
+        schema.Header.model_validate({**header, key: bad})
+    assert describe(e.value).startswith(f"{key}:")
+    missing = {k: v for k, v in header.items() if k != key}
+    if key != "params_budget":  # optional: a budget-free cell is sized by width
+        with pytest.raises(ValidationError):
+            schema.Header.model_validate(missing)

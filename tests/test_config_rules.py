@@ -202,6 +202,12 @@ class ToyOptions:
     ("ratio", False, "must be a number, got false"),
     ("tied", "yes", "must be true or false, got 'yes'"),
     ("sizes", "2,,3", "a list must not have empty items, got '2,,3'"),
+    ("width", "many", "must be an integer, got 'many'"),  # pydantic's own error types, each in one line
+    ("width", [1], "must be an integer, got [1]"),
+    ("ratio", "x", "must be a number, got 'x'"),
+    ("ratio", [1], "must be a number, got [1]"),
+    ("tied", [1], "must be true or false, got [1]"),
+    ("sizes", 5, "must be a list, got 5"),
 ])
 def test_plugin_options_are_checked_as_strictly_as_the_sections(key, value, says):
     with pytest.raises(ConfigError) as e:

@@ -117,6 +117,16 @@ def test_an_integer_setting_takes_integers_and_their_text_only():
     assert refusal("train.lr", "fast") == "train.lr: must be a number, got 'fast'"
 
 
+@pytest.mark.parametrize("key, value, says", [
+    ("train.bucket", "maybe", "must be true or false, got 'maybe'"), ("train.bucket", [1], "must be true or false, "
+                                                                                        "got [1]"),
+    ("eval.select", 5, "must be text, got 5"), ("train.max_steps", [3], "must be an integer, got [3]"),
+    ("train.lr", [1], "must be a number, got [1]"),
+])
+def test_a_value_of_the_wrong_type_is_refused_in_one_line_naming_the_type(key, value, says):
+    assert refusal(key, value) == f"{key}: {says}"
+
+
 def test_an_empty_or_unset_value_is_refused_with_what_to_do():
     assert refusal("train.max_steps", " ") == ("train.max_steps: must not be empty (leave the key out for its "
                                               "default)")

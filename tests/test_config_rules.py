@@ -122,6 +122,7 @@ def test_an_integer_setting_takes_integers_and_their_text_only():
                                                                                         "got [1]"),
     ("eval.select", 5, "must be text, got 5"), ("train.max_steps", [3], "must be an integer, got [3]"),
     ("train.lr", [1], "must be a number, got [1]"),
+    ("matrix.distances", [1.5], "must be text, got 1.5"),  # the first of the union's errors, its member unnamed
 ])
 def test_a_value_of_the_wrong_type_is_refused_in_one_line_naming_the_type(key, value, says):
     assert refusal(key, value) == f"{key}: {says}"

@@ -249,3 +249,26 @@ def test_a_built_section_cannot_be_changed_in_place(section):
     name = dataclasses.fields(built)[0].name
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(built, name, getattr(built, name))
+
+
+def test_an_architectures_cap_and_the_sweeps_seeds_have_their_bounds():
+    assert build("search.arch_caps", {"gpt": 1}).arch_caps == {"gpt": 1}
+    assert refusal("search.arch_caps", {"gpt": 0}) == "search.arch_caps.gpt: must be at least 1, got 0"
+    assert refusal("sweep.seeds", []) == "sweep.seeds: must not be empty"
+
+
+def test_an_unset_option_does_not_stop_the_check_of_the_next_one():
+    with pytest.raises(ConfigError) as e:
+        C.section(ToyOptions, {"tied": None, "width": 2.0}, "arch.toy")
+    assert str(e.value) == "arch.toy.width: must be an integer (it is declared int), got 2.0"
+
+
+def test_the_whole_configuration_cannot_be_changed_in_place_and_has_empty_defaults():
+    rc = _run_config({})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rc.train = rc.train
+    assert rc.search == C.SearchConfig() and rc.sweep == C.SweepConfig() and rc.lr_table == {}
+    bare = C.RunConfig(matrix=C.MatrixConfig(), model=C.ModelConfig(), train=C.TrainConfig(), train_set=frozenset(),
+                       eval=C.EvalConfig(), distances={}, task_options={}, arch_options={})
+    assert (bare.search, bare.sweep, bare.lr_table) == (C.SearchConfig(), C.SweepConfig(), {})
+    assert bare.lr_for("lstm", "copy") is None

@@ -41,6 +41,12 @@ def _walk(data: dict[str, Any], path: str) -> tuple[Any, str | int]:
     return data, (int(last) if isinstance(data, list) else last)
 
 
+def at(data: dict[str, Any], path: str) -> Any:
+    """The value at `path` in `data`."""
+    parent, key = _walk(data, path)
+    return parent[key]
+
+
 def changed(path: str, value: Any) -> dict[str, Any]:
     """The base record with the field at `path` (dotted, list indices as numbers) set to `value`."""
     data = base()
@@ -88,7 +94,7 @@ def test_a_count_is_read_from_0_and_refused_below(path):
 
 @pytest.mark.parametrize("path", OPTIONAL_COUNTS)
 def test_token_counts_may_be_absent_as_in_schema_1(path):
-    assert _walk(Record.model_validate(without(path)).to_dict(), path)[0][path.rsplit(".", 1)[1]] is None
+    assert at(Record.model_validate(without(path)).to_dict(), path) is None
 
 
 @pytest.mark.parametrize("path", REQUIRED)
@@ -182,7 +188,7 @@ def test_validation_and_points_are_their_own_types():
 
 @pytest.mark.parametrize("path", MEASURES)
 def test_a_measure_is_read_from_0_or_unmeasured_and_refused_below(path):
-    assert _walk(Record.model_validate(changed(path, 0)).to_dict(), path)[0][path.rsplit(".", 1)[1]] == 0
+    assert at(Record.model_validate(changed(path, 0)).to_dict(), path) == 0
     Record.model_validate(changed(path, None))
     assert refused(changed(path, -1)).startswith(path + ":")
 
@@ -214,7 +220,7 @@ def test_an_environment_or_method_a_record_does_not_name_is_unknown_not_empty(pa
     data = base()
     parent, key = _walk(data, path)
     parent.pop(key, None)
-    assert _walk(Record.model_validate(data).to_dict(), path)[0][key] is None
+    assert at(Record.model_validate(data).to_dict(), path) is None
 
 
 @pytest.mark.parametrize("path", ["times.wall_s", "times.train_s", "times.cpu_s"])

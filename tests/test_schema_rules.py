@@ -241,7 +241,8 @@ def test_a_record_needs_its_wall_clock_time_and_an_error_or_plugin_left_unnamed_
 
 @pytest.mark.parametrize("key, ok, bad", [("cell_id", "0123abcd", "0123ABCD"), ("cell_id", "a" * 64, "a" * 7),
                                           ("arch", "x", ""), ("task", "y", ""), ("seed", 0, -1),
-                                          ("params_budget", 1, 0)])
+                                          ("params_budget", 1, 0), ("lr", 1e-9, 0.0), ("params", 0, -1),
+                                          ("chance", 1.0, 1.001), ("chance", 0.0, -0.001)])
 def test_a_header_field_takes_its_edge_and_refuses_past_it(key, ok, bad):
     header = {k: v for k, v in base().items() if k in schema.Header.model_fields}
     assert getattr(schema.Header.model_validate({**header, key: ok}), key) == ok
@@ -249,6 +250,19 @@ def test_a_header_field_takes_its_edge_and_refuses_past_it(key, ok, bad):
         schema.Header.model_validate({**header, key: bad})
     assert describe(e.value).startswith(f"{key}:")
     missing = {k: v for k, v in header.items() if k != key}
-    if key != "params_budget":  # optional: a budget-free cell is sized by width
+    if key in OPTIONAL:  # a budget-free cell is sized by width; the rest are known after planning, or never
+        assert getattr(schema.Header.model_validate(missing), key) is None
+    else:
         with pytest.raises(ValidationError):
             schema.Header.model_validate(missing)
+
+
+OPTIONAL = {"params_budget", "lr", "params", "chance"}
+
+
+@pytest.mark.parametrize("key, ok, bad", [("lr", 1e-9, 0.0), ("lr", 3e-3, -3e-3), ("params", 0, -1),
+                                          ("params_budget", 1, 0), ("chance", 1.0, 1.001)])
+def test_a_record_field_planning_fixed_takes_its_edge_and_refuses_past_it(key, ok, bad):
+    assert getattr(Record.model_validate(changed(key, ok)), key) == ok
+    assert refused(changed(key, bad)).startswith(f"{key}:")
+    assert getattr(Record.model_validate(without(key)), key) is None

@@ -431,3 +431,13 @@ def test_merge_conflict_refused_and_nothing_written(tmp_path, capsys):
     code, _, err = run(capsys, "merge", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "all")
     assert code == 2 and err.count("\n") == 1 and rec.cell_id in err and "metrics, throughput differ" in err
     assert not (tmp_path / "all").exists()
+
+
+def test_columns_run_in_distance_order_whichever_architecture_probed_a_distance_first():
+    """A search probes each architecture at its own distances: gru at 16-128, rnn also at 8 and 23. The columns
+    are the union in distance order (8, 16, 23, 32, 64, 128), not in the order the rows first show them."""
+    recs = [make_record("gru", distance=d, seed=s, acc=1.0) for d in (16, 32, 64, 128) for s in (0, 1)]
+    recs += [make_record("rnn", distance=d, seed=s, acc=0.9) for d in (8, 16, 23, 32) for s in (0, 1)]
+    (t,) = task_tables(recs)
+    assert [c.lo for c in t.columns] == [8, 16, 23, 32, 64, 128]
+    assert [c.header for c in t.columns] == ["8", "16", "23", "32", "64", "128"]

@@ -22,6 +22,7 @@ from seqbench.contract.errors import UserError
 from seqbench.publish import bleu_length, brackets
 from seqbench.publish import reach as reach_
 from seqbench.publish.stats import median
+from seqbench.records.distance import sort_key
 from seqbench.records.schema import MEMORY_KINDS, TEXT_METRICS
 from seqbench.publish.views import (METRICS, ROW, accuracy, cells, choose_lr, overall, row_label, row_order,
                                     states, status_text, tidy)
@@ -113,6 +114,9 @@ def prepared(records: list[Any]) -> pd.DataFrame:
 
 def _columns(acc: pd.DataFrame, df: pd.DataFrame) -> list[Column]:
     found = acc.drop_duplicates(["distance", "lo"])
+    keys = [(lo, sort_key(str(d))) for lo, d in zip(found["lo"], found["distance"])]
+    found = found.iloc[sorted(range(len(found)), key=keys.__getitem__)]  # in distance order: a search probes each
+    # row at distances of its own, so the order in which rows first show them is no order
     twice = found["label"].duplicated(keep=False)
     cols = [Column(f"{r.label} [{r.distance}]" if dup else str(r.label), str(r.distance), int(r.lo),
                    None if pd.isna(r.chance) else float(r.chance))

@@ -14,7 +14,7 @@ from seqbench.contract.specs import EOS, PAD, Batch, Distance
 from seqbench.records import store
 from seqbench.run.config import EvalConfig, TrainConfig
 from seqbench.run.module import SeqModule, fit
-from seqbench.run.stopping import decide, improving
+from seqbench.run.stopping import decide, improving, last_gain
 from seqbench.tasks.copy import CopyOptions, CopyTask
 
 A = 6  # a symbol after the host's specials
@@ -76,6 +76,23 @@ def test_the_rules_read_the_free_running_validation_accuracy():
     assert improving(_history(0.5, 0.3, 0.3, 0.3, losses=[0.9, 0.8, 0.7, 0.6]), TrainConfig(patience=150))
 
 
+def test_a_gain_within_the_margin_is_noise_to_both_rules():
+    """At chance, a validation better by a hair does not restart the plateau clock, nor make a cell at its budget
+    "improving"; a gain past the margin does both."""
+    noise = _history(0.125, 0.130, 0.134, 0.131, 0.135)  # each best beats the last by less than 0.01
+    assert decide(noise, solved_at=None, patience=400, min_delta=0.01) == "plateau"  # 400 steps since 0.125
+    assert decide(noise, solved_at=None, patience=400) is None  # without a margin 0.135 at step 500 is a gain
+    flat = [{**p, "val_loss": 1.0} for p in noise]
+    assert not improving(flat, TrainConfig(patience=300, min_delta=0.01))
+    assert improving(flat, TrainConfig(patience=300))
+    rising = _history(0.125, 0.130, 0.150, 0.170, 0.190)  # gains of 0.02 a validation
+    assert decide(rising, solved_at=None, patience=400, min_delta=0.01) is None
+    assert improving([{**p, "val_loss": 1.0} for p in rising], TrainConfig(patience=300, min_delta=0.01))
+    exact = _history(0.5, 0.51, 0.51)  # a gain of exactly the margin is not more than it
+    assert decide(exact, solved_at=None, patience=200, min_delta=0.01) == "plateau"
+    assert last_gain(exact, min_delta=0.0)["step"] == 200 and last_gain(exact, min_delta=0.01)["step"] == 100
+
+
 def _run(tmp_path: Path, name: str, *sets: str) -> dict:
     out = tmp_path / name
     assert main(["run", "--profile", "none", "--arch", "lstm", "--task", "copy", "--distance", "8", "--seeds", "0",
@@ -94,6 +111,16 @@ def test_a_cell_that_cannot_learn_stops_as_plateaued(tmp_path):
     steps = [p["step"] for p in val["history"]]
     assert steps[-1] < 400 and steps[-1] - val["best_step"] >= 60  # stopped 60 steps after its first best
     assert record["throughput"]["train_steps"] == steps[-1]
+
+
+def test_a_cell_whose_gains_stay_within_the_margin_stops_at_its_patience(tmp_path):
+    """The margin reaches the training loop: a cell that learns, but never by more than 0.9 a validation, stops
+    `patience` steps after its first validation, as plateaued."""
+    record = _run(tmp_path, "margin", "train.lr=3e-3", "train.max_steps=400", "train.patience=60",
+                  "train.min_delta=0.9")
+    val = record["metrics"]["val"]
+    assert val["stop_reason"] == "plateau" and [p["step"] for p in val["history"]] == [20, 40, 60, 80]
+    assert record["config"]["train"]["min_delta"] == 0.9
 
 
 def test_a_cell_still_learning_at_its_budget_says_so(tmp_path):

@@ -59,6 +59,7 @@ class TrainSettings(_Recorded):
     val_every: Optional[int] = None
     solved_at: Optional[FiniteFloat] = None
     patience: Optional[int] = None
+    min_delta: Optional[FiniteFloat] = None
     flush_denormal: Optional[bool] = None
     accelerator: Optional[str] = None
     precision: Optional[str] = None

@@ -129,6 +129,8 @@ class TrainConfig:
     # (`val_gen_acc`, what the tables report) reaches this
     patience: Optional[Annotated[Int, Field(ge=1)]] = None  # steps without a better validation free-running accuracy
     # before a cell stops as plateaued; None: no plateau rule (a cell runs to its budget unless solved)
+    min_delta: Annotated[Float, Field(ge=0)] = 0.0  # how much a validation must beat the best so far by (in the
+    # selection score's units) to count as better, for the plateau rule and `improving`: noise at chance is not a gain
     flush_denormal: bool = True  # on a CPU, treat denormal floats as zero: a stuck recurrent cell (copy d=64, 40k
     # parameters, 4000 steps) trained in 59.7 s instead of 137.5 s, with the same test accuracy
     accelerator: Accelerator = "auto"  # auto (a GPU when there is one), cpu, gpu, cuda, mps

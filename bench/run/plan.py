@@ -207,7 +207,7 @@ def _size(spec, cfg: C.RunConfig, reg: Registry, arch: str, task: Task, max_len:
 
 
 # Settings added after records existed: at these values they stay out of the cell id, so older records keep theirs.
-NEUTRAL = {"train": {"devices": 1, "strategy": "auto"}}
+NEUTRAL = {"train": {"devices": 1, "strategy": "auto", "min_delta": 0.0}}
 
 
 def _identity(resolved: dict[str, Any]) -> dict[str, Any]:

@@ -7,9 +7,11 @@ settings, error lines) say what they promise. Direct calls to `seqbench.run.conf
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from pydantic import Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from seqbench.contract.errors import ConfigError
 from seqbench.run import config as C
@@ -230,6 +232,7 @@ def test_plugin_options_are_checked_as_strictly_as_the_sections(key, value, says
 def test_plugin_options_take_text_from_flags():
     assert C.section(ToyOptions, {"sizes": "2, 3", "tied": "true", "width": 5}, "arch.toy") == \
         ToyOptions(width=5, sizes=(2, 3), tied=True)
+    assert C.section(ToyOptions, {"tied": "False"}, "arch.toy").tied is False  # either word, in any case
     with pytest.raises(ConfigError) as e:  # none is not a boolean: the option's type says so, not a special case
         C.section(ToyOptions, {"tied": None}, "arch.toy")
     assert str(e.value) == "arch.toy.tied: must be true or false; it cannot be unset (none)"
@@ -273,3 +276,40 @@ def test_the_whole_configuration_cannot_be_changed_in_place_and_has_empty_defaul
                        eval=C.EvalConfig(), distances={}, task_options={}, arch_options={})
     assert (bare.search, bare.sweep, bare.lr_table) == (C.SearchConfig(), C.SweepConfig(), {})
     assert bare.lr_for("lstm", "copy") is None
+
+
+def _pydantic_error(kind: Any, value: Any) -> Any:
+    from pydantic import TypeAdapter, ValidationError
+
+    with pytest.raises(ValidationError) as e:
+        TypeAdapter(kind).validate_python(value)
+    return e.value
+
+
+@pydantic_dataclass
+class _Fields:
+    """Settings shaped as the sections' are: one required, unions whose members pydantic names in an error's place."""
+
+    a: int
+    b: int | float = 1
+    c: str | bool = "x"
+    d: float | int = 1.0
+    e: bool | int = True
+    f: list[int] | int = 1
+
+
+@pytest.mark.parametrize("kind, value, says", [
+    (int, 8.5, "w: must be an integer, got 8.5"),  # int_from_float
+    (Annotated[tuple[int, ...], Field(min_length=2)], (1,), "w: needs at least 2 items"),
+    (Annotated[tuple[int, ...], Field(min_length=2)], (), "w: must not be empty"),
+    (list[int], 5, "w: Input should be a valid list"),  # a kind without a line of ours: pydantic's own words
+    (list[int], None, "w: Input should be a valid list; it cannot be unset (none)"),
+    (_Fields, {}, "w.a: is required"),
+    (_Fields, {"a": 1, "b": "q"}, "w.b: must be an integer, got 'q'"),  # the union's members are not places
+    (_Fields, {"a": 1, "c": 5}, "w.c: must be text, got 5"),
+    (_Fields, {"a": 1, "d": "q"}, "w.d: must be a number, got 'q'"),
+    (_Fields, {"a": 1, "e": "q"}, "w.e: must be true or false, got 'q'"),
+    (_Fields, {"a": 1, "f": "q"}, "w.f: Input should be a valid list"),  # nor is a member named with brackets
+])
+def test_each_kind_of_pydantic_error_is_one_line_naming_the_setting(kind, value, says):
+    assert C.message(_pydantic_error(kind, value), "w") == says

@@ -266,3 +266,44 @@ def test_a_record_field_planning_fixed_takes_its_edge_and_refuses_past_it(key, o
     assert getattr(Record.model_validate(changed(key, ok)), key) == ok
     assert refused(changed(key, bad)).startswith(f"{key}:")
     assert getattr(Record.model_validate(without(key)), key) is None
+
+
+def _header() -> schema.Header:
+    return schema.Header.model_validate({k: v for k, v in base().items() if k in schema.Header.model_fields})
+
+
+def test_a_record_of_a_cell_that_did_not_finish_is_failed_unless_told_otherwise_and_never_ok():
+    done = Record.model_validate(base())
+    error = schema.Error(type="RuntimeError", message="killed")
+    record = Record.failed(_header(), error=error, env=done.env, times=done.times)
+    assert (record.status, record.error, record.warnings, record.artifacts) == ("failed", error, [], {})
+    assert Record.failed(_header(), error=error, env=done.env, times=done.times, status="oom").status == "oom"
+    with pytest.raises(ValueError) as e:
+        Record.failed(_header(), error=error, env=done.env, times=done.times, status="ok")
+    assert str(e.value) == "Record.failed needs a status other than ok"
+
+
+@pytest.mark.parametrize("path, empty", [("warnings", []), ("artifacts", {}), ("command", None), ("error", None)])
+def test_what_a_record_leaves_out_reads_as_empty(path, empty):
+    assert getattr(Record.model_validate(without(path)), path) == empty
+    header = {k: v for k, v in base().items() if k in schema.Header.model_fields and k != path}
+    if path in schema.Header.model_fields:
+        assert getattr(schema.Header.model_validate(header), path) == empty
+
+
+def test_a_record_reads_its_schema_by_the_files_name_or_the_fields_and_is_strict_and_frozen():
+    data = base()
+    data["schema_"] = data.pop("schema")
+    assert Record.model_validate(data).schema_ == base()["schema"]
+    assert refused({**base(), "bogus": 1}) == "bogus: Extra inputs are not permitted"
+    with pytest.raises(ValidationError):
+        Record.model_validate(base()).status = "failed"
+
+
+@pytest.mark.parametrize("path, value, says", [
+    ("schema", 99, "schema: Value error, schema 99: this seqbench reads schema 1, 2"),
+    ("distance", True, "distance: Value error, must be a distance like 16 or 1-64, got True"),
+    ("distance", 1.5, "distance: Value error, must be a distance like 16 or 1-64, got 1.5"),
+])
+def test_an_unreadable_schema_or_a_distance_that_is_none_is_refused_in_words(path, value, says):
+    assert refused(changed(path, value)) == says

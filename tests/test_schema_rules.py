@@ -307,3 +307,10 @@ def test_a_record_reads_its_schema_by_the_files_name_or_the_fields_and_is_strict
 ])
 def test_an_unreadable_schema_or_a_distance_that_is_none_is_refused_in_words(path, value, says):
     assert refused(changed(path, value)) == says
+
+
+def test_a_records_status_agrees_with_its_results_and_its_error():
+    said = "(record): Value error, status "
+    assert refused(changed("metrics.bins", [])) == said + "ok needs metrics.bins (at least one distance bin)"
+    assert refused(changed("error", {"type": "RuntimeError", "message": "x"})) == said + "ok must have error null"
+    assert refused(changed("status", "failed")) == said + "failed needs an error (type, message)"

@@ -113,10 +113,11 @@ def prepared(records: list[Any]) -> pd.DataFrame:
 
 
 def _columns(acc: pd.DataFrame, df: pd.DataFrame) -> list[Column]:
+    # In distance order: a search probes each row at distances of its own, so the order in which rows first show
+    # them is no order.
     found = acc.drop_duplicates(["distance", "lo"])
     keys = [(lo, sort_key(str(d))) for lo, d in zip(found["lo"], found["distance"])]
-    found = found.iloc[sorted(range(len(found)), key=keys.__getitem__)]  # in distance order: a search probes each
-    # row at distances of its own, so the order in which rows first show them is no order
+    found = found.iloc[sorted(range(len(found)), key=keys.__getitem__)]
     twice = found["label"].duplicated(keep=False)
     cols = [Column(f"{r.label} [{r.distance}]" if dup else str(r.label), str(r.distance), int(r.lo),
                    None if pd.isna(r.chance) else float(r.chance))

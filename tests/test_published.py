@@ -61,7 +61,7 @@ def test_the_quick_profiles_rates_are_the_reference_sweeps_choices_as_the_readme
     from seqbench.run.sources import tomllib
 
     root = Path(__file__).resolve().parents[1]
-    table = sweep_table(tidy(results.load_dir(root / "results/reference-cpu-8k").records))
+    table = sweep_table(tidy(results.load_dir(root / "results/reference-cpu").records))
     chosen = table[table["chosen"]]
     assert len(chosen) == 6, "the reference sweep's first stage (rnn, lstm, gru on copy and cloze) is committed whole"
     profile = tomllib.loads((root / "bench/profiles/quick.toml").read_text())["lr"]

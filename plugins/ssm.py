@@ -3,7 +3,7 @@
 Gu & Dao 2023, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces", §3 and Algorithm 2:
 
     x, z    = in_proj(u).chunk(2)                   E = expand * D channels each
-    x       = SiLU(causal depthwise Conv1d_k(x))    k = d_conv taps
+    x       = SiLU(causal depthwise Conv1d_k(x))    k = d_conv taps (computed as k shifted multiply-adds)
     delta   = softplus(dt_proj(x_proj_dt(x)))       low rank dt_rank, bias initialised as Mamba's (dt in [1e-3, 0.1])
     B, C    = x_proj_B(x), x_proj_C(x)              d_state wide, input-dependent (selective)
     A       = -exp(A_log), A_log = log(1..d_state)  diagonal, S4D-real initialisation
@@ -13,15 +13,19 @@ Gu & Dao 2023, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces
 `selective=False` gives the time-invariant diagonal SSM of Mamba's Table 1 (S4D-like): delta (E,), B and C (E, N)
 are learned parameters that do not depend on the input (no x_proj, no dt_proj).
 
-Training runs a blocked scan (`scan`), generation the recurrence (`step`); each step's log-decay delta*A is
-floored at -`MAX_LOG_DECAY` (a decay below e^-8 per step forgets the state all but entirely), in both forms alike.
-The scan walks `CHUNK` positions at a time, time first: a block's decays e^{delta A}, inputs delta B x and readouts
-C h are whole-block products, its recurrence one multiply-add per position on the (B, N, E) state, and its own
-backward pass walks the blocks in reverse, recomputing the decays. On a CPU the cost is memory traffic over
-(B, T, N, E) values (E x N state per row and position, touched elementwise, where lstm's work is matrix products):
-this form makes about half the passes of the chunked closed form it replaced (cumulative sums of log-decays,
-e^{+-s} per position) and keeps a block's values in cache; it still costs several times `lstm`
-(tests/benchmark_families.py). A fused kernel (mamba-ssm's `selective_scan_fn`, CUDA) would replace `scan`.
+Training runs a scan, generation the recurrence (`step`); each step's log-decay delta*A is floored at
+-`MAX_LOG_DECAY` (a decay below e^-8 per step forgets the state all but entirely), in every form alike. Two scans
+compute the same thing (to float tolerance, tests/test_families.py):
+- on a CPU, selective, float32 (`cpu_kernel`, the default): one compiled C++ loop (`_ssm_cpu`), a row's (N, E)
+  state kept in cache, one pass forward and one backward (the backward recomputing each 16 positions' states from
+  the one kept before them); built once per machine by torch's C++ extension loader, the PyTorch scan where it
+  cannot be built;
+- elsewhere (`scan`): PyTorch, `CHUNK` positions at a time, time first: a block's decays e^{delta A}, inputs
+  delta B x and readouts C h are whole-block products, its recurrence one multiply-add per position on the
+  (B, N, E) state, its own backward pass walking the blocks in reverse. On a CPU that costs about 20 elementwise
+  passes over (B, T, N, E) values and a fresh (B, T, N, E) allocation per step, several times `lstm`'s cell
+  (tests/benchmark_families.py); the compiled loop is what brings the cell within 2x of it.
+A fused GPU kernel (mamba-ssm's `selective_scan_fn`, CUDA) would replace `scan` on a GPU.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from torch import Tensor, nn
 import seqbench
 from seqbench.contract.specs import ArchSpec, BuildContext, options
 
+from ._ssm_cpu import CompiledScan, kernel, usable
+
 CHUNK = 16  # positions per block of the training scan: (16, B, N, E) values, about 2 MB at the quick profile's size
 MAX_LOG_DECAY = 8.0  # delta * A >= -8 in every step, in both forms
 
@@ -50,6 +56,8 @@ class SSMOptions:
     d_conv: int = 4  # taps of the causal depthwise convolution
     dt_rank: int | Literal["auto"] = "auto"  # rank of the delta projection; "auto": ceil(d_model / 16)
     selective: bool = True  # False: delta, B, C are parameters, not functions of the input (S4D-like control)
+    cpu_kernel: bool = True  # selective, float32, on a CPU: train with the compiled scan (`_ssm_cpu`, built once per
+    #                          machine); False, or where it cannot be built: the PyTorch scan (`scan`), same maths
 
     def __post_init__(self) -> None:
         for name in ("d_state", "expand", "d_conv"):
@@ -75,6 +83,7 @@ class SelectiveSSM(nn.Module):
         e, n = opts.expand * d, opts.d_state
         r = math.ceil(d / 16) if opts.dt_rank == "auto" else opts.dt_rank
         self.e, self.n, self.r, self.k, self.selective = e, n, r, opts.d_conv, opts.selective
+        self.cpu_kernel = opts.cpu_kernel and opts.selective  # the compiled scan takes B and C per row and position
         self.in_proj = nn.Linear(d, 2 * e, bias=False)
         self.conv = nn.Conv1d(e, e, opts.d_conv, groups=e)  # depthwise; made causal by left padding
         if opts.selective:
@@ -119,11 +128,29 @@ class SelectiveSSM(nn.Module):
         """u (B, T, D) -> output (B, T, D), each row's state after position ends (B,) if given (B, E, N), and the
         pre-convolution inputs (B, T, E)."""
         x_in, z = self.in_proj(u).chunk(2, dim=-1)  # (B, T, E) each
-        x = F.silu(self.conv(F.pad(x_in.transpose(1, 2), (self.k - 1, 0)))).transpose(1, 2)  # (B, T, E)
+        x = F.silu(self._causal_conv(x_in))  # (B, T, E)
         delta, b, c = self._ssm_inputs(x)
+        a, dx = -torch.exp(self.A_log), delta * x  # (E, N), (B, T, E)
         # a fused GPU kernel plugs in here: mamba-ssm's selective_scan_fn(x, delta, A, B, C, D, z) for scan()
-        y, h = scan(delta, -torch.exp(self.A_log), delta * x, b, c, ends)  # (B, T, E), (B, E, N) or None
+        if self.cpu_kernel and usable(dx, a) and kernel() is not None:
+            empty = dx.new_zeros(0, dtype=torch.long)
+            y, h = CompiledScan.apply(delta, a.T, dx, b[:, :, 0], c[:, :, 0], empty if ends is None else ends,
+                                      -MAX_LOG_DECAY)  # (B, T, E), (B, N, E) or empty
+            h = None if ends is None else h.transpose(1, 2)
+        else:
+            y, h = scan(delta, a, dx, b, c, ends)  # (B, T, E), (B, E, N) or None
         return self.out_proj((y + self.D * x) * F.silu(z)), h, x_in
+
+    def _causal_conv(self, x_in: Tensor) -> Tensor:
+        """x_in (B, T, E) -> the causal depthwise convolution (B, T, E): out_t = bias + sum_j w_j x_{t-k+1+j}, as
+        k multiply-adds over shifted views (on a CPU several times cheaper than Conv1d's depthwise backward)."""
+        t = x_in.shape[1]
+        padded = F.pad(x_in, (0, 0, self.k - 1, 0))  # (B, k-1 + T, E): zeros before position 0
+        w = self.conv.weight[:, 0]  # (E, k)
+        out = torch.addcmul(self.conv.bias, padded[:, self.k - 1 :], w[:, -1])
+        for j in range(self.k - 1):
+            out = out.addcmul_(padded[:, j : j + t], w[:, j])
+        return out
 
     def forward(self, u: Tensor) -> Tensor:
         """u (B, T, D) -> (B, T, D)."""

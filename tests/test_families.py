@@ -148,3 +148,67 @@ def test_ssm_scan_gradients(selective: bool, floor: bool) -> None:
     shape = (b, t, 1, n) if selective else (1, 1, e, n)
     bc = [torch.randn(shape, dtype=torch.float64, generator=g, requires_grad=True) for _ in range(2)]
     assert torch.autograd.gradcheck(lambda *v: ssm.scan(*v)[0], (delta, a, dx, *bc))
+
+
+def compiled_or_skip():
+    """The compiled CPU scan, or a skip that says why it is not here (no C++ compiler)."""
+    from seqbench.plugins import _ssm_cpu
+
+    run = _ssm_cpu.kernel()
+    if run is None:
+        pytest.skip("the compiled CPU scan cannot be built here (no C++ compiler or ninja)")
+    return _ssm_cpu
+
+
+@pytest.mark.parametrize("floor", [True, False])
+def test_compiled_scan_equals_pytorch_scan(floor: bool) -> None:
+    """Float32, 3 rows, 2 chunks and a short third (37 positions), 5 channels, 3 state sizes: the compiled scan's
+    outputs, end states and all five gradients equal the PyTorch scan's; `floor`: most log-decays on the floor."""
+    cpu = compiled_or_skip()
+    g = torch.Generator().manual_seed(7)
+    b, t, e, n = 3, 2 * cpu.CHUNK + 5, 5, 3
+    delta = ((3.0 if floor else 0.3) * torch.rand(b, t, e, generator=g)).requires_grad_()
+    a = (-5 * torch.rand(e, n, generator=g) - 0.1).requires_grad_()
+    assert ssm._floored(delta.detach().transpose(0, 1), a.detach().T) == floor
+    dx = torch.randn(b, t, e, generator=g, requires_grad=True)
+    bm, cm = (torch.randn(b, t, n, generator=g, requires_grad=True) for _ in range(2))
+    ends = torch.tensor([0, 20, t - 1])
+    dy = torch.randn(b, t, e, generator=g)
+    inputs = (delta, a, dx, bm, cm)
+
+    def run(compiled: bool) -> list[torch.Tensor]:
+        for v in inputs:
+            v.grad = None
+        if compiled:
+            y, h = cpu.CompiledScan.apply(delta, a.T, dx, bm, cm, ends, -ssm.MAX_LOG_DECAY)
+            h = h.transpose(1, 2)
+        else:
+            y, h = ssm.scan(delta, a, dx, bm[:, :, None], cm[:, :, None], ends)
+        (y * dy).sum().backward()
+        return [y.detach(), h] + [v.grad.clone() for v in inputs]
+
+    for name, got, want in zip(("y", "h_end", "delta", "A", "dx", "B", "C"), run(True), run(False)):
+        assert got.shape == want.shape, name
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item()), name
+
+
+def test_compiled_scan_model_equals_pytorch_scan_model() -> None:
+    """The same float32 layer with `cpu_kernel` on and off: equal outputs and parameter gradients over 300
+    positions, and equal prefill states."""
+    compiled_or_skip()
+    on, off = mixer("selective-ssm", seed=3).float(), mixer("selective-ssm", seed=3, cpu_kernel=False).float()
+    assert on.cpu_kernel and not off.cpu_kernel
+    x = torch.randn(2, 300, SHAPE.d_model, generator=torch.Generator().manual_seed(8))
+    outs = []
+    for m in (on, off):
+        m.zero_grad()
+        y = m(x)
+        y.square().mean().backward()
+        outs.append((y.detach(), {k: p.grad.clone() for k, p in m.named_parameters()}))
+    assert torch.allclose(outs[0][0], outs[1][0], atol=1e-5)
+    for k, grad in outs[1][1].items():
+        assert torch.allclose(outs[0][1][k], grad, rtol=1e-4, atol=1e-5 * grad.abs().max().item()), k
+    lengths = torch.tensor([300, 123])
+    with torch.no_grad():
+        (_, s_on), (_, s_off) = on.prefill(x, lengths), off.prefill(x, lengths)
+    assert torch.allclose(s_on.h, s_off.h, atol=1e-5) and torch.equal(s_on.conv, s_off.conv)

@@ -6,6 +6,8 @@ beam, learning a copy, sizing) run on them in tests/test_architectures.py, as on
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -212,3 +214,25 @@ def test_compiled_scan_model_equals_pytorch_scan_model() -> None:
     with torch.no_grad():
         (_, s_on), (_, s_off) = on.prefill(x, lengths), off.prefill(x, lengths)
     assert torch.allclose(s_on.h, s_off.h, atol=1e-5) and torch.equal(s_on.conv, s_off.conv)
+
+
+def test_a_build_lock_left_by_a_killed_process_is_cleared(tmp_path, monkeypatch) -> None:
+    """torch's extension loader waits for as long as its build lock exists: a lock older than STALE_LOCK_S (a
+    process killed while building) is removed before building; a recent one (a build in progress) is left."""
+    import os
+    import time
+
+    from torch.utils import cpp_extension
+
+    from seqbench.plugins import _ssm_cpu
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    lock = Path(cpp_extension._get_build_directory("seqbench_lock_probe", False)) / "lock"
+    lock.write_text("")
+    _ssm_cpu._clear_stale_lock(cpp_extension, "seqbench_lock_probe")
+    assert lock.exists()
+    old = time.time() - _ssm_cpu.STALE_LOCK_S - 60
+    os.utime(lock, (old, old))
+    _ssm_cpu._clear_stale_lock(cpp_extension, "seqbench_lock_probe")
+    assert not lock.exists()
+    _ssm_cpu._clear_stale_lock(cpp_extension, "seqbench_lock_probe")  # no lock: nothing to do

@@ -153,7 +153,7 @@ def test_a_rate_axis_or_a_sweep_replaces_a_lower_sources_rate_tables():
     axis or to `sweep.enabled = true` from a higher source, with a note; `sweep.enabled = false` keeps them."""
     reg = registry.load(entry_points=False)
     quick = resolve.resolve(sources.gather(None, None, {}, []), reg)
-    assert quick.lr_table["copy"] == {"rnn": 1e-3, "lstm": 3e-3} and quick.lr_table["cloze"] == {"rnn": 1e-2}
+    assert quick.lr_table["copy"] == {"rnn": 1e-3, "gru": 3e-3} and quick.lr_table["cloze"] == {"rnn": 1e-2}
     swept = sources.gather(None, None, {}, ["sweep.enabled=true"])
     assert "lr" not in swept.data and any("sweep.enabled from" in n and "replaces lr.copy.rnn" in n
                                           for n in swept.notes)

@@ -27,7 +27,7 @@ from seqbench.contract import registry
 from seqbench.contract.specs import PAD, ModelShape, teacher_input
 from seqbench.host.sizing import build_model, count_params, size_to_budget
 from seqbench.records.distance import Distance
-from seqbench.run.sources import tomllib
+from seqbench.run import sources
 
 BUDGET = 40_000  # the quick profile's
 BATCH = 32
@@ -72,12 +72,12 @@ def trainer(reg: registry.Registry, arch: str, options: dict[str, object], delay
 
 
 def parse_arch(text: str) -> tuple[str, dict[str, object]]:
-    """"name" or "name:option=value,...": an architecture with some options set (values read as TOML would)."""
+    """"name" or "name:option=value,...": an architecture with some options set (values read as `--set` reads them)."""
     name, _, rest = text.partition(":")
     options: dict[str, object] = {}
     for item in filter(None, rest.split(",")):
-        key, _, value = item.partition("=")
-        options[key] = tomllib.loads(f"v = {value}")["v"]
+        path, value = sources.parse_set(f"{name}.{item}")
+        options[path[-1]] = value
     return name, options
 
 

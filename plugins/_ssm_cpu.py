@@ -45,6 +45,8 @@ SOURCE = r"""
 
 static constexpr int64_t LANES = 8;
 
+// one position for channel row n; KEEP: store the decays too (the backward pass reads them, the forward does not)
+template <bool KEEP>
 static inline void step_row(int64_t P, float floor_, const float* __restrict__ dl, const float* __restrict__ an,
                             const float* __restrict__ x, float bn, const float* __restrict__ hp,
                             float* __restrict__ hn, float* __restrict__ dec) {
@@ -52,7 +54,7 @@ static inline void step_row(int64_t P, float floor_, const float* __restrict__ d
     float ld = dl[e] * an[e];
     ld = ld < floor_ ? floor_ : ld;
     const float d = expf(ld);
-    dec[e] = d;
+    if (KEEP) dec[e] = d;
     hn[e] = d * hp[e] + bn * x[e];
   }
 }
@@ -103,7 +105,7 @@ std::vector<torch::Tensor> forward(torch::Tensor delta, torch::Tensor a, torch::
   const int64_t* endp = want_end ? ends.data_ptr<int64_t>() : nullptr;
   float *yp = y.data_ptr<float>(), *sp = starts.data_ptr<float>(), *ep = want_end ? h_end.data_ptr<float>() : nullptr;
   at::parallel_for(0, B, 1, [&](int64_t r0, int64_t r1) {
-    std::vector<float> apad(S, 0.0f), h(2 * S), dec(P), dl(P, 0.0f), x(P, 0.0f), yrow(P);
+    std::vector<float> apad(S, 0.0f), h(2 * S), dl(P, 0.0f), x(P, 0.0f), yrow(P);
     for (int64_t n = 0; n < N; ++n) put(ap + n * E, E, apad.data() + n * P);
     for (int64_t r = r0; r < r1; ++r) {
       float *cur = h.data(), *nxt = h.data() + S;
@@ -115,8 +117,8 @@ std::vector<torch::Tensor> forward(torch::Tensor delta, torch::Tensor a, torch::
         put(xp + rt * E, E, x.data());
         std::fill(yrow.begin(), yrow.end(), 0.0f);
         for (int64_t n = 0; n < N; ++n) {
-          step_row(P, floor_, dl.data(), apad.data() + n * P, x.data(), bp[rt * N + n], cur + n * P, nxt + n * P,
-                   dec.data());
+          step_row<false>(P, floor_, dl.data(), apad.data() + n * P, x.data(), bp[rt * N + n], cur + n * P,
+                          nxt + n * P, nullptr);
           read_row(P, cp[rt * N + n], nxt + n * P, yrow.data());
         }
         put(yrow.data(), E, yp + rt * E);
@@ -161,8 +163,8 @@ std::vector<torch::Tensor> backward(torch::Tensor delta, torch::Tensor a, torch:
           put(xp + rt * E, E, xs.data() + j * P);
           put(dyp + rt * E, E, dys.data() + j * P);
           for (int64_t n = 0; n < N; ++n)
-            step_row(P, floor_, dls.data() + j * P, apad.data() + n * P, xs.data() + j * P, bp[rt * N + n],
-                     hs.data() + j * S + n * P, hs.data() + (j + 1) * S + n * P, decs.data() + j * S + n * P);
+            step_row<true>(P, floor_, dls.data() + j * P, apad.data() + n * P, xs.data() + j * P, bp[rt * N + n],
+                           hs.data() + j * S + n * P, hs.data() + (j + 1) * S + n * P, decs.data() + j * S + n * P);
         }
         for (int64_t t = t1 - 1; t >= t0; --t) {
           const int64_t rt = r * T + t, j = t - t0;

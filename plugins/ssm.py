@@ -14,8 +14,10 @@ Gu & Dao 2023, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces
 are learned parameters that do not depend on the input (no x_proj, no dt_proj).
 
 Training runs a scan, generation the recurrence (`step`); each step's log-decay delta*A is floored at
--`MAX_LOG_DECAY` (a decay below e^-8 per step forgets the state all but entirely), in every form alike. Two scans
-compute the same thing (to float tolerance, tests/test_families.py):
+-`MAX_LOG_DECAY` (a decay below e^-8 per step forgets the state all but entirely), in every form alike. The
+time-invariant SSM trains as S4D does, by one causal convolution with its kernel, applied by FFT (`convolve`);
+the selective one has no kernel (its decays change at every position) and runs one of two scans, which compute
+the same thing (to float tolerance, tests/test_families.py):
 - on a CPU, selective, float32 (`cpu_kernel`, the default): one compiled C++ loop (`_ssm_cpu`), a row's (N, E)
   state kept in cache, one pass forward and one backward (the backward recomputing each 16 positions' states from
   the one kept before them); built once per machine by torch's C++ extension loader, the PyTorch scan where it
@@ -25,7 +27,8 @@ compute the same thing (to float tolerance, tests/test_families.py):
   (B, N, E) state, its own backward pass walking the blocks in reverse. On a CPU that costs about 20 elementwise
   passes over (B, T, N, E) values and a fresh (B, T, N, E) allocation per step, several times `lstm`'s cell
   (tests/benchmark_families.py); the compiled loop is what brings the cell within 2x of it.
-A fused GPU kernel (mamba-ssm's `selective_scan_fn`, CUDA) would replace `scan` on a GPU.
+A fused GPU kernel (mamba-ssm's `selective_scan_fn`, CUDA) would replace `scan` on a GPU. Prefill (the state
+after each row's prompt, for generation) runs a scan in both variants.
 """
 
 from __future__ import annotations
@@ -132,9 +135,10 @@ class SelectiveSSM(nn.Module):
         delta, b, c = self._ssm_inputs(x)
         a, dx = -torch.exp(self.A_log), delta * x  # (E, N), (B, T, E)
         # a fused GPU kernel plugs in here: mamba-ssm's selective_scan_fn(x, delta, A, B, C, D, z) for scan()
-        if self.cpu_kernel and usable(dx, a) and kernel() is not None:
-            empty = dx.new_zeros(0, dtype=torch.long)
-            y, h = CompiledScan.apply(delta, a.T, dx, b[:, :, 0], c[:, :, 0], empty if ends is None else ends,
+        if not self.selective and ends is None:
+            y, h = convolve(delta[0, 0], a, dx, b[0, 0], c[0, 0]), None  # (B, T, E)
+        elif self.cpu_kernel and usable(dx, a) and kernel() is not None:
+            y, h = CompiledScan.apply(delta, a.T, dx, b[:, :, 0], c[:, :, 0], _ends(dx, ends),
                                       -MAX_LOG_DECAY)  # (B, T, E), (B, N, E) or empty
             h = None if ends is None else h.transpose(1, 2)
         else:
@@ -190,9 +194,30 @@ def scan(delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, c: Tensor, ends: Tenso
     multiply-add per position on the (B, N, E) state; no (B, T, N, E) product is allocated beyond the states
     kept for the backward pass (`_Scan`).
     """
-    empty = dx.new_zeros(0, dtype=torch.long)  # autograd.Function takes tensors: no ends
-    y, h_end = _Scan.apply(delta, a.T, dx, b.transpose(-1, -2), c.transpose(-1, -2), empty if ends is None else ends)
+    y, h_end = _Scan.apply(delta, a.T, dx, b.transpose(-1, -2), c.transpose(-1, -2), _ends(dx, ends))
     return y, None if ends is None else h_end.transpose(1, 2)
+
+
+def _ends(dx: Tensor, ends: Tensor | None) -> Tensor:
+    """ends (B,), or an empty tensor for none: an autograd.Function takes tensors, not None."""
+    return dx.new_zeros(0, dtype=torch.long) if ends is None else ends
+
+
+def convolve(delta: Tensor, a: Tensor, dx: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    """The time-invariant scan as one causal convolution (S4D's training form): with delta, B and C the same at
+    every position, h_t = sum_{s<=t} e^{(t-s) delta A} dx_s B, so y_t = sum_{s<=t} K_{t-s} dx_s with the kernel
+    K_j = sum_n C_n B_n e^{j max(delta A_n, -MAX_LOG_DECAY)} per channel; applied by FFT, O(T log T) per channel.
+
+    delta (E,), A (E, N) negative, dx (B, T, E), B and C (E, N) -> y (B, T, E): what `scan` gives with delta, B and
+    C the same at every position, to float tolerance, gradients included (tests/test_families.py).
+    """
+    t = dx.shape[1]
+    log_decay = (delta[:, None] * a).clamp(min=-MAX_LOG_DECAY)  # (E, N), as every step of the recurrence
+    lags = torch.arange(t, dtype=dx.dtype, device=dx.device)  # (T,)
+    k = ((log_decay[..., None] * lags).exp() * (b * c)[..., None]).sum(1)  # (E, T)
+    size = 2 * t  # zero-padded to 2T: the FFT's circular convolution is then the causal one on positions 0..T-1
+    spectrum = torch.fft.rfft(dx.transpose(1, 2), n=size) * torch.fft.rfft(k, n=size)  # (B, E, T + 1)
+    return torch.fft.irfft(spectrum, n=size)[..., :t].transpose(1, 2)  # (B, T, E)
 
 
 def _major(v: Tensor) -> Tensor:

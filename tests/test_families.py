@@ -152,6 +152,42 @@ def test_ssm_scan_gradients(selective: bool, floor: bool) -> None:
     assert torch.autograd.gradcheck(lambda *v: ssm.scan(*v)[0], (delta, a, dx, *bc))
 
 
+@pytest.mark.parametrize("floor", [True, False])
+def test_time_invariant_convolution_equals_scan(floor: bool) -> None:
+    """The time-invariant SSM's training form (one FFT convolution with its kernel) against the scan with delta, B
+    and C repeated at every position: equal outputs and gradients (delta's summed over positions), float64, 41
+    positions; `floor`: some log-decays on the floor (no gradient through them), else none."""
+    g = torch.Generator().manual_seed(9)
+    b, t, e, n = 3, 41, 5, 4
+    delta = ((6.0 if floor else 0.3) * torch.rand(e, dtype=torch.float64, generator=g)).requires_grad_()
+    a = (-5 * torch.rand(e, n, dtype=torch.float64, generator=g) - 0.1).requires_grad_()
+    assert ((delta[:, None] * a) < -ssm.MAX_LOG_DECAY).any() == floor
+    dx = torch.randn(b, t, e, dtype=torch.float64, generator=g, requires_grad=True)
+    bc = [torch.randn(e, n, dtype=torch.float64, generator=g, requires_grad=True) for _ in range(2)]
+    weights = torch.randn(b, t, e, dtype=torch.float64, generator=g)  # a loss that weighs every output differently
+    results = []
+    for y in (ssm.convolve(delta, a, dx, *bc),
+              ssm.scan(delta.expand(1, t, e), a, dx, bc[0][None, None], bc[1][None, None])[0]):
+        results.append((y, torch.autograd.grad((y * weights).sum(), (delta, a, dx, *bc))))
+    (y_conv, grads_conv), (y_scan, grads_scan) = results
+    assert torch.allclose(y_conv, y_scan, atol=1e-12)
+    for got, want in zip(grads_conv, grads_scan):
+        assert torch.allclose(got, want, atol=1e-10)
+
+
+def test_time_invariant_ssm_trains_by_convolution(monkeypatch) -> None:
+    """selective=False's forward calls `convolve` and no scan; prefill (which needs each row's state) a scan."""
+    m = mixer("selective-ssm", selective=False)
+    calls = []
+    for name in ("convolve", "scan"):
+        monkeypatch.setattr(ssm, name, lambda *v, _f=getattr(ssm, name), _n=name: calls.append(_n) or _f(*v))
+    x = torch.randn(2, 9, SHAPE.d_model, dtype=torch.float64)
+    m(x)
+    assert calls == ["convolve"]
+    m.prefill(x, torch.tensor([9, 4]))
+    assert calls == ["convolve", "scan"]
+
+
 def compiled_or_skip():
     """The compiled CPU scan, or a skip that says why it is not here (no C++ compiler)."""
     from seqbench.plugins import _ssm_cpu

@@ -1,7 +1,7 @@
 """What a copy cell of the chunked-scan mixers costs beside `lstm`'s. Not a test module.
 
     python tests/benchmark_families.py [--archs lstm selective-ssm gla mlstm] [--delays 32 256] [--steps 100]
-                                       [--rounds 5] [--threads 1]
+                                       [--rounds 5] [--threads 1] [--keep-denormals]
 
 Each architecture is sized by the host to the quick profile's budget (40000 parameters, 2 layers, 4 heads) for the
 quick profile's copy task (k 5, alphabet 8) at each delay, then trained on the task's own training batches (batch
@@ -9,7 +9,8 @@ quick profile's copy task (k 5, alphabet 8) at each delay, then trained on the t
 validation or test. After 3 warm-up steps each, the architectures take turns, `--rounds` rounds of `--steps /
 --rounds` steps each, so that a change in the machine's load falls on all of them; the time per step is the median
 over rounds (wall seconds), the ratio against lstm's at the same delay. Goal: every ratio at most 2. An
-architecture may carry options: `selective-ssm:cpu_kernel=false` times the PyTorch scan.
+architecture may carry options: `selective-ssm:cpu_kernel=false` times the PyTorch scan. Denormal floats are
+flushed to zero, as a cell does (`train.flush_denormal`); `--keep-denormals` times them kept.
 """
 
 from __future__ import annotations
@@ -89,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=100, help="steps timed per architecture, over all rounds")
     p.add_argument("--rounds", type=int, default=5, help="rounds taking turns between the architectures")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--keep-denormals", action="store_true",
+                   help="leave denormal floats on (a cell flushes them: train.flush_denormal, on by default)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(not a.keep_denormals)  # as a cell trains: a stuck recurrent cell's denormals cost 2x
     reg = registry.load(entry_points=False)
     archs = ["lstm"] + [x for x in a.archs if x != "lstm"]
     per_round = max(1, a.steps // a.rounds)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from seqbench.cli import main
 from seqbench.records import store as results
@@ -55,12 +56,21 @@ def test_two_jobs_give_the_metrics_of_one(sequential, tmp_path, capsys):
     assert metrics(tmp_path / "out") == expected  # bit for bit: every cell has one thread, whatever --jobs is
     threads = {r["env"]["cpu_threads"] for r in results.load_dir(tmp_path / "out").dicts()}
     assert threads == {1}
+    assert_names_its_machine(tmp_path / "out")
+
+
+def assert_names_its_machine(out: Path) -> None:
+    """Every record names the instruction set it ran on (torch's dispatch level here), set where the cell ran."""
+    here = torch.backends.cpu.get_cpu_capability()
+    assert {r["env"]["cpu_capability"] for r in results.load_dir(out).dicts()} == {here}
+
 
 
 def test_in_process_cells_give_the_same_metrics(sequential, tmp_path):
     config, expected = sequential
     assert main(run_args(config, tmp_path / "out", 0)) == 0
-    assert metrics(tmp_path / "out") == expected
+    assert metrics(tmp_path / "out") == expected  # same cell ids too: the machine's name is not part of them
+    assert_names_its_machine(tmp_path / "out")
 
 
 def _descendants(pid: int) -> set[int]:

@@ -215,6 +215,7 @@ def test_each_memory_kind_says_what_it_measured():
 
 @pytest.mark.parametrize("path", ["env.git_commit", "env.lightning", "env.torchmetrics", "env.python", "env.platform",
                                   "env.device_name", "env.cpu_threads", "env.accelerator", "env.precision",
+                                  "env.cpu_capability",
                                   "throughput.flops_method", "throughput.memory_kind", "command"])
 def test_an_environment_or_method_a_record_does_not_name_is_unknown_not_empty(path):
     data = base()

@@ -167,6 +167,8 @@ class Env(BaseModel):
     cpu_threads: Optional[int] = None
     accelerator: Optional[str] = None
     precision: Optional[str] = None  # the precision Lightning actually ran
+    cpu_capability: Optional[str] = None  # the CPU's instruction set as torch dispatches (AVX2, AVX512, ...): set
+    #                                       where the cell ran (`seqbench.run.executors.with_machine`)
 
 
 class Times(_Strict):

@@ -126,8 +126,20 @@ def run_job(job: Job, reg: registry.Registry, report: Callable[[dict], None] | N
     The inputs are unpickled here, once the plugins are loaded."""
     inputs = job.inputs
     if job.devices > 1 and inputs.cell.fault is None and not ranks.is_rank():
-        return ranks.supervise(job, inputs, execute, report)
-    return run_cell(inputs, reg, report)
+        return with_machine(ranks.supervise(job, inputs, execute, report))
+    return with_machine(run_cell(inputs, reg, report))
+
+
+def with_machine(record: Record | None) -> Record | None:
+    """The record with the instruction set of the CPU it ran on beside its environment (`env.cpu_capability`, as
+    torch dispatches: "AVX2", "AVX512", "DEFAULT", ...). The same cell id run on two CPUs can differ in the last bits
+    of its floats, and where a cell ends near a threshold (a budget-bound one) in its verdict too; this says which
+    machine a record's numbers came from. Set here, where the cell ran, not by the cell's own code: it describes
+    the machine, not what was computed, so it is not part of the cell id."""
+    if record is None:
+        return None
+    env = record.env.model_copy(update={"cpu_capability": torch.backends.cpu.get_cpu_capability()})
+    return record.model_copy(update={"env": env})
 
 
 def _child(conn: Any, events: Any, job: Job) -> None:

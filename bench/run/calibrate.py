@@ -184,8 +184,8 @@ def measure(cfg: C.RunConfig, reg: Registry, archs: list[str], device: str, thre
                 raise UserError(f"steps from time: {cell.arch} cannot be timed, its plugin failed while planning: "
                                 f"{cell.fault}")
             seconds = time_steps(cell, tasks[(cell.task, cell.distance)], timing, reg, warmup, steps)
-            median = statistics.median(seconds)
-            out[cell.arch] = StepTiming(median_step_s=round(median, 6), steps_per_s=round(1 / median, 4),
+            median = max(round(statistics.median(seconds), 6), 1e-6)  # as written: the steps follow from it
+            out[cell.arch] = StepTiming(median_step_s=median, steps_per_s=round(1 / median, 4),
                                         max_steps=convert(cfg.train.max_time, median), timed_steps=len(seconds),
                                         warmup_steps=warmup, params=cell.params, d_model=cell.model.d_model,
                                         measured=_now(), load_avg=load_average())

@@ -13,6 +13,7 @@ from _records import edited, make_record
 from seqbench.cli import main
 from seqbench.contract import registry
 from seqbench.contract.errors import ConfigError
+from seqbench.records import store as results
 from seqbench.run import plan as P
 from seqbench.run import resolve, sweeping
 from seqbench.run.searching import run_search, slots
@@ -115,8 +116,9 @@ def test_the_grid_runs_at_the_chosen_rate_per_architecture_and_task():
     cfg = config(matrix={"tasks": ["copy", "cloze"]}, search={}, sweep={"task_distances": {"copy": 4, "cloze": 8}})
     cells, _ = sweeping.plan(cfg, REG)
     assert {(c.task, c.distance.label) for c in cells} == {("copy", "4"), ("cloze", "8")}
-    picked = {("lstm", "copy", None): _choice(3e-3), ("gru", "copy", None): _choice(1e-3),
-              ("lstm", "cloze", None): _choice(1e-2), ("gru", "cloze", None): _choice(1e-3)}
+    choices = {("lstm", "copy", None): _choice(3e-3), ("gru", "copy", None): _choice(1e-3),
+               ("lstm", "cloze", None): _choice(1e-2), ("gru", "cloze", None): _choice(1e-3)}
+    picked = {group: choice.lr for group, choice in choices.items()}  # what the sweep's round hands on
     grid, _ = sweeping.plan_chosen(cfg, REG, picked)
     assert {(c.arch, c.task, c.lr) for c in grid} == {("lstm", "copy", 3e-3), ("gru", "copy", 1e-3),
                                                       ("lstm", "cloze", 1e-2), ("gru", "cloze", 1e-3)}
@@ -183,6 +185,26 @@ def test_a_real_sweep_then_search_trains_tiny_cells_and_writes_both_summaries(tm
     assert choice["lr"] == 0.01  # 1e-4 for 150 steps learns nothing; validation says so
     search = json.loads((out / "search.json").read_text())
     assert all(s["lr"] == 0.01 for s in search["searches"])
+
+
+def test_a_real_sweep_then_a_grid_trains_the_grid_at_the_chosen_rate(tmp_path, capsys):
+    """Sweep without a search (as the translation profile runs): after the sweep's cells, the grid's cells train at
+    the rate it chose, from the command line, and a second run trains nothing more."""
+    out = tmp_path / "r"
+    args = ["run", "--arch", "lstm", "--task", "copy", "--distance", "2", "--seeds", "1", "--out", str(out),
+            "--jobs", "0", "--no-progress", "--set", "sweep.enabled=true", "--set", "sweep.lrs=0.0001,0.01",
+            "--set", "sweep.seeds=0", "--set", "sweep.task_distances.copy=2", "--set", "model.d_model=16",
+            "--set", "model.n_layers=1", "--set", "train.max_steps=120", "--set", "train.val_every=40",
+            "--set", "task.copy.k=2", "--set", "eval.n_val=32", "--set", "eval.n_test=32"]
+    assert main(args) == 0
+    (choice,) = json.loads((out / "sweep.json").read_text())["choices"]
+    assert choice["lr"] == 0.01  # 1e-4 for 120 steps learns nothing; validation says so
+    records = results.load_dir(out).dicts()
+    grid = [r for r in records if r["seed"] == 1]
+    assert len(records) == 3 and len(grid) == 1 and grid[0]["lr"] == 0.01 and grid[0]["status"] == "ok"
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "0 cells run, 1 finished before" in capsys.readouterr().err
 
 
 # --- eval.select: the score that picks the checkpoint, the plateau and the sweep -------------------------------------

@@ -63,18 +63,19 @@ def choices(cells: Iterable[P.Cell], records: Mapping[str, Record],
     return {group: choose(ts) for group, ts in trials.items()}
 
 
-def chosen(cfg: C.RunConfig, picked: Mapping[Group, Choice], budget: int | None) -> C.RunConfig:
-    """`cfg` for one budget, every (architecture, task) at its chosen rate (the `lr_table`)."""
+def chosen(cfg: C.RunConfig, picked: Mapping[Group, float], budget: int | None) -> C.RunConfig:
+    """`cfg` for one budget, every (architecture, task) at its chosen rate (the `lr_table`); `picked`: (arch, task,
+    budget) -> lr, as the sweep's round returns it (`seqbench.cli.rounds.sweep`)."""
     table: dict[str, dict[str, float]] = {}
-    for (arch, task, b), choice in picked.items():
+    for (arch, task, b), lr in picked.items():
         if b == budget:
-            table.setdefault(task, {})[arch] = choice.lr
+            table.setdefault(task, {})[arch] = lr
     matrix = dataclasses.replace(cfg.matrix, params=() if budget is None else (budget,))
     return dataclasses.replace(cfg, matrix=matrix, lr_table=table)
 
 
-def plan_chosen(cfg: C.RunConfig, reg: Registry, picked: Mapping[Group, Choice]) -> tuple[list[P.Cell], dict]:
-    """The grid of `cfg` with every (architecture, task, budget) at its chosen rate."""
+def plan_chosen(cfg: C.RunConfig, reg: Registry, picked: Mapping[Group, float]) -> tuple[list[P.Cell], dict]:
+    """The grid of `cfg` with every (architecture, task, budget) at its chosen rate ((arch, task, budget) -> lr)."""
     cells: list[P.Cell] = []
     tasks: dict = {}
     for budget in cfg.matrix.params or (None,):

@@ -17,7 +17,7 @@ from seqbench.records import store as results
 from seqbench.run import plan as P
 from seqbench.run import resolve, sweeping
 from seqbench.run.searching import run_search, slots
-from seqbench.run.sweep import Trial, choose
+from seqbench.run.sweep import Trial, choose, score_name
 
 REG = registry.load(entry_points=False)
 
@@ -122,6 +122,13 @@ def test_the_grid_runs_at_the_chosen_rate_per_architecture_and_task():
     grid, _ = sweeping.plan_chosen(cfg, REG, picked)
     assert {(c.arch, c.task, c.lr) for c in grid} == {("lstm", "copy", 3e-3), ("gru", "copy", 1e-3),
                                                       ("lstm", "cloze", 1e-2), ("gru", "cloze", 1e-3)}
+
+
+def test_a_choice_names_the_score_it_was_made_on():
+    trials = [Trial(1e-3, True, 30.5, 400, 1.0), Trial(1e-2, True, 67.6, 600, 0.5)]
+    assert choose(trials).why == "best validation accuracy 67.600 (mean of 1)"
+    assert choose(trials, score_name("sacrebleu")).why == "best validation sacrebleu 67.600 (mean of 1)"
+    assert score_name("val_gen_acc") == score_name(None) == "validation accuracy"
 
 
 def _choice(lr):

@@ -11,7 +11,7 @@ import math
 import pandas as pd
 
 from seqbench.publish.views import ROW, cells, trials
-from seqbench.run.sweep import choose
+from seqbench.run.sweep import choose, score_name
 
 COLUMNS = ROW + ["lr", "cells", "failed", "val_acc", "best_step", "val_loss", "chosen", "why", "distances"]
 
@@ -34,7 +34,8 @@ def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
         both = shared(g)
         if both.empty:
             continue
-        choice = choose(trials(both))
+        selects = both["config.eval.select"].dropna().unique() if "config.eval.select" in both else []
+        choice = choose(trials(both), score_name(selects[0] if len(selects) == 1 else None))
         where = ", ".join(sorted({str(d) for d in both["distance"]}, key=lambda d: (len(d), d)))
         for s in choice.scores:
             rows.append({**dict(zip(ROW, key)), "lr": s.lr, "cells": s.n, "failed": s.failed,

@@ -68,8 +68,15 @@ def score(lr: float, trials: Sequence[Trial]) -> Score:
                  _mean([t.best_step for t in ok]), _mean([t.val_loss for t in ok]))
 
 
-def choose(trials: Sequence[Trial]) -> Choice:
-    """The rate to train with, from every trial of one (architecture, task, budget). Raises ValueError on none."""
+def score_name(select: str | None) -> str:
+    """How a choice names its score: `eval.select`'s metric on validation ("validation accuracy" for the
+    free-running accuracy, e.g. "validation sacrebleu" for BLEU)."""
+    return "validation accuracy" if select in (None, "val_gen_acc") else f"validation {select}"
+
+
+def choose(trials: Sequence[Trial], name: str = "validation accuracy") -> Choice:
+    """The rate to train with, from every trial of one (architecture, task, budget); `name`: what the trials'
+    score is (`score_name`). Raises ValueError on none."""
     if not trials:
         raise ValueError("no sweep trial to choose a learning rate from")
     rates = sorted({t.lr for t in trials})
@@ -78,7 +85,7 @@ def choose(trials: Sequence[Trial]) -> Choice:
     if math.isnan(best.val_acc):
         return Choice(best.lr, "every rate failed: the lowest", tuple(scores))
     tied = [s for s in scores[1:] if s.failed == best.failed and s.val_acc == best.val_acc]
-    why = f"best validation accuracy {best.val_acc:.3f} (mean of {best.n - best.failed})"
+    why = f"best {name} {best.val_acc:.3f} (mean of {best.n - best.failed})"
     if tied:
         why += f", tied with {', '.join(f'{s.lr:g}' for s in tied)}: the earliest best (step {best.best_step:.0f})"
     return Choice(best.lr, why, tuple(scores))

@@ -18,7 +18,7 @@ from seqbench.records.distance import Distance
 from seqbench.records.schema import Record
 from seqbench.run import config as C
 from seqbench.run import plan as P
-from seqbench.run.sweep import Choice, Trial, choose
+from seqbench.run.sweep import Choice, Trial, choose, score_name
 
 Group = tuple[str, str, int | None]  # (architecture, task, parameter budget)
 
@@ -60,7 +60,7 @@ def choices(cells: Iterable[P.Cell], records: Mapping[str, Record],
         if record is None:
             return None
         trials.setdefault((cell.arch, cell.task, cell.params_budget), []).append(trial(cell, record, select))
-    return {group: choose(ts) for group, ts in trials.items()}
+    return {group: choose(ts, score_name(select)) for group, ts in trials.items()}
 
 
 def chosen(cfg: C.RunConfig, picked: Mapping[Group, float], budget: int | None) -> C.RunConfig:

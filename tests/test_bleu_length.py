@@ -8,7 +8,7 @@ import torch
 from sacrebleu.metrics import BLEU
 
 from _records import edited, make_record
-from seqbench.publish.bleu_length import by_length, faster, half_length, half_lengths
+from seqbench.publish.bleu_length import by_length, faster, half_length, half_lengths, retention
 from seqbench.publish.tables import prepared
 from seqbench.tasks._textmetrics import SacreBleu
 from seqbench.tasks.translation import merged_edges
@@ -73,3 +73,25 @@ def test_half_bleu_length_over_seeds_and_which_falls_faster():
 def test_buckets_with_too_few_sentences_are_left_out():
     records = [_record("seq2seq", 0, [40, 22, 12, 8], n=20)]
     assert half_lengths(prepared(records)).empty and by_length(prepared(records)).empty
+
+
+def test_the_fraction_of_bleu_kept_on_the_longest_sources_reads_a_fall_that_never_halves():
+    """Both rows are censored for the half-BLEU length (neither halves), yet one falls with length and one does
+    not: the fraction kept, per seed, then mean [Student t] over seeds, tells them apart, and claims say so."""
+    from seqbench.publish.claims import markdown
+
+    records = [_record("seq2seq", s, [80 + s, 74, 70, 64 - s]) for s in range(5)]
+    records += [_record("seq2seq-attn", s, [100.0, 100.0, 99.8, 99.6 + 0.1 * s]) for s in range(5)]
+    table = retention(prepared(records))
+    s2s = table[table["arch"] == "seq2seq"].iloc[0]
+    fractions = [(64 - s) / (80 + s) for s in range(5)]
+    assert s2s["seeds"] == 5 and s2s["mean"] == pytest.approx(sum(fractions) / 5)
+    assert (s2s["shortest"], s2s["longest"]) == ("5-9", "30-39") and s2s["lo"] < s2s["mean"] < s2s["hi"]
+    attn = table[table["arch"] == "seq2seq-attn"].iloc[0]
+    assert attn["mean"] == pytest.approx(0.998, abs=1e-3) and s2s["hi"] < attn["lo"]
+    assert set(half_lengths(prepared(records))["text"]) == {"34+"}  # the half-BLEU length says nothing here
+    text = markdown(records, "t")
+    assert "sacreBLEU on 30-39-token sources as a fraction of its sacreBLEU on 5-9" in text
+    assert "seq2seq < seq2seq-attn: 0.76 [0.71, 0.80] against 1.00 [1.00, 1.00]" in text
+    one = retention(prepared(records[:1]))
+    assert one.iloc[0]["method"] == "none" and one.iloc[0]["seeds"] == 1

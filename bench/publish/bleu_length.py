@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from seqbench.publish.brackets import ordering
-from seqbench.publish.stats import bootstrap_mean, reach_interval
+from seqbench.publish.stats import bootstrap_mean, reach_interval, t_interval
 from seqbench.publish.views import ROW
 from seqbench.records.schema import TEXT_INTERVAL
 
@@ -75,6 +75,31 @@ def half_lengths(df: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
         rows.append({**dict(zip(ROW, key)), "seeds": len(per), "median": r.median, "lo": r.lo, "hi": r.hi,
                      "hi_open": r.hi_open, "coverage": r.coverage, "above": above, "text": text})
     return pd.DataFrame(rows, columns=ROW + ["seeds", "median", "lo", "hi", "hi_open", "coverage", "above", "text"])
+
+
+def retention(df: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
+    """Per row: sacreBLEU on the longest bucket as a fraction of the shortest's, per seed, then the mean over seeds
+    and its Student-t interval (one seed: the value, no interval). It reads a fall with length where BLEU never
+    halves (a censored half-BLEU length says only `x+`): 1.0 is no fall, 0.5 a halving. `shortest` and `longest`
+    name the buckets (each seed's own; the same on one test set)."""
+    b = buckets(df, metric)
+    cols = ROW + ["seeds", "mean", "lo", "hi", "method", "shortest", "longest"]
+    rows = []
+    for key, g in b.groupby(ROW, sort=True):
+        fractions, ends = [], None
+        for _, s in g.groupby("seed"):
+            s = s.sort_values("lo")
+            first, last = s.iloc[0], s.iloc[-1]
+            if len(s) < 2 or not first["score"] > 0:
+                continue
+            fractions.append(float(last["score"] / first["score"]))
+            ends = ends or (f"{int(first['lo'])}-{int(first['hi'])}", f"{int(last['lo'])}-{int(last['hi'])}")
+        iv = t_interval(fractions, bounds=(0.0, math.inf))
+        if iv is None:
+            continue
+        rows.append({**dict(zip(ROW, key)), "seeds": iv.n, "mean": iv.mean, "lo": iv.lo, "hi": iv.hi,
+                     "method": iv.method, "shortest": ends[0], "longest": ends[1]})
+    return pd.DataFrame(rows, columns=cols)
 
 
 def by_length(df: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:

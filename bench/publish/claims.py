@@ -3,7 +3,7 @@ sentences, each with its numbers, its seeds and its interval, so no number in pr
 
 Per task: reach per architecture (`seqbench.publish.reach`), where the single-distance rows fall to the midpoint
 for good, and the lowest cell at the shortest distance; sacreBLEU over the test set (mean over seeds [Student t])
-and the half-BLEU length (`seqbench.publish.bleu_length`); the gradient's decay per token (`seqbench.publish.
+the half-BLEU length and the fraction of sacreBLEU kept on the longest sources (`seqbench.publish.bleu_length`); the gradient's decay per token (`seqbench.publish.
 gradients`). Per architecture: the median training tokens/s over its cells [order-statistic interval].
 
 Orderings form a ladder: the rows sorted by value, rows with the same text merged, and each neighbour pair written
@@ -165,6 +165,18 @@ def bleu_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[st
                  for x, f in zip(h.itertuples(), few)]
         lines += _bullet(f"{task}: source length at which sacreBLEU halves, median over seeds [order-statistic "
                          "interval]", items)
+    kept = bleu_length.retention(df[df["task"] == task])
+    if len(kept):
+        ends = sorted({(x.shortest, x.longest) for x in kept.itertuples()})
+        where = (f"on {ends[0][1]}-token sources as a fraction of its sacreBLEU on {ends[0][0]}" if len(ends) == 1
+                 else "on each row's longest bucket as a fraction of its shortest")
+        items = [Item(labels[(task, x.arch, x.budget)], x.mean, x.lo if x.method == "t" else -math.inf,
+                      x.hi if x.method == "t" else math.inf,
+                      f"{x.mean:.2f} [{x.lo:.2f}, {x.hi:.2f}]" if x.method == "t" else f"{x.mean:.2f}")
+                 for x in kept.itertuples()]
+        lines += _bullet(f"{task}: sacreBLEU {where} (1 = no fall with length), per seed, "
+                         f"{_seeds([int(x.seeds) for x in kept.itertuples()])}, mean [95% Student-t interval over "
+                         "seeds]", items)
     return lines
 
 

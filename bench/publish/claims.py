@@ -2,9 +2,10 @@
 sentences, each with its numbers, its seeds and its interval, so no number in prose is typed by hand.
 
 Per task: reach per architecture (`seqbench.publish.reach`), where the single-distance rows fall to the midpoint
-for good, and the lowest cell at the shortest distance; sacreBLEU over the test set (mean over seeds [Student t])
-the half-BLEU length and the fraction of sacreBLEU kept on the longest sources (`seqbench.publish.bleu_length`); the gradient's decay per token (`seqbench.publish.
-gradients`). Per architecture: the median training tokens/s over its cells [order-statistic interval].
+for good, and the lowest cell at the shortest distance; sacreBLEU over the test set (mean over seeds [Student t]),
+the half-BLEU length and the fraction of sacreBLEU kept on the longest sources (`seqbench.publish.bleu_length`);
+the gradient's decay per token (`seqbench.publish.gradients`). Per architecture: the median training tokens/s over
+its cells [order-statistic interval].
 
 Orderings form a ladder: the rows sorted by value, rows with the same text merged, and each neighbour pair written
 `a < b` only where a's interval ends below b's start (`seqbench.publish.brackets.ordering`), otherwise "not

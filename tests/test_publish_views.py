@@ -96,6 +96,17 @@ def test_choose_lr_keeps_the_rate_validation_picks_and_counts_the_rates_tried():
     assert V.choose_lr(V.tidy(recs)[:0]).empty and "lrs" in V.choose_lr(V.tidy(recs)[:0])
 
 
+def test_choose_lr_compares_rates_on_the_seeds_every_rate_has():
+    """A sweep's seed 0 at three rates beside the chosen rate's five seeds: the rates are compared on seed 0 (as the
+    sweep chose), not one seed's score against five seeds' mean, which would favour the rate tried once."""
+    recs = [make_record("lstm", seed=0, lr=lr, val_gen_acc=score) for lr, score in ((0.001, 0.80), (0.003, 0.95))]
+    recs += [make_record("lstm", seed=s, lr=0.01, val_gen_acc=score)
+             for s, score in enumerate((1.0, 0.9, 0.85, 0.9, 0.8))]  # seed 0 the best; the mean 0.89 below 0.95
+    chosen = V.cells(V.choose_lr(V.tidy(recs)))
+    assert sorted(chosen["seed"]) == [0, 1, 2, 3, 4] and set(chosen["lr"]) == {0.01}
+    assert set(V.shared(V.cells(V.tidy(recs)))["seed"]) == {0}
+
+
 def test_a_record_without_a_free_running_score_is_a_trial_without_one():
     trial = V.trials(V.cells(V.tidy([make_record("lstm", lr=0.01, val_gen_acc=None)])))[0]
     assert (trial.lr, trial.ok, trial.val_acc, trial.val_loss) == (0.01, True, None, 1.2)

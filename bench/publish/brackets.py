@@ -22,9 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from seqbench.publish import sweeps
 from seqbench.publish.stats import reach_interval
-from seqbench.publish.views import ROW, cells, trials
+from seqbench.publish.views import ROW, cells, shared, trials
 from seqbench.run.sweep import choose
 
 SLOT = ROW + ["lr", "seed"]
@@ -55,7 +54,7 @@ def probes(df: pd.DataFrame) -> pd.DataFrame:
 def one_rate(p: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     """The probes of each row at one learning rate: where a row holds several (a learning-rate sweep's cells beside
     its search's probes, or a grid's lr axis), the rate the sweep's rule chooses from the validation of the records
-    every rate has (`seqbench.publish.sweeps`), so a rate that was only tried never enters a bracket."""
+    every rate has (`seqbench.publish.views.shared`), so a rate that was only tried never enters a bracket."""
     if p.empty or p.groupby(ROW)["lr"].nunique().max() <= 1:
         return p
     c = cells(df)
@@ -63,7 +62,7 @@ def one_rate(p: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     for key, g in p.groupby(ROW, sort=False):
         if g["lr"].nunique() > 1:
             rec = c[(c[ROW] == pd.Series(key, index=ROW)).all(axis=1)]
-            both = sweeps.shared(rec)
+            both = shared(rec)
             g = g[g["lr"] == choose(trials(both if len(both) else rec)).lr]
         keep.append(g)
     return pd.concat(keep)

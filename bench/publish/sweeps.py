@@ -10,18 +10,10 @@ import math
 
 import pandas as pd
 
-from seqbench.publish.views import ROW, cells, trials
+from seqbench.publish.views import ROW, cells, shared, trials
 from seqbench.run.sweep import choose, score_name
 
 COLUMNS = ROW + ["lr", "cells", "failed", "val_acc", "best_step", "val_loss", "chosen", "why", "distances"]
-
-
-def shared(g: pd.DataFrame) -> pd.DataFrame:
-    """The records of one row at the (distance, seed) pairs that every rate of the row has."""
-    rates = g["lr"].nunique()
-    has = g.groupby(["distance", "seed"])["lr"].nunique()
-    keys = set(has[has == rates].index)
-    return g[[(d, s) in keys for d, s in zip(g["distance"], g["seed"])]]
 
 
 def sweep_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -69,14 +69,27 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop_duplicates("cell_id")
 
 
+def shared(g: pd.DataFrame) -> pd.DataFrame:
+    """The records of `g` (one row per record) at the (distance, seed) pairs that every rate of `g` has."""
+    rates = g["lr"].nunique()
+    has = g.groupby(["distance", "seed"])["lr"].nunique()
+    keys = set(has[has == rates].index)
+    return g[[(d, s) in keys for d, s in zip(g["distance"], g["seed"])]]
+
+
 def choose_lr(df: pd.DataFrame) -> pd.DataFrame:
     """The records of the lr chosen on validation per cell position, by the learning-rate sweep's own rule
     (`seqbench.run.sweep.choose`: fewest failed cells, best mean validation score, earliest best, lowest validation
-    loss), so a table never shows another rate than the sweep took; a column `lrs` says how many were tried."""
+    loss) on the seeds every rate has there (`shared`: a sweep's seed 0 at three rates beside the chosen rate's five
+    seeds compares seed 0 with seed 0), so a table never shows another rate than the sweep took; a column `lrs`
+    says how many were tried."""
     if df.empty:
         return df.assign(lrs=pd.Series(dtype=int))
     c = cells(df)
-    chosen = [(*key, choose(trials(g)).lr) for key, g in c.groupby(POSITION, sort=False, dropna=False)]
+    chosen = []
+    for key, g in c.groupby(POSITION, sort=False, dropna=False):
+        both = shared(g)  # rates compared on the seeds every rate has, not a rate's 5 seeds against another's 1
+        chosen.append((*key, choose(trials(both if len(both) else g)).lr))
     picked = pd.DataFrame(chosen, columns=POSITION + ["lr"])
     tried = c.groupby(POSITION, dropna=False)["lr"].nunique().rename("lrs").reset_index()
     return df.merge(picked, on=POSITION + ["lr"], how="inner").merge(tried, on=POSITION, how="left")

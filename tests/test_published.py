@@ -51,6 +51,15 @@ def test_readme_shows_the_published_multi30k_table():
     assert len(rows) == 3 and all(row in report for row in rows)
 
 
+def test_readme_shows_the_published_translation_table():
+    readme = (ROOT / "README.md").read_text()
+    report = (ROOT / "results" / "translation-cpu" / "report" / "report.md").read_text()
+    start = readme.index("## Synthetic translation")
+    section = readme[start:readme.index("\n## ", start + 1)]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| arch")]
+    assert len(rows) == 3 and all(row in report for row in rows)
+
+
 def test_the_quick_profiles_rates_are_the_reference_sweeps_choices_as_the_readme_says():
     """`bench/profiles/quick.toml`'s `[lr.<task>]` tables carry the committed reference sweep's choices, an
     architecture left out of them chose its own rate, and the README's sentences about them say what the records

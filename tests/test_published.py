@@ -42,21 +42,23 @@ def test_readme_shows_the_published_quick_table():
     assert len(rows) >= 7 and all(row in report for row in rows)
 
 
-def test_readme_shows_the_published_multi30k_table():
+def _section_rows(heading: str) -> list[str]:
+    """The table rows (header rows left out) of the README section that starts with `heading`."""
     readme = (ROOT / "README.md").read_text()
-    report = (ROOT / "results" / "multi30k-cpu" / "report" / "report.md").read_text()
-    start = readme.index("## Translation on a real corpus")
+    start = readme.index(heading)
     section = readme[start:readme.index("\n## ", start + 1)]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| arch")]
+    return [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| arch")]
+
+
+def test_readme_shows_the_published_multi30k_table():
+    report = (ROOT / "results" / "multi30k-cpu" / "report" / "report.md").read_text()
+    rows = _section_rows("## Translation on a real corpus")
     assert len(rows) == 3 and all(row in report for row in rows)
 
 
 def test_readme_shows_the_published_translation_table():
-    readme = (ROOT / "README.md").read_text()
     report = (ROOT / "results" / "translation-cpu" / "report" / "report.md").read_text()
-    start = readme.index("## Synthetic translation")
-    section = readme[start:readme.index("\n## ", start + 1)]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| arch")]
+    rows = _section_rows("## Synthetic translation")
     assert len(rows) == 3 and all(row in report for row in rows)
 
 

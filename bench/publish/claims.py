@@ -85,6 +85,16 @@ def _labels(df: pd.DataFrame) -> dict[tuple, str]:
     return {k: row_label(k, several) for k in keys}
 
 
+def _t_item(label: str, iv: Any, digits: int = 1, text: str | None = None) -> Item:
+    """A rung from a mean and its Student-t interval (`iv`: `mean`, `lo`, `hi`, `method`, as `stats.Interval` or a
+    table row has them); without an interval (one seed) its ends are open, so it orders nothing. `text` replaces
+    the default `mean [lo, hi]` at `digits` decimals."""
+    has = iv.method == "t"
+    if text is None:
+        text = f"{iv.mean:.{digits}f} [{iv.lo:.{digits}f}, {iv.hi:.{digits}f}]" if has else f"{iv.mean:.{digits}f}"
+    return Item(label, iv.mean, iv.lo if has else -math.inf, iv.hi if has else math.inf, text)
+
+
 def _acc(v: float) -> str:
     return f"{v:.3f}"
 
@@ -149,9 +159,7 @@ def bleu_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[st
     items, seeds = [], []
     for (arch, budget), g in t.groupby(["arch", "budget"], sort=True):
         iv = t_interval(g["bleu"], bounds=(0.0, 100.0))  # not `views.overall`: it clips to [0, 1], for accuracies
-        text = f"{iv.mean:.1f} [{iv.lo:.1f}, {iv.hi:.1f}]" if iv.method == "t" else f"{iv.mean:.1f}"
-        items.append(Item(labels[(task, arch, budget)], iv.mean, iv.lo if iv.method == "t" else -math.inf,
-                          iv.hi if iv.method == "t" else math.inf, text))
+        items.append(_t_item(labels[(task, arch, budget)], iv))
         seeds.append(int(g["seed"].nunique()))
     if not items:
         return []
@@ -171,10 +179,7 @@ def bleu_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[st
         ends = sorted({(x.shortest, x.longest) for x in kept.itertuples()})
         where = (f"on {ends[0][1]}-token sources as a fraction of its sacreBLEU on {ends[0][0]}" if len(ends) == 1
                  else "on each row's longest bucket as a fraction of its shortest")
-        items = [Item(labels[(task, x.arch, x.budget)], x.mean, x.lo if x.method == "t" else -math.inf,
-                      x.hi if x.method == "t" else math.inf,
-                      f"{x.mean:.2f} [{x.lo:.2f}, {x.hi:.2f}]" if x.method == "t" else f"{x.mean:.2f}")
-                 for x in kept.itertuples()]
+        items = [_t_item(labels[(task, x.arch, x.budget)], x, digits=2) for x in kept.itertuples()]
         lines += _bullet(f"{task}: sacreBLEU {where} (1 = no fall with length), per seed, "
                          f"{_seeds([int(x.seeds) for x in kept.itertuples()])}, mean [95% Student-t interval over "
                          "seeds]", items)
@@ -192,11 +197,8 @@ def compute_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list
     lines = []
     for column, name in (("time", "equal training time (each cell's whole budget)"),
                          ("flops", f"equal training FLOPs ({t['flops_budget'].iloc[0]:.3g}, the smallest total)")):
-        items = [Item(labels[(task, r.arch, r.budget)], getattr(r, column).mean,
-                      getattr(r, column).lo if getattr(r, column).method == "t" else -math.inf,
-                      getattr(r, column).hi if getattr(r, column).method == "t" else math.inf,
-                      bleu_compute.text(getattr(r, column)))
-                 for r in t.itertuples() if getattr(r, column) is not None]
+        ivs = [(r, getattr(r, column)) for r in t.itertuples() if getattr(r, column) is not None]
+        items = [_t_item(labels[(task, r.arch, r.budget)], iv, text=bleu_compute.text(iv)) for r, iv in ivs]
         lines += _bullet(f"{task}: validation sacreBLEU at {name}, best validation so far, {_seeds(seeds)}, {iv}",
                          items)
     speeds = ", ".join(f"{labels[(task, r.arch, r.budget)]} {r.gen_tps:,.0f}" for r in t.itertuples()

@@ -36,14 +36,26 @@ def test_the_time_budget_is_the_steps_that_fit_at_the_median_step_time():
 
 def test_a_tiny_model_is_timed_once_then_the_calibration_is_reused_and_plans_step_budgets(tmp_path, monkeypatch):
     cfg = config()
-    cal = calibrate.load_or_measure(cfg, REG, tmp_path, "cpu", 1, steps=3)
+    order: list[str] = []
+    timer = calibrate.time_steps
+
+    def logged(cell, *args):
+        order.append(cell.arch)
+        return timer(cell, *args)
+
+    monkeypatch.setattr(calibrate, "time_steps", logged)
+    cal = calibrate.load_or_measure(cfg, REG, tmp_path, "cpu", 1, steps=3, rounds=2)
+    monkeypatch.setattr(calibrate, "time_steps", timer)
+    assert order == ["lstm", "gru", "lstm", "gru"]  # rounds take turns: a change of load falls on both
     written = json.loads((tmp_path / calibrate.FILE).read_text())
     assert written == cal.model_dump(mode="json") and calibrate.read(tmp_path / calibrate.FILE) == cal
     assert written["max_time_s"] == 3.0 and written["setting"]["threads"] == 1
     assert written["seqbench"] and written["created"] and written["machine"]["device"] == "cpu"
     for arch in ("lstm", "gru"):
         entry = written["archs"][arch]
-        assert entry["timed_steps"] == 3 and entry["warmup_steps"] == calibrate.MIN_WARMUP
+        assert entry["timed_steps"] == 6 and entry["warmup_steps"] == calibrate.MIN_WARMUP
+        assert entry["rounds"] == 2 and len(entry["round_medians"]) == 2
+        assert min(entry["round_medians"]) <= entry["median_step_s"] <= max(entry["round_medians"])
         assert entry["max_steps"] == calibrate.convert(3.0, entry["median_step_s"])
 
     def never(*args, **kwargs):

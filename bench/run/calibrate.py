@@ -2,9 +2,12 @@
 
 A cell with a time budget trains for as many steps as the machine gives it in that time, so its result depends on
 how busy the machine was while it ran. Here each architecture's training step is timed once, before anything
-trains (a short warm-up, then the median of `STEPS` steps, through the cell's own training code: the same model,
-batches, optimizer, precision and CPU threads, without validation), and the time budget is converted:
-max_steps = floor(max_time / median step seconds). The calibration (speeds, machine, date, seqbench version, git
+trains (a short warm-up, then `STEPS` steps, through the cell's own training code: the same model, batches,
+optimizer, precision and CPU threads, without validation), in `ROUNDS` rounds that take turns between the
+architectures, so that a change in the machine's load falls on all of them rather than on whichever was being
+timed (two one-round calibrations of the same Multi30k models, ten minutes apart, differed by up to 20% an
+architecture, in opposite directions); each round times the same batches again. The time budget is converted from
+the median over every timed step: max_steps = floor(max_time / median step seconds). The calibration (speeds, machine, date, seqbench version, git
 commit) is written to `calibration.json` in the results folder and read back on every later run into it, so the
 schedule never changes mid-run: equal training time is then equal steps at the measured speed, whatever the load
 of the machine afterwards. Validation is not in the budget (a time budget counts it); the steps are.
@@ -45,7 +48,8 @@ from seqbench.run.measure import sync
 from seqbench.run.module import SeqModule
 
 FILE = "calibration.json"
-STEPS = 30  # training steps timed per architecture, after train.throughput_warmup untimed ones (at least 3)
+STEPS = 30  # training steps timed per architecture and round, after train.throughput_warmup untimed ones (>= 3)
+ROUNDS = 3  # rounds taking turns between the architectures: a load that changes during the timing falls on all
 MIN_WARMUP = 3
 
 
@@ -56,8 +60,10 @@ class StepTiming(BaseModel):
     median_step_s: float  # the median of `timed_steps` steps
     steps_per_s: float
     max_steps: int  # floor(max_time / median_step_s), at least 1: the cells' train.max_steps
-    timed_steps: int
-    warmup_steps: int  # untimed steps before them
+    timed_steps: int  # over every round
+    warmup_steps: int  # untimed steps before them, in each round
+    rounds: int = 1  # rounds taking turns between the architectures (calibrations written before rounds: 1)
+    round_medians: list[float] = []  # each round's median step seconds: how much the speed moved between rounds
     params: int | None  # of the timed model
     d_model: int
     measured: str  # when (UTC)
@@ -167,8 +173,9 @@ def time_steps(cell: P.Cell, task: Any, cfg: C.RunConfig, reg: Registry, warmup:
 
 
 def measure(cfg: C.RunConfig, reg: Registry, archs: list[str], device: str, threads: int,
-            steps: int = STEPS) -> dict[str, StepTiming]:
-    """Each architecture's step time on this machine, and the step count `train.max_time` converts to."""
+            steps: int = STEPS, rounds: int = ROUNDS) -> dict[str, StepTiming]:
+    """Each architecture's step time on this machine, and the step count `train.max_time` converts to: `rounds`
+    rounds of `steps` steps, taking turns between the architectures, the median over all of them."""
     warmup = max(MIN_WARMUP, cfg.train.throughput_warmup)
     timing = dataclasses.replace(
         cfg, matrix=dataclasses.replace(cfg.matrix, archs=tuple(archs), seeds=cfg.matrix.seeds[:1], lrs=()),
@@ -177,20 +184,28 @@ def measure(cfg: C.RunConfig, reg: Registry, archs: list[str], device: str, thre
     cells, tasks = P.plan(timing, reg)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    out: dict[str, StepTiming] = {}
+    for cell in cells:
+        if cell.fault is not None:
+            raise UserError(f"steps from time: {cell.arch} cannot be timed, its plugin failed while planning: "
+                            f"{cell.fault}")
+    timed: dict[str, list[list[float]]] = {cell.arch: [] for cell in cells}
     try:
-        for cell in cells:
-            if cell.fault is not None:
-                raise UserError(f"steps from time: {cell.arch} cannot be timed, its plugin failed while planning: "
-                                f"{cell.fault}")
-            seconds = time_steps(cell, tasks[(cell.task, cell.distance)], timing, reg, warmup, steps)
-            median = max(round(statistics.median(seconds), 6), 1e-6)  # as written: the steps follow from it
-            out[cell.arch] = StepTiming(median_step_s=median, steps_per_s=round(1 / median, 4),
-                                        max_steps=convert(cfg.train.max_time, median), timed_steps=len(seconds),
-                                        warmup_steps=warmup, params=cell.params, d_model=cell.model.d_model,
-                                        measured=_now(), load_avg=load_average())
+        for _ in range(max(1, rounds)):
+            for cell in cells:
+                timed[cell.arch].append(time_steps(cell, tasks[(cell.task, cell.distance)], timing, reg, warmup,
+                                                   steps))
     finally:
         torch.set_num_threads(before)
+    out: dict[str, StepTiming] = {}
+    for cell in cells:
+        seconds = [s for one in timed[cell.arch] for s in one]
+        median = max(round(statistics.median(seconds), 6), 1e-6)  # as written: the steps follow from it
+        out[cell.arch] = StepTiming(median_step_s=median, steps_per_s=round(1 / median, 4),
+                                    max_steps=convert(cfg.train.max_time, median), timed_steps=len(seconds),
+                                    warmup_steps=warmup, rounds=len(timed[cell.arch]),
+                                    round_medians=[round(statistics.median(one), 6) for one in timed[cell.arch]],
+                                    params=cell.params, d_model=cell.model.d_model, measured=_now(),
+                                    load_avg=load_average())
     return out
 
 
@@ -209,7 +224,8 @@ def read(path: Path) -> Calibration:
 
 
 def load_or_measure(cfg: C.RunConfig, reg: Registry, out: Path, device: str, threads: int, *, write: bool = True,
-                    steps: int = STEPS, log: Callable[[str], None] = lambda line: None) -> Calibration:
+                    steps: int = STEPS, rounds: int = ROUNDS, log: Callable[[str], None] = lambda line: None
+                    ) -> Calibration:
     """The calibration of this run: read from `out/calibration.json` when it is there (an architecture it lacks is
     measured and added), else measured now; written back unless `write` is False (a dry run). A calibration made
     under other settings, or for another time budget, is refused: the schedule of a run never changes."""
@@ -228,16 +244,17 @@ def load_or_measure(cfg: C.RunConfig, reg: Registry, out: Path, device: str, thr
     if not missing:
         log(f"steps from time: reusing {path} (measured {cal.created})")
         return cal
-    log(f"steps from time: timing {steps} training steps of {', '.join(missing)} on "
-        f"{threads} thread(s)")
+    log(f"steps from time: timing {steps} training steps of {', '.join(missing)} on {threads} thread(s), "
+        f"{rounds} round(s) taking turns")
     if cal is None:
         cal = Calibration(
             what=f"train.max_time ({cfg.train.max_time:g} s) converted to train.max_steps per architecture: "
-                 f"max_steps = floor(max_time / median step seconds), the step timed once on this machine",
+                 f"max_steps = floor(max_time / median step seconds), the step timed once on this machine (in "
+                 f"rounds taking turns between the architectures)",
             max_time_s=cfg.train.max_time, setting=now, created=_now(), seqbench=seqbench.__version__,
             git_commit=git_commit(), machine=Machine(device=device, device_name=device_name(torch.device(device)),
                                                      cpu_threads=threads, torch=torch.__version__), archs={})
-    cal = cal.model_copy(update={"archs": {**cal.archs, **measure(cfg, reg, missing, device, threads, steps)}})
+    cal = cal.model_copy(update={"archs": {**cal.archs, **measure(cfg, reg, missing, device, threads, steps, rounds)}})
     if write:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, cal.to_json())

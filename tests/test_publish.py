@@ -106,7 +106,10 @@ def test_table_markdown_holds_intervals_states_and_best(res, capsys):
     assert f"{iv.mean:.3f} [{iv.ci_lo:.3f}, {iv.ci_hi:.3f}]" in out
     assert "diverged: seed 2 (256)" in out  # the state of the cell that did not finish
     translation = out[out.index("## translation"):]
-    assert "one seed: 95% Wilson interval over the bin's n = 100 test examples" in translation
+    assert "sacreBLEU (0-100) by distance bin" in translation  # issue 25: no positional accuracy as its headline
+    assert "one seed: sacreBLEU's 95% bootstrap over the bin's" in translation and "| chance" not in translation
+    code, out, _ = run(capsys, "table", res, "--format", "markdown", "--metric", "token_acc")  # still on request
+    assert "one seed: 95% Wilson interval over the bin's n = 100 test examples" in out[out.index("## translation"):]
     assert "| overall" in translation and "| sacreBLEU" in translation and "| chrF2" in translation
     assert "| 40.0 " in translation and "| 60.0 " in translation  # the text metrics, named as MT papers name them
     assert "cell RSS MB" in out and "the process that ran this cell alone" in out  # memory named for what it measured
@@ -121,7 +124,12 @@ def test_table_csv_holds_numbers_only(res, capsys):
     rnn8 = df[(df["arch"] == "rnn") & (df["distance"] == "8")].iloc[0]
     assert (rnn8["mean"], rnn8["n"], rnn8["interval"]) == (pytest.approx(0.31), 3, "t")
     whole = df[(df["task"] == "translation") & (df["bin"] == "overall")]
-    assert len(whole) == 2 and whole["interval"].eq("wilson").all() and (whole["n"] == 200).all()
+    assert len(whole) == 2 and whole["interval"].eq("sentences").all() and (whole["n"] == 200).all()
+    assert set(whole["metric"]) == {"sacrebleu"} and whole["chance"].isna().all()
+    code, out, _ = run(capsys, "table", res, "--format", "csv", "--metric", "token_acc")
+    df = pd.read_csv(io.StringIO(out))
+    whole = df[(df["task"] == "translation") & (df["bin"] == "overall")]
+    assert whole["interval"].eq("wilson").all() and (whole["n"] == 200).all() and set(df["metric"]) == {"token_acc"}
     assert list(df[df["arch"] == "rnn"]["lo"][:8]) == list(DISTANCES)  # bins sorted by distance
 
 
@@ -152,7 +160,7 @@ def test_learning_rate_chosen_on_validation_loss_only(tmp_path, capsys):
     assert df.loc[16, "lr"] == 1e-2 and df.loc[16, "mean"] == pytest.approx(0.7)
     assert (df["lrs"] == 2).all()
     code, out, _ = run(capsys, "table", tmp_path / "lr")
-    assert "lr chosen per distance on validation (free-running accuracy, then loss)" in " ".join(out.split())
+    assert "lr chosen per distance on validation accuracy (ties: the earliest best step)" in " ".join(out.split())
     assert "0.001/0.01" in out
     one_lr = [make_record("gru", distance=4, seed=s, acc=0.4) for s in (0, 1)]
     assert "lr" not in task_tables(one_lr)[0].labels and not any(task_tables(one_lr)[0].lrs)

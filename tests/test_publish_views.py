@@ -82,7 +82,7 @@ def test_accuracy_per_bin_is_the_ok_seeds_mean_with_its_interval():
     assert one.iloc[0]["interval"] == "wilson" and one.iloc[0]["n"] == 50
     with pytest.raises(UserError) as e:
         V.accuracy(V.tidy(recs), "bleu")
-    assert str(e.value) == "Unknown metric 'bleu'. Available: token_acc, seq_acc"
+    assert str(e.value) == "Unknown metric 'bleu'. Available: token_acc, seq_acc, sacrebleu, chrf2, bleu_tok_lc"
     assert V.accuracy(V.tidy(recs[3:])).empty
 
 
@@ -131,14 +131,18 @@ def test_overall_is_the_ok_seeds_mean_of_an_accuracy_or_a_text_score():
 def test_overall_of_a_text_score_gets_no_wilson_interval_and_an_absent_score_no_rows():
     bleu = [make_record("seq2seq", task="translation", distance="5-12", bins=[(5, 12)], seed=s,
                         overall={"n": 16, "tokens": 80, "token_acc": 0.5, "seq_acc": 0.1, "sacrebleu": b,
-                                 "chrf2": 40.0})
+                                 "sacrebleu_lo": None, "sacrebleu_hi": None, "chrf2": 40.0})
             for s, b in ((0, 20.0), (1, 22.0))]
     two = V.overall(V.tidy(bleu), "sacrebleu")
-    assert (two.iloc[0]["mean"], two.iloc[0]["n"], two.iloc[0]["interval"]) == (21.0, 2, "t")
-    spread = 12.706 * 1.0  # t(0.975, 1 df) x the standard error of (20, 22): BLEU is not clipped to [0, 1]
-    assert two.iloc[0][["ci_lo", "ci_hi"]].tolist() == pytest.approx([21.0 - spread, 21.0 + spread], abs=1e-3)
+    assert (two.iloc[0]["mean"], two.iloc[0]["n"], two.iloc[0]["interval"]) == (21.0, 2, "bootstrap")
+    # resampling two seeds gives means 20, 21, 22 with chances 1/4, 1/2, 1/4: the 2.5th and 97.5th percentiles are
+    # the seeds themselves (a BLEU is not clipped to [0, 1])
+    assert two.iloc[0][["ci_lo", "ci_hi"]].tolist() == [20.0, 22.0]
     one = V.overall(V.tidy(bleu[:1]), "sacrebleu")  # a BLEU is no fraction of the 16 sentences: no Wilson
     assert one.iloc[0][["mean", "ci_lo", "ci_hi", "n", "interval"]].tolist() == [20.0, 20.0, 20.0, 1, "none"]
+    own = edited(bleu[0], lambda d: d["metrics"]["overall"].update(sacrebleu_lo=17.5, sacrebleu_hi=23.0))
+    one = V.overall(V.tidy([own]), "sacrebleu")  # one seed with sacreBLEU's bootstrap over its 16 sentences
+    assert one.iloc[0][["mean", "ci_lo", "ci_hi", "n", "interval"]].tolist() == [20.0, 17.5, 23.0, 16, "sentences"]
     missing = V.overall(V.tidy([edited(bleu[0], lambda d: d["metrics"]["overall"].update(chrf2=None))]), "chrf2")
     assert missing.iloc[0][["n", "interval"]].tolist() == [0, "none"] and math.isnan(missing.iloc[0]["mean"])
     for empty in (V.overall(V.tidy(bleu), "meteor"), V.overall(V.tidy([make_record("lstm", status="oom")]),

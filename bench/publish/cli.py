@@ -1,6 +1,6 @@
 """The publishing subcommands: `table`, `plot`, `report`, `merge`. Each prints to stdout and returns an exit code.
 
-    seqbench table DIR [--format text|markdown|csv|latex|html] [--metric token_acc|seq_acc] [--long-out FILE]
+    seqbench table DIR [--format text|markdown|csv|latex|html] [--metric token_acc|seq_acc|sacrebleu|...] [--long-out FILE]
     seqbench plot DIR --out FOLDER [--format png,svg] [--metric ...]
     seqbench report DIR [--out FOLDER] [--metric ...]        (default FOLDER: DIR/report)
     seqbench merge DIR... --out DIR
@@ -23,7 +23,7 @@ from seqbench.contract.errors import UserError, plural
 from seqbench.publish.longform import SUFFIXES
 from seqbench.publish.output import check_file, check_folder
 from seqbench.publish.render import FORMATS
-from seqbench.publish.views import METRICS
+from seqbench.publish.views import BIN_METRICS, METRICS
 from seqbench.records.store import Loaded, load_dir, records_dir, write_atomic
 
 
@@ -169,7 +169,9 @@ def cmd_shapes(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add `table`, `plot`, `report`, `merge` and `claims` to the seqbench command line."""
-    metric = dict(choices=METRICS, default="token_acc", help="accuracy shown per distance bin (default token_acc)")
+    metric = dict(choices=BIN_METRICS, default=None,
+                  help="what is shown per distance bin (default: a translation task's sacreBLEU, else token_acc)")
+    accuracy = dict(choices=METRICS, default="token_acc", help="accuracy shown (default token_acc)")
 
     p = sub.add_parser("table", help="the summary, then per task accuracy by distance and the details")
     p.add_argument("dir", metavar="DIR", help="result folder (records in DIR/records)")
@@ -197,7 +199,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dirs", nargs="+", metavar="DIR", help="result folders, or folders holding result folders")
     p.add_argument("--format", choices=("text", "markdown", "csv"), default="text",
                    help="text (default), markdown, csv (the numbers)")
-    p.add_argument("--metric", **metric)
+    p.add_argument("--metric", **accuracy)
     p.set_defaults(func=cmd_shapes)
 
     p = sub.add_parser("merge", help="combine result folders from several machines into one")

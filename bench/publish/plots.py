@@ -24,8 +24,8 @@ from seqbench.publish.bleu_time import bleu_time_figure
 from seqbench.publish.curves import curves_figure
 from seqbench.publish.drawing import caption, log_axis, num, save, slug, style
 from seqbench.publish.gradients import gradient_figure
-from seqbench.publish.tables import TaskTable, task_tables
-from seqbench.publish.views import METRICS, cells
+from seqbench.publish.tables import TaskTable, task_tables, text_metric_label
+from seqbench.publish.views import BIN_METRICS, cells
 
 FORMATS = ("png", "svg")
 KINDS = ("accuracy", "gradients", "curves", "throughput", "bleu-time")  # per-task stems: <kind>-<task>; reach.<fmt> for all
@@ -76,22 +76,25 @@ def accuracy_figure(t: TaskTable, styles: dict[str, dict]) -> Figure | None:
         ax.set_title(label, fontsize="medium", color=st["color"])
         log_axis(ax, "x", ticks, labels)
         ax.tick_params(axis="x", labelrotation=45, labelsize="small")
-        ax.set_ylim(-0.03, 1.05)
+        ax.set_ylim(*((-3, 105) if t.text else (-0.03, 1.05)))
         ax.grid(True, alpha=0.3)
     for ax in axes[len(t.rows):]:
         ax.set_visible(False)
+    where = "distance (translation: source length)" if t.text else "dependency distance"
+    name = text_metric_label(t.metric) if t.text else t.metric
     for ax in axes[(rows - 1) * cols:]:
-        ax.set_xlabel("dependency distance")
+        ax.set_xlabel(where)
     for ax in axes[::cols]:
-        ax.set_ylabel(t.metric)
-    fig.suptitle(f"{t.task}: {t.metric} against dependency distance")
+        ax.set_ylabel(name)
+    fig.suptitle(f"{t.task}: {name} against {where}")
     fig.tight_layout()
     band = t.intervals if (acc["interval"] != "none").any() else "no interval (nothing to draw one from)"
     others = "; grey: the other architectures" if grey else ""
-    caption(fig, f"One panel per architecture{others}. Band: {band}. Dashed: chance; "
-                 "dotted: (chance + 1) / 2, the reach threshold"
-                 + ("; dashed line with markers: a cell trained on a mixed range, by test bin." if
-                    (~acc["distance"].map(lambda d: "-" not in d)).any() else "."))
+    lines = [] if t.text else ["dashed: chance", "dotted: (chance + 1) / 2, the reach threshold"]
+    if (~acc["distance"].map(lambda d: "-" not in d)).any():
+        lines.append("dashed line with markers: a cell trained on a mixed range, by test bin")
+    caption(fig, f"One panel per architecture{others}. Band: {band}."
+                 + (f" {'; '.join(lines)[0].upper()}{'; '.join(lines)[1:]}." if lines else ""))
     return fig
 
 
@@ -173,7 +176,7 @@ def throughput_figure(task: str, df: pd.DataFrame, styles: dict[str, dict]) -> F
     return fig
 
 
-def figures(df: pd.DataFrame, metric: str = "token_acc") -> list[tuple[str, Figure]]:
+def figures(df: pd.DataFrame, metric: str | None = None) -> list[tuple[str, Figure]]:
     """(file stem, figure) for every figure the prepared tidy frame gives."""
     styles = style(df["arch"].unique())
     out: list[tuple[str, Figure]] = []
@@ -191,15 +194,15 @@ def figures(df: pd.DataFrame, metric: str = "token_acc") -> list[tuple[str, Figu
     return out
 
 
-def check_formats(formats: Sequence[str], metric: str) -> None:
+def check_formats(formats: Sequence[str], metric: str | None) -> None:
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise UserError(f"Unknown plot format '{','.join(bad)}'. Available: {', '.join(FORMATS)}")
-    if metric not in METRICS:
-        raise UserError(f"Unknown metric '{metric}'. Available: {', '.join(METRICS)}")
+    if metric is not None and metric not in BIN_METRICS:
+        raise UserError(f"Unknown metric '{metric}'. Available: {', '.join(BIN_METRICS)}")
 
 
-def plot(df: pd.DataFrame, out: Path, formats: Sequence[str] = FORMATS, metric: str = "token_acc") -> list[Path]:
+def plot(df: pd.DataFrame, out: Path, formats: Sequence[str] = FORMATS, metric: str | None = None) -> list[Path]:
     """Draw every figure into the folder `out` as `<stem>.<fmt>`; returns the written paths."""
     check_formats(formats, metric)
     paths: list[Path] = []

@@ -34,7 +34,9 @@ def _count(v: Any) -> str:
 
 
 def accuracy_cells(t: TaskTable, digits: int = 3) -> tuple[list[str], list[list[tuple[str, str]]], list[list[bool]]]:
-    """Headers, per row the (mean, interval) text of each column, and which cells hold their column's best mean."""
+    """Headers, per row the (mean, interval) text of each column, and which cells hold their column's best mean;
+    a text score (0-100) with one decimal and no chance row."""
+    digits = 1 if t.text else digits
     with_lr = any(t.lrs)
     headers = ["arch", "seeds"] + (["lr"] if with_lr else []) + [c.header for c in t.columns]
     lead = 3 if with_lr else 2
@@ -53,6 +55,8 @@ def accuracy_cells(t: TaskTable, digits: int = 3) -> tuple[list[str], list[list[
             top = max(means.values())
             for i, m in means.items():
                 best[i][lead + j] = m == top
+    if t.text:
+        return headers, body, best
     chance = [("chance", ""), ("", "")] + ([("", "")] if with_lr else [])
     chance += [(f"{c.chance:.3f}" if c.chance is not None and t.metric == "token_acc" else "", "") for c in t.columns]
     return headers, body + [chance], best + [[False] * len(headers)]
@@ -103,7 +107,7 @@ def summary_cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 # --- the terminal form ------------------------------------------------------------------------------------------
 
 def _text_acc(t: TaskTable) -> str:
-    headers, body, _ = accuracy_cells(t, digits=2)
+    headers, body, _ = accuracy_cells(t, digits=2)  # a text score keeps its one decimal
     body = [[(m, iv.replace(", ", "-")) for m, iv in row] for row in body]
     return f"{wrap(t.caption + ' Each value over its interval.')}\n\n{grid(headers, body)}"
 
@@ -138,7 +142,8 @@ CSV_COLUMNS = ["task", "metric", "arch", "budget", "lr", "lrs", "distance", "bin
 
 
 def numbers(tables: Sequence[TaskTable]) -> pd.DataFrame:
-    """Every accuracy shown, as numbers: one row per (row, column); n counts seeds ("t") or examples ("wilson")."""
+    """Every value shown, as numbers: one row per (row, column); n counts seeds ("t", "bootstrap"), examples
+    ("wilson") or sentences ("sentences"); `metric` says what each row's value is."""
     out = []
     for t in tables:
         acc = t.accuracy.rename(columns={"label": "bin"})

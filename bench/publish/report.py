@@ -130,7 +130,7 @@ def _alignments(doc: Doc, aligned: list[tuple]) -> None:
 
 
 def write_report(records: list[Any], out: Path, *, source: str = "", bad: Sequence[str] = (),
-                 metric: str = "token_acc", reg: Any = None) -> dict[str, Path]:
+                 metric: str | None = None, reg: Any = None) -> dict[str, Path]:
     """Write report.md, report.html, claims.md, the figures and the CSV exports into `out`; returns them by name. With a
     registry `reg`, also an attention alignment per attending architecture and task whose weights the folder
     `source` kept."""
@@ -170,7 +170,7 @@ def _document(records, df, tables, names, data, out, source, bad, metric, aligne
     doc.para(f"{plural(len(records), 'record')} from {source or 'the given folder'}: "
              + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + ". Rebuild this report with:")
     doc.code(f"seqbench report {shlex.quote(source or 'DIR')} --out {shlex.quote(str(out))}"
-             + (f" --metric {metric}" if metric != "token_acc" else ""))
+             + (f" --metric {metric}" if metric is not None else ""))
     if bad:
         doc.heading(2, "Records that could not be read (left out)")
         doc.items(list(bad))

@@ -11,6 +11,8 @@
   `scipy.stats.binomtest(k, n).proportion_ci(method="wilson")` (tested).
 - Near-binary outcomes over seeds (issue 24): the pass count k of n seeds with its exact Clopper-Pearson interval,
   and the mean accuracy with a percentile bootstrap interval over seeds (`scipy.stats.bootstrap`).
+- Text scores (0-100, sacreBLEU and chrF per source-length bucket): a percentile bootstrap over seeds; one seed:
+  sacreBLEU's own bootstrap over the bucket's sentences, as the record holds it.
 - Reach over seeds from search brackets: the median of the seeds' bracket midpoints and an order-statistic
   interval from the brackets' ends, with the coverage it really has.
 """
@@ -109,8 +111,9 @@ def bootstrap_mean(values: Iterable[float | None], level: float = LEVEL, seed: i
                    resamples: int = 9999, bounds: tuple[float, float] = (0.0, 1.0)) -> Interval | None:
     """The mean over seeds and its percentile bootstrap interval (`scipy.stats.bootstrap`, resampling seeds, a fixed
     generator so a table is rebuilt identically): for bounded, often bimodal accuracies such as 0.06 / 0.92 / 0.05,
-    where a Student-t interval runs past [0, 1] and says nothing. One value: method "none"."""
-    xs = _finite(values)
+    where a Student-t interval runs past [0, 1] and says nothing. One value: method "none". The values are sorted
+    first: the interval does not depend on the order in which a table happened to collect the seeds."""
+    xs = np.sort(_finite(values))
     if xs.size == 0:
         return None
     mean = float(xs.mean())
@@ -120,6 +123,22 @@ def bootstrap_mean(values: Iterable[float | None], level: float = LEVEL, seed: i
                           rng=np.random.default_rng(seed))
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     return Interval(mean, max(lo, bounds[0]), min(hi, bounds[1]), int(xs.size), "bootstrap")
+
+
+def score_interval(values: Iterable[float | None], own: tuple[float | None, float | None] = (None, None),
+                   examples: int | None = None) -> Interval | None:
+    """The interval of a text score (0-100, such as sacreBLEU): the mean over seeds with a percentile bootstrap
+    over seeds (`bootstrap_mean`) when there are several values; one value: its record's own interval `own` (lo,
+    hi: sacreBLEU's bootstrap over the `examples` sentences, method "sentences") where it has one, else none."""
+    xs = _finite(values)
+    if xs.size == 0:
+        return None
+    if xs.size > 1:
+        return bootstrap_mean(xs, bounds=(0.0, 100.0))
+    lo, hi = own
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return Interval(float(xs[0]), float(xs[0]), float(xs[0]), 1, "none")
+    return Interval(float(xs[0]), float(lo), float(hi), int(examples or 0), "sentences")
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ from seqbench.publish import reach as reach_
 from seqbench.publish.stats import median
 from seqbench.records.distance import sort_key
 from seqbench.records.schema import MEMORY_KINDS, TEXT_METRICS
-from seqbench.publish.views import (METRICS, ROW, accuracy, cells, choose_lr, overall, row_label, row_order,
-                                    states, status_text, tidy)
+from seqbench.publish.views import (BIN_METRICS, METRICS, ROW, accuracy, cells, choose_lr, overall, row_label,
+                                    row_order, states, status_text, tidy)
+from seqbench.run.sweep import score_name
 
 MEMORY_HEADERS = {"cuda_max_allocated": "CUDA peak MB", "cell_process_peak_rss": "cell RSS MB",
                   "process_max_rss": "process RSS MB"}  # `throughput.memory_kind` -> column header
@@ -79,26 +80,37 @@ class TaskTable:
     memory: list[str] = field(default_factory=list)  # memory kinds of the rows
     texts: list[str] = field(default_factory=list)  # the text metrics' columns in `details`, as tables name them
 
+    select: str | None = None  # what validation chose the checkpoint and any learning rate on (`eval.select`)
+
+    @property
+    def text(self) -> bool:
+        """Whether the body shows a text score (sacreBLEU, 0-100) rather than an accuracy."""
+        return self.metric not in METRICS
+
     @property
     def intervals(self) -> str:
         """Which intervals the cells hold, with the counts behind them."""
         acc = self.accuracy
         parts = []
-        t = acc[acc["interval"] == "t"]
-        if len(t):
-            lo, hi = int(t["n"].min()), int(t["n"].max())
-            parts.append(f"95% Student-t interval over {_span(lo, hi)} seeds")
-        w = acc[acc["interval"] == "wilson"]
-        if len(w):
-            lo, hi = int(w["n"].min()), int(w["n"].max())
-            parts.append(f"one seed: 95% Wilson interval over the bin's n = {_span(lo, hi)} test examples")
+        for method, what in (("t", "95% Student-t interval over {} seeds"),
+                             ("bootstrap", "95% percentile bootstrap over {} seeds"),
+                             ("wilson", "one seed: 95% Wilson interval over the bin's n = {} test examples"),
+                             ("sentences", "one seed: sacreBLEU's 95% bootstrap over the bin's {} sentences")):
+            rows = acc[acc["interval"] == method]
+            if len(rows):
+                parts.append(what.format(_span(int(rows["n"].min()), int(rows["n"].max()))))
         if (acc["interval"] == "none").any():
-            parts.append("no interval where one seed did not record its number of examples")
+            parts.append("one seed: no interval where its record holds none" if self.text else
+                         "no interval where one seed did not record its number of examples")
         return "; ".join(parts) if parts else "no values"
 
     @property
     def caption(self) -> str:
-        lr = "; lr chosen per distance on validation (free-running accuracy, then loss)" if any(self.lrs) else ""
+        lr = (f"; lr chosen per distance on {score_name(self.select)} (ties: the earliest best step)" if any(self.lrs)
+              else "")
+        if self.text:
+            return (f"{self.task}: {text_metric_label(self.metric)} (0-100) by distance bin (for translation the "
+                    f"source length in tokens), mean [{self.intervals}]{lr}.")
         return (f"{self.task}: {self.metric} by dependency distance, mean [{self.intervals}]{lr}; "
                 "chance = chance-level token accuracy.")
 
@@ -170,9 +182,26 @@ def _lr_text(acc: pd.DataFrame) -> str:
     return "/".join(f"{v:g}" for v in sorted(acc["lr"].dropna().unique()))
 
 
-def task_table(df: pd.DataFrame, task: str, metric: str = "token_acc") -> TaskTable:
-    """One task's table from the prepared tidy frame."""
+def shown_metric(df: pd.DataFrame, wanted: str | None = None) -> str:
+    """What one task's table shows per bin: `wanted` where its records hold it, else the task's first text metric
+    that they score per bin (sacreBLEU for translation: positional token accuracy is no headline figure there),
+    else token accuracy."""
+    have = lambda m: f"bin.{m}" in df and pd.to_numeric(df[f"bin.{m}"], errors="coerce").notna().any()  # noqa: E731
+    if wanted is not None and (wanted in METRICS or have(wanted)):
+        return wanted
+    return next((m for m in text_metrics(df) if m in BIN_METRICS and have(m)), "token_acc")
+
+
+def _select_score(df: pd.DataFrame) -> str | None:
+    """The one `eval.select` of the records, None where they name none or several."""
+    found = df["config.eval.select"].dropna().unique() if "config.eval.select" in df else []
+    return str(found[0]) if len(found) == 1 else None
+
+
+def task_table(df: pd.DataFrame, task: str, metric: str | None = None) -> TaskTable:
+    """One task's table from the prepared tidy frame; `metric` None: the one `shown_metric` picks."""
     df = df[df["task"] == task]
+    metric = shown_metric(df, metric)
     acc = accuracy(df, metric)
     rows = row_order(df)
     index = {k: i for i, k in enumerate(rows)}
@@ -200,13 +229,14 @@ def task_table(df: pd.DataFrame, task: str, metric: str = "token_acc") -> TaskTa
     with_budget = len({k[2] for k in rows}) > 1
     texts = [text_metric_label(m) for m in text_metrics(df) if text_metric_label(m) in details]
     return TaskTable(task, metric, rows, [row_label(k, with_budget) for k in rows], cols, values, cell_state, seeds,
-                     lrs, details, acc, whole, kinds, texts)
+                     lrs, details, acc, whole, kinds, texts, _select_score(df))
 
 
-def task_tables(records: list[Any] | pd.DataFrame, metric: str = "token_acc") -> list[TaskTable]:
-    """One table per task, tasks in name order."""
-    if metric not in METRICS:
-        raise UserError(f"Unknown metric '{metric}'. Available: {', '.join(METRICS)}")
+def task_tables(records: list[Any] | pd.DataFrame, metric: str | None = None) -> list[TaskTable]:
+    """One table per task, tasks in name order; `metric` None: each task's own (`shown_metric`), else `metric`
+    wherever a task's records hold it."""
+    if metric is not None and metric not in BIN_METRICS:
+        raise UserError(f"Unknown metric '{metric}'. Available: {', '.join(BIN_METRICS)}")
     df = records if isinstance(records, pd.DataFrame) else prepared(records)
     return [task_table(df, task, metric) for task in sorted(df["task"].unique())]
 

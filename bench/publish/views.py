@@ -5,11 +5,12 @@ columns: `budget` (the parameter budget, NO_BUDGET for none), `lr` (the record's
 `single` (the cell trained at one distance, not a mixed range) and `x` (the bin's geometric midpoint, the distance
 a point is drawn at). Rows are (task, arch, budget); a cell position is a row at one distance setting.
 
-The learning rate is chosen on validation only: per cell position, the lr whose seeds have the highest mean
-best validation free-running accuracy (`metrics.val.best_val_gen_acc`, what the tables report), ties going to the
-lower mean `metrics.val.best_val_loss` (records written before `val_gen_acc` existed: the loss alone); an lr where
-a seed did not finish loses to one where every seed did. `choose_lr` keeps that lr's records, and the tables name
-it. With one lr nothing changes.
+The learning rate is chosen on validation only, by the sweep's own rule (`seqbench.run.sweep.choose`, on the seeds
+every rate shares): per cell position, the lr whose seeds have the highest mean validation score at their tested
+checkpoint (the cells' `eval.select`: free-running accuracy, what the tables report, or a text score such as
+sacreBLEU), ties going to the earliest mean best step, then the lower mean validation loss (records written before
+`val_gen_acc` existed: the loss alone); an lr where a seed did not finish loses to one where every seed did.
+`choose_lr` keeps that lr's records, and the tables name it. With one lr nothing changes.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import pandas as pd
 
 from seqbench.contract.errors import UserError
 from seqbench.publish.longform import long_frame
-from seqbench.publish.stats import Interval, accuracy_interval, t_interval
+from seqbench.publish.stats import Interval, accuracy_interval, score_interval
 from seqbench.records.distance import Distance, sort_key
-from seqbench.records.schema import ACCURACIES
+from seqbench.records.schema import ACCURACIES, TEXT_INTERVAL, TEXT_METRICS
 from seqbench.run.sweep import Trial, choose
 
 METRICS = ACCURACIES  # the accuracies a table or plot can show, as the record schema declares them
+BIN_METRICS = ACCURACIES + tuple(TEXT_METRICS)  # what a table's body can show per bin: those and the text scores
 ROW = ["task", "arch", "budget"]
 NO_BUDGET = -1  # `budget` of a record sized by width, not by a parameter budget
 POSITION = ROW + ["distance"]
@@ -132,26 +134,36 @@ def accuracy(df: pd.DataFrame, metric: str = "token_acc") -> pd.DataFrame:
 
     Columns: task, arch, budget, distance, lo, hi, label, x, seeds, mean, ci_lo, ci_hi, n, interval, chance, lr,
     lrs. `n` counts what the interval is over: seeds ("t") or test examples ("wilson"). The last bin of a range
-    closes at the largest distance a seed's test set held, so `hi` is the widest over seeds.
+    closes at the largest distance a seed's test set held, so `hi` is the widest over seeds. A text score
+    (`sacrebleu`, 0-100) gets a percentile bootstrap over seeds ("bootstrap"), one seed the record's own bootstrap
+    over the bin's sentences ("sentences"; `seqbench.publish.stats.score_interval`).
     """
-    if metric not in METRICS:
-        raise UserError(f"Unknown metric '{metric}'. Available: {', '.join(METRICS)}")
+    if metric not in BIN_METRICS:
+        raise UserError(f"Unknown metric '{metric}'. Available: {', '.join(BIN_METRICS)}")
     ok = df[(df["status"] == "ok") & df["bin.lo"].notna()].copy()
     cols = ["task", "arch", "budget", "distance", "lo", "hi", "label", "x", "seeds", "mean", "ci_lo", "ci_hi", "n",
             "interval", "chance", "lr", "lrs"]
     if ok.empty:
         return pd.DataFrame(columns=cols)
     ok["lo"] = ok["bin.lo"].astype(int)
-    ok["value"] = pd.to_numeric(ok[f"bin.{metric}"], errors="coerce")
+    ok["value"] = _numbers(ok, f"bin.{metric}")
+    for end, suffix in zip(("own_lo", "own_hi"), TEXT_INTERVAL):  # a text score's own interval (one seed)
+        ok[end] = _numbers(ok, f"bin.{metric}{suffix}")
     ok = ok.sort_values("bin.hi")
     g = ok.groupby(POSITION + ["lo"], sort=False)
     agg = g.agg(hi=("bin.hi", "max"), label=("bin.label", "last"), values=("value", list),
                 examples=("bin.n", "max"), seeds=("seed", "nunique"), chance=("chance", "first"),
+                own_lo=("own_lo", "first"), own_hi=("own_hi", "first"),
                 lr=("lr", "first"), lrs=("lrs", "first") if "lrs" in ok else ("lr", "nunique")).reset_index()
     agg["hi"] = agg["hi"].astype(int)
     agg["x"] = np.sqrt(agg["lo"] * agg["hi"])
-    _put_intervals(agg, [accuracy_interval(v, e if pd.notna(e) else None)
-                         for v, e in zip(agg["values"], agg["examples"])])
+    examples = [e if pd.notna(e) else None for e in agg["examples"]]
+    if metric in ACCURACIES:
+        ivs = [accuracy_interval(v, e) for v, e in zip(agg["values"], examples)]
+    else:
+        ivs = [score_interval(v, (_opt(lo), _opt(hi)), e)
+               for v, lo, hi, e in zip(agg["values"], agg["own_lo"], agg["own_hi"], examples)]
+    _put_intervals(agg, ivs)
     if metric != "token_acc":
         agg["chance"] = math.nan  # chance is a token-level number
     agg["dkey"] = agg["distance"].map(sort_key)
@@ -159,22 +171,33 @@ def accuracy(df: pd.DataFrame, metric: str = "token_acc") -> pd.DataFrame:
     return agg[cols].reset_index(drop=True)
 
 
+def _numbers(df: pd.DataFrame, column: str) -> pd.Series:
+    """`df[column]` as numbers, NaN where the frame has no such column."""
+    return pd.to_numeric(df[column], errors="coerce") if column in df else pd.Series(math.nan, index=df.index)
+
+
 def overall(df: pd.DataFrame, key: str) -> pd.DataFrame:
     """Per cell position: mean and interval over ok seeds of `metrics.overall[key]` (an accuracy, or a text metric
-    such as sacrebleu). One seed gets a Wilson interval over the test examples only for an accuracy (a fraction)."""
+    such as sacrebleu), as `accuracy` gives them per bin: an accuracy's Wilson interval over the test examples for
+    one seed, a text score's bootstrap over seeds, or over the sentences for one seed."""
     column = f"metrics.overall.{key}"
     c = cells(df)
     c = c[(c["status"] == "ok")]
     if column not in c or c.empty:
         return pd.DataFrame(columns=POSITION + ["mean", "ci_lo", "ci_hi", "n", "interval"])
-    c = c.assign(value=pd.to_numeric(c[column], errors="coerce"))
-    g = c.groupby(POSITION).agg(values=("value", list), examples=("metrics.overall.n", "max"))
+    c = c.assign(value=pd.to_numeric(c[column], errors="coerce"), own_lo=_numbers(c, column + TEXT_INTERVAL[0]),
+                 own_hi=_numbers(c, column + TEXT_INTERVAL[1]))
+    g = c.groupby(POSITION).agg(values=("value", list), examples=("metrics.overall.n", "max"),
+                                own_lo=("own_lo", "first"), own_hi=("own_hi", "first"))
     g = g.reset_index()
-    bounded = key in METRICS  # an accuracy, a fraction of the test examples; a text score (0-100) is no fraction
-    ivs: list[Interval | None] = [accuracy_interval(v, e if pd.notna(e) else None) if bounded else t_interval(v)
-                                  for v, e in zip(g["values"], g["examples"])]
+    examples = [e if pd.notna(e) else None for e in g["examples"]]
+    if key in ACCURACIES:  # a fraction of the test examples; a text score (0-100) is no fraction
+        ivs: list[Interval | None] = [accuracy_interval(v, e) for v, e in zip(g["values"], examples)]
+    else:
+        ivs = [score_interval(v, (_opt(lo), _opt(hi)), e)
+               for v, lo, hi, e in zip(g["values"], g["own_lo"], g["own_hi"], examples)]
     _put_intervals(g, ivs)
-    return g.drop(columns=["values", "examples"])
+    return g.drop(columns=["values", "examples", "own_lo", "own_hi"])
 
 
 def _put_intervals(frame: pd.DataFrame, ivs: list[Interval | None]) -> None:

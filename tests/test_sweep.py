@@ -270,3 +270,14 @@ def test_the_view_and_the_run_see_the_same_trial_of_a_record_selected_by_validat
     assert seen == Trial(3e-3, True, 12.5, 200, 2.5)  # the BLEU at the tested checkpoint, not the accuracy
     cell = types.SimpleNamespace(lr=3e-3)  # `trial` reads only the cell's rate
     assert sweeping.trial(cell, record, "sacrebleu") == seen
+
+
+def test_a_choice_at_an_end_of_three_rates_or_more_says_the_best_may_lie_beyond():
+    rising = [Trial(1e-3, True, 40.0, 400, 1.0), Trial(3e-3, True, 60.0, 400, 0.8), Trial(1e-2, True, 67.6, 600, 0.5)]
+    top = choose(rising)
+    assert top.lr == 1e-2 and "the largest rate tried: the best may lie beyond it (add a larger rate" in top.why
+    falling = [Trial(t.lr, True, 100 - t.val_acc, 400, 1.0) for t in rising]
+    assert "the smallest rate tried" in choose(falling).why and choose(falling).lr == 1e-3
+    inside = [Trial(1e-3, True, 40.0, 400, 1.0), Trial(3e-3, True, 70.0, 400, 0.8), Trial(1e-2, True, 67.6, 600, 0.5)]
+    assert choose(inside).why == "best validation accuracy 70.000 (mean of 1)"
+    assert "beyond" not in choose(rising[1:]).why  # two rates bracket nothing: no end to speak of

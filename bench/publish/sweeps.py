@@ -53,5 +53,7 @@ def document_cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 CAPTION = ("Learning rates chosen on validation: per task and architecture, every rate tried on the same cells "
-           "(distance, seeds); the rate with the best mean validation free-running accuracy is taken, then the "
-           "earliest best validation, then the lowest validation loss. Test data decides nothing.")
+           "(distance, seeds); the rate with the best mean validation score is taken (the cells' `eval.select`: "
+           "free-running accuracy, or a text score such as sacreBLEU for translation; `val acc` holds it), then the "
+           "earliest best validation, then the lowest validation loss. A choice at the end of the rates tried says "
+           "so: the best rate may lie beyond it. Test data decides nothing.")

@@ -88,4 +88,7 @@ def choose(trials: Sequence[Trial], name: str = "validation accuracy") -> Choice
     why = f"best {name} {best.val_acc:.3f} (mean of {best.n - best.failed})"
     if tied:
         why += f", tied with {', '.join(f'{s.lr:g}' for s in tied)}: the earliest best (step {best.best_step:.0f})"
+    elif len(rates) > 2 and best.lr in (rates[0], rates[-1]):  # three rates or more: an end is no interior
+        why += (f"; the {'largest' if best.lr == rates[-1] else 'smallest'} rate tried: the best may lie beyond it "
+                f"(add a {'larger' if best.lr == rates[-1] else 'smaller'} rate to sweep.lrs; the cells tried are reused)")
     return Choice(best.lr, why, tuple(scores))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from _records import make_record
+from _records import edited, make_record
 from seqbench.cli import main
 from seqbench.publish.claims import BEGIN, END, Item, blocks, ladder, markdown
 from seqbench.records import store
@@ -116,3 +116,22 @@ def test_a_committed_claims_file_is_what_its_records_give(folder):
     """`report/claims.md`, which `seqbench report` writes, is rebuilt from the folder's records."""
     expected = markdown(store.load_dir(folder).records, folder.name)
     assert (folder / "report" / "claims.md").read_text(encoding="utf-8") == expected
+
+
+def test_claims_say_why_cells_stopped_and_which_rate_the_sweep_chose_at_an_end_of_its_range():
+    def cell(arch, seed, lr, bleu, stop, improving):
+        def change(d):
+            d["metrics"]["val"].update(stop_reason=stop, improving=improving, best_step=400)
+            d["metrics"]["val"]["history"] = [{**d["metrics"]["val"]["history"][0], "step": 400, "sacrebleu": bleu}]
+            d["config"]["eval"]["select"] = "sacrebleu"
+        return edited(make_record(arch, "translation", distance="5-12", seed=seed, lr=lr,
+                                  overall={"sacrebleu": bleu}), change)
+
+    records = [cell("seq2seq", 0, lr, b, "budget", True) for lr, b in ((1e-3, 40.0), (3e-3, 55.0), (1e-2, 60.0))]
+    records += [cell("seq2seq", 1, 1e-2, 61.0, "plateau", True), cell("seq2seq", 2, 1e-2, 59.0, "budget", False)]
+    records += [cell("transformer", 0, lr, b, "solved", None) for lr, b in ((1e-3, 90.0), (3e-3, 99.0), (1e-2, 95.0))]
+    text = markdown(records, "swept")
+    assert ("- translation: learning rate chosen on validation sacrebleu by the sweep: seq2seq 0.01 of 0.001, 0.003, "
+            "0.01 (the largest tried); transformer 0.003 of 0.001, 0.003, 0.01.") in text
+    # the table's cells only (the chosen rate's): seq2seq's three seeds at 1e-2, the transformer's one at 3e-3
+    assert ("seq2seq plateau 1, budget 2 (1 still improving); transformer solved 1.") in text

@@ -30,8 +30,10 @@ from seqbench.publish import bleu_compute, bleu_length, gradients, search_cost
 from seqbench.publish import reach as reach_
 from seqbench.publish.brackets import ordering
 from seqbench.publish.stats import order_statistic_ranks, t_interval
-from seqbench.publish.tables import prepared, summary_numbers
-from seqbench.publish.views import cells, row_label
+from seqbench.publish.sweeps import sweep_table
+from seqbench.publish.tables import select_score, summary_numbers
+from seqbench.publish.views import cells, choose_lr, row_label, tidy
+from seqbench.run.sweep import score_name
 
 MIN_COVERAGE = 0.9  # an order-statistic interval covering less (fewer than 5 values) separates nothing
 BEGIN, END = "<!-- claims:{name} begin -->", "<!-- claims:{name} end -->"
@@ -249,15 +251,63 @@ def speed_lines(df: pd.DataFrame, labels: dict[tuple, str]) -> list[str]:
                    items)
 
 
+STOPS = ("solved", "plateau", "budget", "time")  # `metrics.val.stop_reason`, in the order a line names them
+
+
+def stop_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[str]:
+    """Why the cells of `task`'s table stopped training, per architecture: solved, plateau, or at the step (time)
+    budget, and how many of those were still improving there (`metrics.val.improving`: the validation score or
+    loss gained within the last patience window)."""
+    ok = cells(df[(df["task"] == task) & (df["status"] == "ok")])
+    if ok.empty or not {"metrics.val.stop_reason", "metrics.val.stopped"} & set(ok):
+        return []
+    parts = []
+    for (arch, budget), g in ok.groupby(["arch", "budget"], sort=True):
+        reason = pd.Series("not recorded", index=g.index)
+        for older in ("metrics.val.stopped", "metrics.val.stop_reason"):  # records before `stop_reason`: `stopped`
+            if older in g:
+                reason = g[older].where(g[older].notna(), reason)
+        still = g["metrics.val.improving"] == True if "metrics.val.improving" in g else reason != reason  # noqa: E712
+        said = []
+        for why in STOPS + ("not recorded",):
+            n = int((reason == why).sum())
+            if n:
+                more = int((still & (reason == why)).sum()) if why in ("budget", "time") else 0
+                said.append(f"{why} {n}" + (f" ({more} still improving)" if more else ""))
+        parts.append(f"{labels[(task, arch, budget)]} {', '.join(said)}")
+    return [f"- {task}: why training ended, cells per architecture (still improving: the validation score or loss "
+            f"gained within the last patience window): " + "; ".join(parts) + "."]
+
+
+def sweep_lines(every: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[str]:
+    """The learning rate the sweep chose per architecture of `task` from the tidy frame of every record (the rates
+    it did not choose included), and whether the choice is an end of the rates tried."""
+    mine = every[every["task"] == task]
+    table = sweep_table(mine)
+    if table.empty:
+        return []
+    parts = []
+    for key, g in table.groupby(["task", "arch", "budget"], sort=True):
+        chosen = g[g["chosen"]].iloc[0]
+        end = next((f" (the {e} tried)" for e in ("largest", "smallest") if f"{e} rate tried" in chosen["why"]), "")
+        parts.append(f"{labels.get(tuple(key), key[1])} {chosen['lr']:g} of "
+                     f"{', '.join(f'{r:g}' for r in sorted(g['lr']))}{end}")
+    return [f"- {task}: learning rate chosen on {score_name(select_score(mine))} by the sweep: " + "; ".join(parts)
+            + "."]
+
+
 def markdown(records: list[Any], name: str) -> str:
     """The claims block of the result folder(s) `name`, from their records."""
-    df = prepared(records)
+    every = tidy(records)
+    df = choose_lr(every)
     ok = cells(df[df["status"] == "ok"])
     labels = _labels(df)
     lines = [f"Claims written by `seqbench claims` from the records of {name}: {plural(len(cells(df)), 'record')}, "
              f"{len(ok)} ok, seeds {', '.join(str(s) for s in sorted(ok['seed'].unique()))}. `a < b` only where "
              "the intervals separate."]
     for task in sorted(df["task"].unique()):
+        lines += sweep_lines(every, task, labels)
+        lines += stop_lines(df, task, labels)
         lines += reach_lines(df, task, labels)
         lines += bleu_lines(df, task, labels)
         lines += compute_lines(df, task, labels)

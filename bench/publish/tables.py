@@ -192,7 +192,7 @@ def shown_metric(df: pd.DataFrame, wanted: str | None = None) -> str:
     return next((m for m in text_metrics(df) if m in BIN_METRICS and have(m)), "token_acc")
 
 
-def _select_score(df: pd.DataFrame) -> str | None:
+def select_score(df: pd.DataFrame) -> str | None:
     """The one `eval.select` of the records, None where they name none or several."""
     found = df["config.eval.select"].dropna().unique() if "config.eval.select" in df else []
     return str(found[0]) if len(found) == 1 else None
@@ -229,7 +229,7 @@ def task_table(df: pd.DataFrame, task: str, metric: str | None = None) -> TaskTa
     with_budget = len({k[2] for k in rows}) > 1
     texts = [text_metric_label(m) for m in text_metrics(df) if text_metric_label(m) in details]
     return TaskTable(task, metric, rows, [row_label(k, with_budget) for k in rows], cols, values, cell_state, seeds,
-                     lrs, details, acc, whole, kinds, texts, _select_score(df))
+                     lrs, details, acc, whole, kinds, texts, select_score(df))
 
 
 def task_tables(records: list[Any] | pd.DataFrame, metric: str | None = None) -> list[TaskTable]:

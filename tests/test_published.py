@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -42,12 +43,43 @@ def test_readme_shows_the_published_quick_table():
     assert len(rows) >= 7 and all(row in report for row in rows)
 
 
-def _section_rows(heading: str) -> list[str]:
-    """The table rows (header rows left out) of the README section that starts with `heading`."""
+def _section(heading: str) -> str:
+    """The README section that starts with `heading`, up to the next one."""
     readme = (ROOT / "README.md").read_text()
     start = readme.index(heading)
-    section = readme[start:readme.index("\n## ", start + 1)]
-    return [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| arch")]
+    return readme[start:readme.index("\n## ", start + 1)]
+
+
+def _section_rows(heading: str) -> list[str]:
+    """The table rows (header rows left out) of the README section that starts with `heading`."""
+    return [line for line in _section(heading).splitlines() if line.startswith("| ") and not line.startswith("| arch")]
+
+
+DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])")  # 78.4, 0.82; not 1e-2, 2.6.0 or x1.5
+
+
+def _prose_and_generated(heading: str) -> tuple[str, str]:
+    """A README section split into its prose and what commands generate in it: its tables (checked against the
+    reports) and its claims blocks (checked against the records)."""
+    section = _section(heading)
+    generated = "\n".join(m.group(0) for m in re.finditer(r"<!-- claims:(\S+) begin -->.*?<!-- claims:\1 end -->",
+                                                             section, re.S))
+    prose = re.sub(r"<!-- claims:(\S+) begin -->.*?<!-- claims:\1 end -->", "", section, flags=re.S)
+    rows = [line for line in prose.splitlines() if line.startswith("|")]
+    prose = "\n".join(line for line in prose.splitlines() if not line.startswith("|"))
+    return re.sub(r"`[^`]*`", "", prose), generated + "\n" + "\n".join(rows)
+
+
+@pytest.mark.parametrize("heading, profile", [("## Synthetic translation", "translation")])
+def test_every_decimal_number_in_a_results_sections_prose_is_one_its_table_or_claims_give(heading, profile):
+    """Issue 25, item 4: the prose quotes the generated table and claims, which tests hold to the records, or the
+    profile's settings; a number typed by hand that none of them gives fails here."""
+    prose, generated = _prose_and_generated(heading)
+    generated += (ROOT / "bench" / "profiles" / f"{profile}.toml").read_text()
+    quoted = DECIMAL.findall(prose)
+    assert quoted, "no number to check: the section's prose changed shape"
+    missing = sorted({n for n in quoted if not re.search(rf"(?<![\w.]){re.escape(n)}(?![\w])", generated)})
+    assert not missing, f"{heading}: prose numbers no table or claims line gives: {', '.join(missing)}"
 
 
 def test_readme_shows_the_published_multi30k_table():

@@ -119,19 +119,23 @@ def test_a_committed_claims_file_is_what_its_records_give(folder):
 
 
 def test_claims_say_why_cells_stopped_and_which_rate_the_sweep_chose_at_an_end_of_its_range():
-    def cell(arch, seed, lr, bleu, stop, improving):
+    def cell(arch, seed, lr, bleu, stop, improving, steps=(400,)):
         def change(d):
             d["metrics"]["val"].update(stop_reason=stop, improving=improving, best_step=400)
-            d["metrics"]["val"]["history"] = [{**d["metrics"]["val"]["history"][0], "step": 400, "sacrebleu": bleu}]
+            d["metrics"]["val"]["history"] = [{**d["metrics"]["val"]["history"][0], "step": s, "sacrebleu": bleu}
+                                              for s in steps]
             d["config"]["eval"]["select"] = "sacrebleu"
+            d["config"]["train"].update(patience=1000, min_delta=0.1)
         return edited(make_record(arch, "translation", distance="5-12", seed=seed, lr=lr,
                                   overall={"sacrebleu": bleu}), change)
 
     records = [cell("seq2seq", 0, lr, b, "budget", True) for lr, b in ((1e-3, 40.0), (3e-3, 55.0), (1e-2, 60.0))]
-    records += [cell("seq2seq", 1, 1e-2, 61.0, "plateau", True), cell("seq2seq", 2, 1e-2, 59.0, "budget", False)]
+    # seed 2 still improving by its loss only: its BLEU has not moved since step 400, 1600 steps before its end
+    records += [cell("seq2seq", 1, 1e-2, 61.0, "plateau", True), cell("seq2seq", 2, 1e-2, 59.0, "budget", True,
+                                                                      steps=(400, 2000))]
     records += [cell("transformer", 0, lr, b, "solved", None) for lr, b in ((1e-3, 90.0), (3e-3, 99.0), (1e-2, 95.0))]
     text = markdown(records, "swept")
     assert ("- translation: learning rate chosen on validation sacrebleu by the sweep: seq2seq 0.01 of 0.001, 0.003, "
             "0.01 (the largest tried); transformer 0.003 of 0.001, 0.003, 0.01.") in text
     # the table's cells only (the chosen rate's): seq2seq's three seeds at 1e-2, the transformer's one at 3e-3
-    assert ("seq2seq plateau 1, budget 2 (1 still improving); transformer solved 1.") in text
+    assert ("seq2seq plateau 1, budget 2 (2 still improving, 1 by the score); transformer solved 1.") in text

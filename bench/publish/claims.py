@@ -17,6 +17,7 @@ separated" with both numbers. An open end (`x+`, `<x`, `∞`) or a number withou
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from seqbench.publish.stats import order_statistic_ranks, t_interval
 from seqbench.publish.sweeps import sweep_table
 from seqbench.publish.tables import select_score, summary_numbers
 from seqbench.publish.views import cells, choose_lr, row_label, tidy
+from seqbench.run.stopping import last_gain
 from seqbench.run.sweep import score_name
 
 MIN_COVERAGE = 0.9  # an order-statistic interval covering less (fewer than 5 values) separates nothing
@@ -254,10 +256,29 @@ def speed_lines(df: pd.DataFrame, labels: dict[tuple, str]) -> list[str]:
 STOPS = ("solved", "plateau", "budget", "time")  # `metrics.val.stop_reason`, in the order a line names them
 
 
+def _gaining(r: pd.Series) -> bool | None:
+    """Whether a cell's selection score (`eval.select`, by more than `train.min_delta`) last gained within its last
+    patience window, read from its validation history as the plateau rule reads it (`seqbench.run.stopping`); None
+    without a history or a patience."""
+    history = r.get("metrics.val.history")
+    history = json.loads(history) if isinstance(history, str) else history
+    patience = r.get("config.train.patience")
+    if not isinstance(history, list) or not history or patience is None or pd.isna(patience):
+        return None
+    select = r.get("config.eval.select")
+    select = select if isinstance(select, str) else "val_gen_acc"  # the history holds it under that name
+    if any(select not in p for p in history):
+        return None
+    delta = r.get("config.train.min_delta")
+    last = last_gain(history, select, 0.0 if delta is None or pd.isna(delta) else float(delta))
+    return last["step"] > history[-1]["step"] - float(patience)
+
+
 def stop_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[str]:
     """Why the cells of `task`'s table stopped training, per architecture: solved, plateau, or at the step (time)
-    budget, and how many of those were still improving there (`metrics.val.improving`: the validation score or
-    loss gained within the last patience window)."""
+    budget, and how many of those were still improving there (`metrics.val.improving`: the validation score or the
+    validation loss gained within the last patience window), of them how many by the score itself (a falling loss
+    alone is no gain for a model already at 100 BLEU)."""
     ok = cells(df[(df["task"] == task) & (df["status"] == "ok")])
     if ok.empty or not {"metrics.val.stop_reason", "metrics.val.stopped"} & set(ok):
         return []
@@ -268,15 +289,18 @@ def stop_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[st
             if older in g:
                 reason = g[older].where(g[older].notna(), reason)
         still = g["metrics.val.improving"] == True if "metrics.val.improving" in g else reason != reason  # noqa: E712
+        by_score = pd.Series([_gaining(r) is True for _, r in g.iterrows()], index=g.index)
         said = []
         for why in STOPS + ("not recorded",):
             n = int((reason == why).sum())
             if n:
-                more = int((still & (reason == why)).sum()) if why in ("budget", "time") else 0
-                said.append(f"{why} {n}" + (f" ({more} still improving)" if more else ""))
+                here = still & (reason == why) if why in ("budget", "time") else still & False
+                more = f" ({int(here.sum())} still improving, {int((here & by_score).sum())} by the score)" if (
+                    here.any()) else ""
+                said.append(f"{why} {n}{more}")
         parts.append(f"{labels[(task, arch, budget)]} {', '.join(said)}")
     return [f"- {task}: why training ended, cells per architecture (still improving: the validation score or loss "
-            f"gained within the last patience window): " + "; ".join(parts) + "."]
+            f"gained within the last patience window; by the score: the score itself did): " + "; ".join(parts) + "."]
 
 
 def sweep_lines(every: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[str]:

@@ -72,3 +72,23 @@ def test_a_cell_keeps_its_number_from_start_to_end(clock):
     lines = [l for l in err.getvalue().splitlines() if "/copy:" in l]
     assert [l.split(": ", 2)[1] for l in lines] == ["[1/2] a/copy", "[2/2] b/copy", "[2/2] b/copy", "[1/2] a/copy"]
     assert "training" in lines[1] and "FAILED" in lines[2]
+
+
+def test_a_translation_row_is_announced_by_its_sacrebleu_and_copy_by_token_accuracy(clock):
+    """Issue 25: positional token accuracy is no headline for translation, in the log either."""
+    from _records import make_record
+
+    err = io.StringIO()
+    rows = {("seq2seq", "translation"): 2, ("lstm", "copy"): 1}
+    shown = progress.Display(3, 1, rows, err=err, live=False, verbose=True)
+    cells = [("t0", make_record("seq2seq", "translation", distance="5-60", seed=0, overall={"sacrebleu": 60.0})),
+             ("t1", make_record("seq2seq", "translation", distance="5-60", seed=1, overall={"sacrebleu": 63.0})),
+             ("c0", make_record("lstm", "copy", distance=8, acc=0.5))]
+    for key, record in cells:
+        shown.start(key, key, 10)
+        shown.finish(key, record, 1.0)
+    lines = err.getvalue().splitlines()
+    assert any("t0: sacreBLEU=60.00" in line for line in lines)
+    assert any(line.endswith("seq2seq on translation done: sacreBLEU by distance 5-60: 61.5") for line in lines)
+    assert any(line.endswith("lstm on copy done: token_acc by distance 8: 0.50") for line in lines)
+    assert progress.headline(make_record("lstm", status="oom")) is None

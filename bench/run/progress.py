@@ -13,7 +13,20 @@ import time
 from collections import defaultdict
 from typing import Any, TextIO
 
-from seqbench.records.schema import Record
+from seqbench.records.schema import TEXT_METRICS, Record
+
+
+def headline(record: Record) -> tuple[str, float, int] | None:
+    """(name, value, decimals) of the number a finished ok cell is announced by: sacreBLEU for a task scored by
+    text metrics (positional token accuracy is no headline for translation), else token accuracy."""
+    whole = record.metrics.overall if record.status == "ok" else None
+    if whole is None:
+        return None
+    for name in TEXT_METRICS:  # sacreBLEU first
+        value = getattr(whole, name, None) if name in (record.metrics.text_metrics or []) else None
+        if value is not None:
+            return TEXT_METRICS[name], float(value), 1
+    return "token_acc", float(whole.token_acc), 2
 
 HEARTBEAT_S = 60.0
 
@@ -32,6 +45,7 @@ class Display:
         self.total, self.slots, self.verbose = total, slots, verbose
         self.rows_left = dict(rows)
         self.row_scores: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        self.row_names: dict[tuple[str, str], tuple[str, int]] = {}  # row -> (what its scores are, decimals)
         self.done, self.spent, self.begun = 0, 0.0, 0
         self.started = time.monotonic()
         self.last_line = self.started
@@ -71,13 +85,15 @@ class Display:
         if self.live:
             self.live.remove(key)
             self.live.advance(self.eta())
-        score = (f"token_acc={record.metrics.overall.token_acc:.3f}" if record.status == "ok" and record.metrics.overall
+        said = headline(record)
+        score = (f"{said[0]}={said[1]:.{said[2] + 1}f}" if said is not None
                  else f"{record.status.upper()}: {record.error.message if record.error else ''}")
         if record.status != "ok" or self.verbose:
             self._line(f"[{number}/{self.total}] {name}: {score} ({seconds:.1f} s)")
         row = (record.arch, record.task)
-        if record.status == "ok" and record.metrics.overall:
-            self.row_scores[row][record.distance].append(record.metrics.overall.token_acc)
+        if said is not None:
+            self.row_names[row] = said[0], said[2]
+            self.row_scores[row][record.distance].append(said[1])
         if row in self.rows_left:
             self.rows_left[row] -= 1
             if self.rows_left[row] == 0:
@@ -114,8 +130,10 @@ class Display:
         from seqbench.records.distance import sort_key
 
         scores = self.row_scores.get(row, {})
-        text = ", ".join(f"{d}: {sum(v) / len(v):.2f}" for d, v in sorted(scores.items(), key=lambda kv: sort_key(kv[0])))
-        self._line(f"{self.status()} | {row[0]} on {row[1]} done: token_acc by distance {text or '(none ok)'}")
+        name, digits = self.row_names.get(row, ("token_acc", 2))
+        text = ", ".join(f"{d}: {sum(v) / len(v):.{digits}f}"
+                         for d, v in sorted(scores.items(), key=lambda kv: sort_key(kv[0])))
+        self._line(f"{self.status()} | {row[0]} on {row[1]} done: {name} by distance {text or '(none ok)'}")
 
     def _line(self, text: str) -> None:
         self.last_line = time.monotonic()

@@ -66,3 +66,35 @@ def test_a_failed_cell_fails_its_probe_and_orderings_need_separated_intervals():
     assert (rnn["lo"], rnn["hi"]) == (16, 32)
     assert ordering(table, "copy", "rnn", "lstm") == "rnn < lstm"
     assert ordering(table, "copy", "lstm", "gru").endswith("not separated")
+
+
+def test_the_reach_figure_draws_the_summarys_numbers_from_validation_never_test_accuracy():
+    """The figure shows what the summary says: the brackets' median and interval, '>' for a row censored above on
+    every seed; the same validation with opposite test accuracies draws the same figure."""
+    from seqbench.publish.drawing import style
+    from seqbench.publish.plots import reach_figure
+    from seqbench.publish.tables import summary_numbers
+
+    def drawn(test: float) -> list[tuple]:
+        records = [r for s, reach in enumerate((40, 50, 60, 20, 33)) for r in search("lstm", s, reach, test=test)]
+        records += [r for s in range(5) for r in search("gru", s, 100, test=test)]  # passes at every probe
+        df = prepared(records)
+        fig = reach_figure(df, style(df["arch"].unique()))
+        ax = fig.axes[0]
+        return [(tuple(line.get_xdata()), tuple(line.get_ydata()), line.get_marker()) for line in ax.lines], df
+
+    lines, df = drawn(0.0)
+    assert lines == drawn(1.0)[0]
+    numbers = summary_numbers(df).set_index("arch")
+    lstm_bar, lstm_point, gru_point = lines[1], lines[2], lines[0]  # y: gru 0, lstm 1 (sorted, reversed)
+    assert lstm_bar[0] == pytest.approx((16.0, 64.0)) and lstm_point[0] == pytest.approx((numbers.loc["lstm", "reach"],))
+    assert gru_point[2] == ">" and gru_point[0] == pytest.approx((numbers.loc["gru", "reach"],))
+    assert "validation" in fig_caption(df) and "test token accuracy" not in fig_caption(df)
+
+
+def fig_caption(df) -> str:
+    from seqbench.publish.drawing import style
+    from seqbench.publish.plots import reach_figure
+
+    fig = reach_figure(df, style(df["arch"].unique()))
+    return " ".join(t.get_text() for t in fig.texts)

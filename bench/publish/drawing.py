@@ -11,7 +11,7 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-MARKERS = "osD^v<>ph*"
+MARKERS = "osD^vPXph*"  # no "<" or ">": those mean censored below and above in the reach figure
 
 
 def slug(name: str) -> str:

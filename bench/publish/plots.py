@@ -24,7 +24,8 @@ from seqbench.publish.bleu_time import bleu_time_figure
 from seqbench.publish.curves import curves_figure
 from seqbench.publish.drawing import caption, log_axis, num, save, slug, style
 from seqbench.publish.gradients import gradient_figure
-from seqbench.publish.tables import TaskTable, task_tables, text_metric_label
+from seqbench.publish import bleu_length
+from seqbench.publish.tables import TaskTable, summary_numbers, task_tables, text_metric_label
 from seqbench.publish.views import BIN_METRICS, cells
 
 FORMATS = ("png", "svg")
@@ -98,43 +99,81 @@ def accuracy_figure(t: TaskTable, styles: dict[str, dict]) -> Figure | None:
     return fig
 
 
+def _measured(df: pd.DataFrame, task: str, kind: str) -> tuple[float, float] | None:
+    """The shortest and longest distance a task's summary number was read over: the single distances probed
+    (brackets), the source-length buckets' midpoints (half-BLEU), or the test bins (test-accuracy reach)."""
+    mine = df[df["task"] == task]
+    if kind == "half-bleu":
+        mids = bleu_length.buckets(mine)["mid"]
+    elif kind == "test":
+        r = reach_.reach(mine)
+        mids = pd.concat([r["shortest"], r["longest"]]) if len(r) else pd.Series(dtype=float)
+    else:
+        mids = pd.to_numeric(cells(mine)["distance"], errors="coerce")
+    mids = pd.to_numeric(mids, errors="coerce").dropna()
+    mids = mids[mids > 0]
+    return (float(mids.min()), float(mids.max())) if len(mids) else None
+
+
+PANEL = {"brackets": "reach (distance)", "test": "reach (distance), from test accuracy",
+         "half-bleu": "½BLEU length (source tokens)"}
+CAPTIONS = {
+    "brackets": "Reach (the summary's): per seed the bracket a search decided on validation free-running accuracy, "
+                "point: the median of the seeds' bracket midpoints, bar: the order-statistic interval from the "
+                "brackets' ends (an open end runs to the panel's edge); '*': rests on a failure still improving at "
+                "its step budget.",
+    "half-bleu": "½BLEU length (a translation task's summary number): the source length at which sacreBLEU falls to "
+                 "half its value on the shortest bucket, median over seeds, bar: order-statistic interval; no reach "
+                 "from positional token accuracy.",
+    "test": "Records from before validation decided anything: reach interpolated on test token accuracy, point: "
+            "geometric mean over seeds, bar: 95% Student-t interval on log reach.",
+}
+
+
 def reach_figure(df: pd.DataFrame, styles: dict[str, dict]) -> Figure | None:
-    """Reach per architecture, one panel per task: the estimate, its 95% interval as a bar, arrows where censored,
-    the unmeasured distances shaded."""
-    r = reach_.reach(df)
-    if r.empty:
+    """The summary's number per architecture, one panel per task (`tables.summary_numbers`): reach from validation
+    brackets, a translation task's half-BLEU length, or, for old records, reach from test accuracy; the interval as
+    a bar, '>' where every seed was censored above, '<' where every seed failed at the shortest, the distances not
+    measured shaded."""
+    numbers = summary_numbers(df)
+    if numbers.empty:
         return None
-    tasks = sorted(r["task"].unique())
-    archs = sorted(r["arch"].unique(), reverse=True)
-    fig = Figure(figsize=(3.4 * len(tasks) + 0.4, 0.42 * len(archs) + 1.6))
+    tasks = sorted(numbers["task"].unique())
+    archs = sorted(numbers["arch"].unique(), reverse=True)
+    fig = Figure(figsize=(3.4 * len(tasks) + 0.4, 0.42 * len(archs) + 1.9))
     axes = fig.subplots(1, len(tasks), sharey=True, squeeze=False).ravel()
     for ax, task in zip(axes, tasks):
-        g = r[r["task"] == task]
-        shortest, longest = float(g["shortest"].min()), float(g["longest"].max())
+        g = numbers[numbers["task"] == task]
+        kind = str(g["kind"].iloc[0])
+        span = _measured(df, task, kind) or (float(g["reach"].min()), float(g["reach"].max()))
+        left, right = span[0] / 1.6, span[1] * 1.6
         for row in g.itertuples():
             y = archs.index(row.arch)
             st = styles[row.arch]
-            if row.interval != "none" and row.above < row.seeds and row.below < row.seeds:
-                ax.plot([row.ci_lo, row.ci_hi], [y, y], color=st["color"], linewidth=2, alpha=0.6)
-            marker = ">" if row.above == row.seeds else "<" if row.below == row.seeds else st["marker"]
-            ax.plot([row.reach], [y], marker=marker, color=st["color"], markersize=8, linestyle="none")
-        ax.axvspan(shortest / 1.6, shortest, color="0.9", zorder=0)
-        ax.axvspan(longest, longest * 1.6, color="0.9", zorder=0)
-        ax.set_xlim(shortest / 1.6, longest * 1.6)
+            text = str(row.text)
+            above, below = text.rstrip("*").endswith("+"), text.startswith("<")
+            if row.interval != "none" and not (above or below) and pd.notna(row.ci_lo) and pd.notna(row.ci_hi):
+                lo = left if row.lo_open is True else max(float(row.ci_lo), left)
+                hi = right if row.hi_open is True else min(float(row.ci_hi), right)
+                ax.plot([lo, hi], [y, y], color=st["color"], linewidth=2, alpha=0.6)
+            marker = ">" if above else "<" if below else st["marker"]
+            x = min(max(float(row.reach), left), right)
+            ax.plot([x], [y], marker=marker, color=st["color"], markersize=8, linestyle="none")
+            if "*" in text:
+                ax.annotate("*", (x, y), textcoords="offset points", xytext=(6, 2), color=st["color"])
+        ax.axvspan(left, span[0], color="0.9", zorder=0)
+        ax.axvspan(span[1], right, color="0.9", zorder=0)
+        ax.set_xlim(left, right)
         log_axis(ax, "x")
         ax.set_title(task)
-        ax.set_xlabel(f"reach (distance), measured {num(shortest)} to {num(longest)}")
+        ax.set_xlabel(f"{PANEL.get(kind, kind)}, measured {num(span[0])} to {num(span[1])}", fontsize="small")
         ax.grid(True, axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(archs)), archs)
-    fig.suptitle("Reach: the longest distance at which token accuracy stays above (chance + 1) / 2")
+    fig.suptitle("The summary's number per architecture and task, with its interval")
     fig.tight_layout()
-    kinds = set(r["interval"])
-    bars = "; ".join(b for k, b in (("t", "bars: 95% Student-t interval over seeds on log reach"),
-                                    ("wilson", "bars (one seed): reach of the 95% Wilson accuracy bounds"))
-                     if k in kinds) or "no interval"
-    caption(fig, f"Points: geometric mean over seeds; {bars}. '>': above the threshold at every distance "
-                 "measured (reach at least the longest); '<': below it already at the shortest. Shaded: not "
-                 "measured.")
+    kinds = [k for k in CAPTIONS if k in set(numbers["kind"])]
+    caption(fig, " ".join(CAPTIONS[k] for k in kinds) + " '>': censored above on every seed (at least the "
+                 "longest measured); '<': below it already at the shortest. Shaded: not measured.")
     return fig
 
 

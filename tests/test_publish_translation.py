@@ -134,3 +134,17 @@ def test_over_seeds_a_bins_sacrebleu_is_the_mean_with_a_bootstrap_over_seeds_as_
     assert set(t.accuracy["interval"]) == {"bootstrap"} and "bootstrap over 5 seeds" in t.caption
     whole = t.overall.set_index("arch")
     assert whole.loc["seq2seq", "mean"] == pytest.approx(18.4 + 7.0 / 5) and whole.loc["seq2seq", "n"] == 5
+
+
+def test_a_translation_tasks_accuracy_figure_plots_sacrebleu_by_source_length(records):
+    from seqbench.publish.plots import accuracy_figure
+
+    df = prepared(records)
+    tables = {t.task: t for t in task_tables(df)}
+    fig = accuracy_figure(tables["translation"], style(df["arch"].unique()))
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "sacreBLEU" and ax.get_ylim()[1] == 105
+    assert "source length" in ax.get_xlabel() or "source length" in fig.axes[-1].get_xlabel()
+    assert "chance" not in " ".join(t.get_text() for t in fig.texts)  # no chance line for a text score
+    copy = accuracy_figure(tables["copy"], style(df["arch"].unique()))
+    assert copy.axes[0].get_ylabel() == "token_acc" and copy.axes[0].get_ylim()[1] == 1.05

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from seqbench.publish.brackets import ordering
-from seqbench.publish.stats import bootstrap_mean, reach_interval, t_interval
+from seqbench.publish.stats import reach_interval, score_interval, t_interval
 from seqbench.publish.views import ROW
 from seqbench.records.schema import TEXT_INTERVAL
 
@@ -108,14 +108,12 @@ def by_length(df: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
     b = buckets(df, metric)
     rows: list[dict[str, Any]] = []
     for key, g in b.groupby(ROW + ["lo", "hi"], sort=True):
-        seeds = g["seed"].nunique()
-        if seeds > 1:
-            iv = bootstrap_mean(g["score"], bounds=(0.0, 100.0))
-            lo, hi, how = iv.lo, iv.hi, "bootstrap over seeds"
-        else:
-            lo, hi, how = float(g["score_lo"].iloc[0]), float(g["score_hi"].iloc[0]), "bootstrap over sentences"
-        rows.append({**dict(zip(ROW + ["lo", "hi"], key)), "seeds": seeds, "sentences": int(g["n"].max()),
-                     "mean": float(g["score"].mean()), "ci_lo": lo, "ci_hi": hi, "interval": how})
+        own = (float(g["score_lo"].iloc[0]), float(g["score_hi"].iloc[0]))  # one seed's bootstrap over sentences
+        iv = score_interval(g["score"], own, int(g["n"].max()))
+        lo, hi = (iv.lo, iv.hi) if iv.method != "none" else (math.nan, math.nan)
+        how = "bootstrap over seeds" if iv.method == "bootstrap" else "bootstrap over sentences"
+        rows.append({**dict(zip(ROW + ["lo", "hi"], key)), "seeds": g["seed"].nunique(),
+                     "sentences": int(g["n"].max()), "mean": iv.mean, "ci_lo": lo, "ci_hi": hi, "interval": how})
     return pd.DataFrame(rows, columns=ROW + ["lo", "hi", "seeds", "sentences", "mean", "ci_lo", "ci_hi", "interval"])
 
 

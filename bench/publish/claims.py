@@ -288,16 +288,18 @@ def stop_lines(df: pd.DataFrame, task: str, labels: dict[tuple, str]) -> list[st
         for older in ("metrics.val.stopped", "metrics.val.stop_reason"):  # records before `stop_reason`: `stopped`
             if older in g:
                 reason = g[older].where(g[older].notna(), reason)
-        still = g["metrics.val.improving"] == True if "metrics.val.improving" in g else reason != reason  # noqa: E712
+        still = (g["metrics.val.improving"] == True) if "metrics.val.improving" in g else pd.Series(  # noqa: E712
+            False, index=g.index)
         by_score = pd.Series([_gaining(r) is True for _, r in g.iterrows()], index=g.index)
         said = []
         for why in STOPS + ("not recorded",):
-            n = int((reason == why).sum())
-            if n:
-                here = still & (reason == why) if why in ("budget", "time") else still & False
-                more = f" ({int(here.sum())} still improving, {int((here & by_score).sum())} by the score)" if (
-                    here.any()) else ""
-                said.append(f"{why} {n}{more}")
+            here = reason == why
+            if not here.any():
+                continue
+            cut = still & here if why in ("budget", "time") else here & False  # only a budget cuts a cell short
+            more = (f" ({int(cut.sum())} still improving, {int((cut & by_score).sum())} by the score)" if cut.any()
+                    else "")
+            said.append(f"{why} {int(here.sum())}{more}")
         parts.append(f"{labels[(task, arch, budget)]} {', '.join(said)}")
     return [f"- {task}: why training ended, cells per architecture (still improving: the validation score or loss "
             f"gained within the last patience window; by the score: the score itself did): " + "; ".join(parts) + "."]

@@ -1,6 +1,7 @@
 """The publishing subcommands: `table`, `plot`, `report`, `merge`. Each prints to stdout and returns an exit code.
 
-    seqbench table DIR [--format text|markdown|csv|latex|html] [--metric token_acc|seq_acc|sacrebleu|...] [--long-out FILE]
+    seqbench table DIR [--format text|markdown|csv|latex|html] [--metric token_acc|seq_acc|sacrebleu|...]
+                       [--long-out FILE]
     seqbench plot DIR --out FOLDER [--format png,svg] [--metric ...]
     seqbench report DIR [--out FOLDER] [--metric ...]        (default FOLDER: DIR/report)
     seqbench merge DIR... --out DIR

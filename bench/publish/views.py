@@ -157,13 +157,7 @@ def accuracy(df: pd.DataFrame, metric: str = "token_acc") -> pd.DataFrame:
                 lr=("lr", "first"), lrs=("lrs", "first") if "lrs" in ok else ("lr", "nunique")).reset_index()
     agg["hi"] = agg["hi"].astype(int)
     agg["x"] = np.sqrt(agg["lo"] * agg["hi"])
-    examples = [e if pd.notna(e) else None for e in agg["examples"]]
-    if metric in ACCURACIES:
-        ivs = [accuracy_interval(v, e) for v, e in zip(agg["values"], examples)]
-    else:
-        ivs = [score_interval(v, (_opt(lo), _opt(hi)), e)
-               for v, lo, hi, e in zip(agg["values"], agg["own_lo"], agg["own_hi"], examples)]
-    _put_intervals(agg, ivs)
+    _put_intervals(agg, _intervals(agg, metric))
     if metric != "token_acc":
         agg["chance"] = math.nan  # chance is a token-level number
     agg["dkey"] = agg["distance"].map(sort_key)
@@ -190,14 +184,19 @@ def overall(df: pd.DataFrame, key: str) -> pd.DataFrame:
     g = c.groupby(POSITION).agg(values=("value", list), examples=("metrics.overall.n", "max"),
                                 own_lo=("own_lo", "first"), own_hi=("own_hi", "first"))
     g = g.reset_index()
-    examples = [e if pd.notna(e) else None for e in g["examples"]]
-    if key in ACCURACIES:  # a fraction of the test examples; a text score (0-100) is no fraction
-        ivs: list[Interval | None] = [accuracy_interval(v, e) for v, e in zip(g["values"], examples)]
-    else:
-        ivs = [score_interval(v, (_opt(lo), _opt(hi)), e)
-               for v, lo, hi, e in zip(g["values"], g["own_lo"], g["own_hi"], examples)]
-    _put_intervals(g, ivs)
+    _put_intervals(g, _intervals(g, key))
     return g.drop(columns=["values", "examples", "own_lo", "own_hi"])
+
+
+def _intervals(g: pd.DataFrame, metric: str) -> list[Interval | None]:
+    """Per row of `g` (columns values, examples, own_lo, own_hi): an accuracy's interval (a fraction of the test
+    examples: Student t over seeds, Wilson for one), or a text score's (0-100, no fraction: bootstrap over seeds,
+    its record's own interval for one)."""
+    examples = [e if pd.notna(e) else None for e in g["examples"]]
+    if metric in ACCURACIES:
+        return [accuracy_interval(v, e) for v, e in zip(g["values"], examples)]
+    return [score_interval(v, (_opt(lo), _opt(hi)), e)
+            for v, lo, hi, e in zip(g["values"], g["own_lo"], g["own_hi"], examples)]
 
 
 def _put_intervals(frame: pd.DataFrame, ivs: list[Interval | None]) -> None:

@@ -7,10 +7,11 @@ optimizer, precision and CPU threads, without validation), in `ROUNDS` rounds th
 architectures, so that a change in the machine's load falls on all of them rather than on whichever was being
 timed (two one-round calibrations of the same Multi30k models, ten minutes apart, differed by up to 20% an
 architecture, in opposite directions); each round times the same batches again. The time budget is converted from
-the median over every timed step: max_steps = floor(max_time / median step seconds). The calibration (speeds, machine, date, seqbench version, git
-commit) is written to `calibration.json` in the results folder and read back on every later run into it, so the
-schedule never changes mid-run: equal training time is then equal steps at the measured speed, whatever the load
-of the machine afterwards. Validation is not in the budget (a time budget counts it); the steps are.
+the median over every timed step: max_steps = floor(max_time / median step seconds). The calibration (speeds,
+machine, date, seqbench version, git commit) is written to `calibration.json` in the results folder and read back
+on every later run into it, so the schedule never changes mid-run: equal training time is then equal steps at the
+measured speed, whatever the load of the machine afterwards. Validation is not in the budget (a time budget
+counts it); the steps are.
 
 The step count enters planning as each architecture's training default (`ArchSpec.train`, over the
 configuration's `train.max_steps`, with `train.max_time` off), so the sweep, the reach search and the grid all plan
